@@ -1,0 +1,61 @@
+"""Engine and URL plumbing shared by the gateway, the migrations and the tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["NAMING_CONVENTION", "async_url", "json_dumps", "make_engine", "metadata"]
+
+# Stable constraint names, so migrations can refer to them and errors name them.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def async_url(url: str) -> str:
+    """Turn a libpq URL (postgresql://…) into the SQLAlchemy asyncpg form.
+
+    Accepts `postgres://`, `postgresql://`, `postgresql+asyncpg://`; other schemes are refused so a
+    typo in DATABASE_URL fails at start-up rather than at the first query.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+    raise ValueError(f"unsupported database URL scheme {parts.scheme!r}; use postgresql://")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_dumps(value: Any) -> str:
+    """Serialize jsonb values (datetimes as ISO 8601, decimals as strings)."""
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for a libpq-style URL; sessions run in UTC."""
+    connect_args = kwargs.pop("connect_args", {})
+    server_settings = {"timezone": "UTC", **connect_args.pop("server_settings", {})}
+    return create_async_engine(
+        async_url(url),
+        json_serializer=json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={**connect_args, "server_settings": server_settings},
+        **kwargs,
+    )

@@ -1,0 +1,116 @@
+"""Errors raised by the data layer, translated from the database at one boundary.
+
+    DriverError
+    ├── NotFound              a row the caller named does not exist for its tenant
+    ├── StaleState            a guarded UPDATE matched no row (the expected state moved on)
+    ├── ConstraintViolation   the database refused a write
+    │   ├── UniqueViolation       23505
+    │   ├── ForeignKeyViolation   23503
+    │   └── CheckViolation        23514 (CHECKs and the invariant triggers)
+    └── Unavailable           the database cannot be reached
+
+`map_db_errors()` is the only place that looks at SQLSTATEs (the httpx `map_httpcore_exceptions`
+pattern); everything above the drivers sees these classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+from sqlalchemy import exc as sa_exc
+
+__all__ = [
+    "CheckViolation",
+    "ConstraintViolation",
+    "DriverError",
+    "ForeignKeyViolation",
+    "NotFound",
+    "StaleState",
+    "Unavailable",
+    "UniqueViolation",
+    "map_db_errors",
+]
+
+
+class DriverError(Exception):
+    """Base of every data-layer error."""
+
+
+class NotFound(DriverError):
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(f"{entity} {entity_id} not found")
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class StaleState(DriverError):
+    """A state-guarded update lost: another transaction changed the row first."""
+
+
+class ConstraintViolation(DriverError):
+    def __init__(self, message: str, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class UniqueViolation(ConstraintViolation):
+    pass
+
+
+class ForeignKeyViolation(ConstraintViolation):
+    pass
+
+
+class CheckViolation(ConstraintViolation):
+    pass
+
+
+class Unavailable(DriverError):
+    pass
+
+
+_BY_SQLSTATE: dict[str, type[ConstraintViolation]] = {
+    "23505": UniqueViolation,
+    "23503": ForeignKeyViolation,
+    "23514": CheckViolation,
+}
+# Connection-class failures (08xxx), shutdown (57P0x) and "cannot connect now".
+_UNAVAILABLE = re.compile(r"^(08|57P0)")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _constraint(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
+@contextlib.contextmanager
+def map_db_errors() -> Iterator[None]:
+    """Translate SQLAlchemy/asyncpg errors into DriverError subclasses."""
+    try:
+        yield
+    except DriverError:
+        raise
+    except sa_exc.DBAPIError as exc:
+        state = _sqlstate(exc)
+        if state in _BY_SQLSTATE:
+            raise _BY_SQLSTATE[state](str(exc.orig), _constraint(exc)) from exc
+        if exc.connection_invalidated or (state is not None and _UNAVAILABLE.match(state)):
+            raise Unavailable("database unavailable") from exc
+        raise
+    except (OSError, TimeoutError) as exc:
+        raise Unavailable("database unavailable") from exc

@@ -1,0 +1,190 @@
+"""Incident reads and lifecycle writes (DOMAIN.md §1.6–1.7, §3.11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from drivers import tables as t
+from drivers.errors import NotFound, StaleState, map_db_errors
+from drivers.mapping import INCIDENT, INCIDENT_EVENT
+from drivers.records import IncidentEventRecord, IncidentRecord
+
+__all__ = [
+    "IncidentFilter",
+    "fetch_incident_for_update",
+    "incident_filter_clauses",
+    "insert_event",
+    "update_incident_acknowledged",
+    "update_incident_resolved",
+]
+
+_inc = t.incidents
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentFilter:
+    """Filters of the `incidents` list; every given field narrows the result (AND)."""
+
+    status: tuple[str, ...] | None = None
+    severity: tuple[str, ...] | None = None
+    category: tuple[str, ...] | None = None
+    cause_type: tuple[str, ...] | None = None
+    trigger_type: tuple[str, ...] | None = None
+    source_run_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    resolved_after: datetime | None = None
+    resolved_before: datetime | None = None
+
+
+def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
+    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
+    clauses: list[ColumnElement[bool]] = []
+    for column, values in (
+        (_inc.c.status, f.status),
+        (_inc.c.severity, f.severity),
+        (_inc.c.category, f.category),
+        (_inc.c.cause_type, f.cause_type),
+        (_inc.c.trigger_type, f.trigger_type),
+    ):
+        if values is not None:
+            clauses.append(column.in_(values))
+    if f.source_run_id is not None:
+        clauses.append(_inc.c.source_run_id == f.source_run_id)
+    if f.created_after is not None:
+        clauses.append(_inc.c.created_at >= f.created_after)
+    if f.created_before is not None:
+        clauses.append(_inc.c.created_at < f.created_before)
+    if f.resolved_after is not None:
+        clauses.append(_inc.c.resolved_at >= f.resolved_after)
+    if f.resolved_before is not None:
+        clauses.append(_inc.c.resolved_at < f.resolved_before)
+    return clauses
+
+
+async def fetch_incident_for_update(
+    conn: AsyncConnection, *, tenant_id: str, incident_id: str
+) -> IncidentRecord:
+    """Lock one incident of the tenant for a state change, or raise NotFound."""
+    stmt = (
+        select(*INCIDENT.columns)
+        .where(_inc.c.tenant_id == tenant_id, _inc.c.id == incident_id)
+        .with_for_update()
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise NotFound("Incident", incident_id)
+    return IncidentRecord(*row)
+
+
+async def _guarded_update(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    expected: tuple[str, ...],
+    values: dict[str, Any],
+) -> IncidentRecord:
+    stmt = (
+        update(_inc)
+        .where(
+            _inc.c.tenant_id == tenant_id,
+            _inc.c.id == incident_id,
+            _inc.c.status.in_(expected),
+        )
+        .values(**values)
+        .returning(*INCIDENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise StaleState(f"incident {incident_id} is no longer in {'/'.join(expected)}")
+    return IncidentRecord(*row)
+
+
+async def update_incident_acknowledged(
+    conn: AsyncConnection, *, tenant_id: str, incident_id: str, actor: str, now: datetime
+) -> IncidentRecord:
+    """Move an OPEN incident to ACKNOWLEDGED."""
+    return await _guarded_update(
+        conn,
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        expected=("OPEN",),
+        values={
+            "status": "ACKNOWLEDGED",
+            "acknowledged_at": now,
+            "acknowledged_by": actor,
+            "updated_at": now,
+        },
+    )
+
+
+async def update_incident_resolved(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    actor: str,
+    now: datetime,
+    started_at: datetime,
+    method: str,
+    notes: str | None,
+    resolution_type: str | None,
+    summary: str | None,
+    postmortem_artifact_id: str | None,
+) -> IncidentRecord:
+    """Move an OPEN or ACKNOWLEDGED incident to RESOLVED with its resolution fields."""
+    return await _guarded_update(
+        conn,
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        expected=("OPEN", "ACKNOWLEDGED"),
+        values={
+            "status": "RESOLVED",
+            "resolved_at": now,
+            "ended_at": now,
+            "resolved_by": actor,
+            "duration_seconds": int((now - started_at).total_seconds()),
+            "resolution_method": method,
+            "resolution_notes": notes,
+            "resolution_type": resolution_type,
+            "resolution_summary": summary,
+            "postmortem_artifact_id": postmortem_artifact_id,
+            "updated_at": now,
+        },
+    )
+
+
+async def insert_event(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    event_type: str,
+    description: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> IncidentEventRecord:
+    """Append one timeline event to an incident."""
+    stmt = (
+        insert(t.incident_events)
+        .values(
+            tenant_id=tenant_id,
+            incident_id=incident_id,
+            event_type=event_type,
+            description=description,
+            data=data,
+            created_at=now,
+        )
+        .returning(*INCIDENT_EVENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).one()
+    return IncidentEventRecord(*row)

@@ -1,0 +1,187 @@
+"""Frozen records the drivers return upward: plain rows, never ORM objects or GraphQL types.
+
+Field order matters: records are built positionally from the SELECT list that drivers/mapping.py
+derives from these very fields, so adding a column means adding a field here (and nothing else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "ApiKeyRecord",
+    "IncidentEventRecord",
+    "IncidentRecord",
+    "LessonRecord",
+    "LimitBreachRecord",
+    "LimitIntegrityRecord",
+    "LimitOverrideRecord",
+    "LimitRecord",
+]
+
+JSON = Any
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    id: str
+    title: str
+    severity: str
+    status: str
+    trigger_type: str
+    trigger_value: str | None
+    category: str | None
+    source_type: str
+    cause_type: str
+    source_run_id: str | None
+    calls_affected: int
+    related_call_ids: JSON
+    cost_delta_cents: Decimal
+    cost_impact: Decimal | None
+    error_rate: Decimal | None
+    auto_action: str | None
+    action_details: JSON
+    description: str | None
+    error_code: str | None
+    error_message: str | None
+    impact_scope: str | None
+    affected_agent_id: str | None
+    affected_count: int
+    started_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    ended_at: datetime | None
+    resolved_by: str | None
+    duration_seconds: int | None
+    resolution_method: str | None
+    resolution_type: str | None
+    resolution_notes: str | None
+    resolution_summary: str | None
+    postmortem_artifact_id: str | None
+    recurrence_signature: str | None
+    signature_version: str | None
+    escalated: bool
+    escalated_at: datetime | None
+    escalated_to: str | None
+    inflection_step_index: int | None
+    inflection_timestamp: datetime | None
+    inflection_context: JSON
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEventRecord:
+    id: str
+    incident_id: str
+    event_type: str
+    description: str
+    data: JSON
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LimitBreachRecord:
+    id: str
+    limit_id: str
+    run_id: str | None
+    incident_id: str | None
+    breach_type: str
+    value_at_breach: Decimal | None
+    limit_value: Decimal
+    details: JSON
+    breached_at: datetime
+    recovered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LessonRecord:
+    id: str
+    lesson_type: str
+    severity: str | None
+    source_event_id: str
+    source_event_type: str
+    source_run_id: str | None
+    title: str
+    description: str
+    proposed_action: str | None
+    detected_pattern: JSON
+    status: str
+    draft_proposal_id: str | None
+    converted_at: datetime | None
+    deferred_until: datetime | None
+    dismissed_at: datetime | None
+    dismissed_by: str | None
+    dismissed_reason: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRecord:
+    id: str
+    name: str
+    description: str | None
+    limit_category: str
+    limit_type: str
+    scope: str
+    scope_id: str | None
+    max_value: Decimal
+    reset_period: str | None
+    next_reset_at: datetime | None
+    window_seconds: int | None
+    measurement_window_seconds: int | None
+    params: JSON
+    enforcement: str
+    consequence: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    # Derived on read (DOMAIN.md §1.18).
+    effective_value: Decimal
+    breach_count_30d: int
+    last_breached_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitIntegrityRecord:
+    id: str
+    limit_id: str
+    integrity_status: str
+    integrity_score: Decimal
+    computed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LimitOverrideRecord:
+    id: str
+    limit_id: str
+    original_value: Decimal
+    override_value: Decimal
+    status: str
+    requested_at: datetime
+    requested_by: str
+    reason: str
+    starts_at: datetime
+    expires_at: datetime
+    approved_at: datetime | None
+    approved_by: str | None
+    rejection_reason: str | None
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+    # Derived: override_value while ACTIVE, else original_value (DOMAIN.md §3.3).
+    effective_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant_id: str
+    name: str | None
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

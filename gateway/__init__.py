@@ -1,0 +1,1 @@
+"""Composition root; the only layer that knows HTTP, environment variables and settings."""

@@ -1,0 +1,144 @@
+"""ASGI composition: routes, middleware and the lifespan that owns the database pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from drivers.db import make_engine
+from drivers.migrate import current_revision, head_revision, upgrade_head
+from gateway.auth import Authenticator
+from gateway.database import resolve_database_url
+from gateway.graphql_app import GraphQLApp
+from gateway.metrics import RequestContextMiddleware
+from gateway.runtime import Runtime
+from gateway.settings import Settings, get_settings
+from resolvers.context import Database
+from schema import Limits, build_schema
+
+__all__ = ["app", "create_app"]
+
+log = logging.getLogger("gateway")
+
+
+def _engine_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_pre_ping": True,
+        "connect_args": {
+            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)}
+        },
+    }
+
+
+@asynccontextmanager
+async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    if settings.migrate_on_start:
+        await asyncio.to_thread(upgrade_head, url)
+    primary = make_engine(url, **_engine_options(settings))
+    replica = (
+        make_engine(settings.database_read_url, **_engine_options(settings))
+        if settings.database_read_url
+        else primary
+    )
+    # Reads need no transaction: AUTOCOMMIT saves the BEGIN/ROLLBACK round trips.
+    reads = replica.execution_options(isolation_level="AUTOCOMMIT")
+    runtime = Runtime(
+        settings=settings,
+        database_url=url,
+        db=Database(primary=primary, reads=reads),
+        auth=Authenticator(
+            primary,
+            jwt_secret=settings.jwt_secret,
+            jwt_audience=settings.jwt_audience,
+            jwt_issuer=settings.jwt_issuer,
+            cache_seconds=settings.api_key_cache_seconds,
+        ),
+    )
+    try:
+        yield {"runtime": runtime}
+    finally:
+        await primary.dispose()
+        if replica is not primary:
+            await replica.dispose()
+
+
+async def healthz(request: Request) -> Response:
+    """The process is up."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers and its schema is at the migrations' head."""
+    runtime: Runtime = request.state.runtime
+    head = head_revision()
+    try:
+        async with runtime.db.primary.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            current = await current_revision(conn)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "reason": "database"}, status_code=503)
+    if current != head:
+        return JSONResponse(
+            {"status": "unavailable", "reason": "migrations", "current": current, "head": head},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "revision": current})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app; nothing touches the database until the lifespan starts."""
+    settings = settings or get_settings()
+    schema = build_schema(
+        Limits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_cost=settings.max_query_cost,
+        )
+    )
+    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with _lifespan_for(settings) as state:
+            yield state
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        middleware=[Middleware(RequestContextMiddleware)],
+        lifespan=lifespan,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn gateway.app:app` builds the app on first access, not at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,92 @@
+"""Bearer-token authentication: API keys (hashed at rest) and HS256 JWTs → Principal."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from drivers.api_keys import TOKEN_PREFIX, hash_token, touch_api_key
+from resolvers.auth import Principal, Role
+from resolvers.errors import Unauthenticated, translate_errors
+
+__all__ = ["Authenticator"]
+
+_ROLES = {r.value: r for r in Role}
+
+
+class Authenticator:
+    """Turns an Authorization header into a Principal, or raises Unauthenticated.
+
+    API-key lookups are cached per process for `cache_seconds` (0 disables the cache), so a hot
+    key costs no SQL; a revoked key stops working within that time.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        jwt_secret: str | None,
+        jwt_audience: str | None = None,
+        jwt_issuer: str | None = None,
+        cache_seconds: float = 10.0,
+    ) -> None:
+        self._engine = engine
+        self._jwt_secret = jwt_secret
+        self._jwt_audience = jwt_audience
+        self._jwt_issuer = jwt_issuer
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """Authenticate one `Authorization: Bearer <token>` value."""
+        if not authorization:
+            raise Unauthenticated("missing bearer token")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("expected 'Authorization: Bearer <token>'")
+        if token.startswith(TOKEN_PREFIX):
+            return await self._api_key(token)
+        return self._jwt(token)
+
+    async def _api_key(self, token: str) -> Principal:
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with translate_errors():
+            async with self._engine.begin() as conn:
+                record = await touch_api_key(conn, token=token)
+        if record is None:
+            self._cache.pop(digest, None)
+            raise Unauthenticated("unknown or revoked API key")
+        principal = Principal(record.tenant_id, f"apikey:{record.name or record.id}", _ROLES[record.role])
+        if self._cache_seconds > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now + self._cache_seconds, principal)
+        return principal
+
+    def _jwt(self, token: str) -> Principal:
+        if not self._jwt_secret:
+            raise Unauthenticated("JWT authentication is not configured")
+        try:
+            claims = jwt.decode(
+                token,
+                self._jwt_secret,
+                algorithms=["HS256"],
+                audience=self._jwt_audience,
+                issuer=self._jwt_issuer,
+                options={"require": ["sub", "tenant_id", "role"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        sub, tenant, role = claims["sub"], claims["tenant_id"], claims["role"]
+        if not (isinstance(sub, str) and sub and isinstance(tenant, str) and tenant):
+            raise Unauthenticated("invalid token: sub and tenant_id must be non-empty strings")
+        if role not in _ROLES:
+            raise Unauthenticated(f"invalid token: unknown role {role!r}")
+        return Principal(tenant, sub, _ROLES[role])

@@ -1,0 +1,19 @@
+"""Process-wide resources created by the lifespan and shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth import Authenticator
+from gateway.settings import Settings
+from resolvers.context import Database
+
+__all__ = ["Runtime"]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    database_url: str
+    db: Database
+    auth: Authenticator

@@ -1,0 +1,1 @@
+"""Business rules; framework-free: takes a Context, returns records, raises GatewayError."""

@@ -1,0 +1,36 @@
+"""Per-request context: who calls, where the data is, and this request's loaders.
+
+It holds no HTTP or GraphQL object, so resolvers run the same under HTTP, WebSocket, a CLI or a
+test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from resolvers.auth import Principal
+from resolvers.loaders import Loaders
+
+__all__ = ["Context", "Database"]
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The primary (writes, locks) and the engine reads go to (a replica, or the primary)."""
+
+    primary: AsyncEngine
+    reads: AsyncEngine
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    principal: Principal | None
+    db: Database
+    request_id: str
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        tenant = self.principal.tenant_id if self.principal else ""
+        object.__setattr__(self, "loaders", Loaders(self.db.reads, tenant))

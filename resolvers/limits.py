@@ -1,0 +1,116 @@
+"""Limit use cases: the `limits` list, point reads and nested fields (DOMAIN.md §3.1)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from drivers import limits as db
+from drivers.mapping import LIMIT, limit_orderings
+from drivers.records import (
+    IncidentRecord,
+    LimitBreachRecord,
+    LimitIntegrityRecord,
+    LimitOverrideRecord,
+    LimitRecord,
+)
+from resolvers.context import Context
+from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
+from resolvers.pagination import ConnectionResult
+
+__all__ = [
+    "breach_incident",
+    "breach_limit",
+    "get_limit",
+    "limit_active_override",
+    "limit_breaches",
+    "limit_integrity",
+    "limit_overrides",
+    "list_limits",
+    "override_limit",
+]
+
+DEFAULT_ORDER = "LAST_BREACHED_DESC"
+
+
+def with_defaults(f: db.LimitFilter | None) -> db.LimitFilter:
+    """DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE."""
+    f = f or db.LimitFilter()
+    return dataclasses.replace(
+        f,
+        category=f.category if f.category is not None else ("BUDGET",),
+        status=f.status if f.status is not None else ("ACTIVE",),
+    )
+
+
+async def list_limits(
+    ctx: Context,
+    *,
+    first: int,
+    after: str | None,
+    filter: db.LimitFilter | None,  # noqa: A002 - the GraphQL argument's name
+) -> ConnectionResult[LimitRecord]:
+    """List the tenant's limits, most recently breached first."""
+    return await root_connection(
+        ctx,
+        LIMIT,
+        where=db.limit_filter_clauses(with_defaults(filter)),
+        ordering=limit_orderings[DEFAULT_ORDER],
+        first=first,
+        after=after,
+    )
+
+
+async def get_limit(ctx: Context, limit_id: str) -> LimitRecord | None:
+    """One limit of the tenant, or None (also for another tenant's id)."""
+    record: LimitRecord | None = await root_one(ctx, "limit", limit_id)
+    return record
+
+
+async def limit_breaches(
+    ctx: Context, limit: LimitRecord, *, first: int, after: str | None
+) -> ConnectionResult[LimitBreachRecord]:
+    """The limit's breach history, newest first."""
+    return await nested_connection(ctx, "Limit", "breaches", limit.id, first=first, after=after)
+
+
+async def limit_overrides(
+    ctx: Context, limit: LimitRecord, status: list[str] | None
+) -> list[LimitOverrideRecord]:
+    """The limit's overrides, newest request first, optionally only some statuses."""
+    rows: list[LimitOverrideRecord] = await nested_list(ctx, "Limit", "overrides", limit.id)
+    if status is None:
+        return rows
+    wanted = set(status)
+    return [o for o in rows if o.status in wanted]
+
+
+async def limit_integrity(ctx: Context, limit: LimitRecord) -> LimitIntegrityRecord | None:
+    """The limit's integrity row (exactly one exists for every ACTIVE limit)."""
+    record: LimitIntegrityRecord | None = await nested_one(ctx, "Limit", "integrity", limit.id)
+    return record
+
+
+async def limit_active_override(ctx: Context, limit: LimitRecord) -> LimitOverrideRecord | None:
+    """The limit's ACTIVE override, if any."""
+    record: LimitOverrideRecord | None = await nested_one(ctx, "Limit", "activeOverride", limit.id)
+    return record
+
+
+async def breach_limit(ctx: Context, breach: LimitBreachRecord) -> LimitRecord | None:
+    """The limit a breach belongs to."""
+    record: LimitRecord | None = await nested_one(ctx, "LimitBreach", "limit", breach.limit_id)
+    return record
+
+
+async def override_limit(ctx: Context, override: LimitOverrideRecord) -> LimitRecord | None:
+    """The limit an override raises."""
+    record: LimitRecord | None = await nested_one(ctx, "LimitOverride", "limit", override.limit_id)
+    return record
+
+
+async def breach_incident(ctx: Context, breach: LimitBreachRecord) -> IncidentRecord | None:
+    """The incident a breach is linked to, if any."""
+    record: IncidentRecord | None = await nested_one(
+        ctx, "LimitBreach", "incident", breach.incident_id
+    )
+    return record

@@ -1,0 +1,86 @@
+"""Reads shared by every domain: root connections and nested fields through the loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement
+
+from drivers import reads
+from drivers.keyset import Ordering
+from drivers.mapping import RELATIONS, Entity
+from resolvers.auth import require_role
+from resolvers.context import Context
+from resolvers.errors import translate_errors
+from resolvers.pagination import ConnectionResult, page_args
+
+__all__ = ["nested_connection", "nested_list", "nested_one", "root_connection", "root_one"]
+
+
+async def root_connection(
+    ctx: Context,
+    entity: Entity,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    ordering: Ordering,
+    first: int,
+    after: str | None,
+) -> ConnectionResult[Any]:
+    """One page of a root list for the caller's tenant; totalCount is counted on demand."""
+    principal = require_role(ctx)
+    args = page_args(first, after, ordering)
+    engine = ctx.db.reads
+    with translate_errors():
+        async with engine.connect() as conn:
+            edges, has_next = await reads.fetch_page(
+                conn,
+                entity,
+                tenant_id=principal.tenant_id,
+                where=where,
+                ordering=ordering,
+                first=args.first,
+                after=args.after,
+            )
+
+    async def total() -> int:
+        with translate_errors():
+            async with engine.connect() as conn:
+                return await reads.count_where(
+                    conn, entity, tenant_id=principal.tenant_id, where=where
+                )
+
+    return ConnectionResult(edges, has_next, args.after is not None, total)
+
+
+async def root_one(ctx: Context, field: str, key: str) -> Any:
+    """A root point lookup (`incident(id)`); another tenant's id reads as missing."""
+    require_role(ctx)
+    return await ctx.loaders.one("Query", field).load(key)
+
+
+async def nested_one(ctx: Context, parent: str, field: str, key: Any) -> Any:
+    """A to-one nested field; a null foreign key skips the loader."""
+    if key is None:
+        return None
+    return await ctx.loaders.one(parent, field).load(key)
+
+
+async def nested_list(ctx: Context, parent: str, field: str, key: Any) -> list[Any]:
+    """A plain nested list, in the relation's order."""
+    return list(await ctx.loaders.many(parent, field).load(key))
+
+
+async def nested_connection(
+    ctx: Context, parent: str, field: str, key: Any, *, first: int, after: str | None
+) -> ConnectionResult[Any]:
+    """One page of a nested connection; every parent of the level shares one statement."""
+    relation = RELATIONS[(parent, field)]
+    assert relation.ordering is not None
+    args = page_args(first, after, relation.ordering)
+    edges, has_next = await ctx.loaders.window(parent, field, args.first, args.after).load(key)
+
+    async def total() -> int:
+        return int(await ctx.loaders.count(parent, field).load(key))
+
+    return ConnectionResult(edges, has_next, args.after is not None, total)

@@ -1,0 +1,45 @@
+"""Connection arguments and results shared by every list (API.md § Lists)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from drivers.keyset import BadCursor, Ordering, decode_cursor
+from resolvers.errors import BadUserInput, QueryTooComplex
+
+__all__ = ["MAX_PAGE", "ConnectionResult", "PageArgs", "page_args"]
+
+MAX_PAGE = 100
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    first: int
+    after: tuple[Any, ...] | None
+
+
+def page_args(first: int, after: str | None, ordering: Ordering) -> PageArgs:
+    """Check `first` (1..100) and decode `after` for this ordering."""
+    if not 1 <= first <= MAX_PAGE:
+        raise QueryTooComplex(
+            f"first must be between 1 and {MAX_PAGE}, got {first}", field="first"
+        )
+    if after is None:
+        return PageArgs(first, None)
+    try:
+        return PageArgs(first, decode_cursor(ordering, after))
+    except BadCursor as exc:
+        raise BadUserInput(f"invalid cursor: {exc}", field="after") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionResult(Generic[T]):
+    """One page of records with their cursors; `total` runs only if totalCount is selected."""
+
+    edges: list[tuple[str, T]]
+    has_next_page: bool
+    has_previous_page: bool
+    total: Callable[[], Awaitable[int]]

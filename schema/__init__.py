@@ -1,0 +1,47 @@
+"""The GraphQL surface only: types, inputs, roots, limits; no SQL and no business rules."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from schema.errors import ErrorCodes
+from schema.incidents import IncidentMutations, IncidentQueries
+from schema.limits import LimitQueries
+from schema.query_limits import Limits, QueryLimits
+from schema.viewer import ViewerQueries
+
+__all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
+
+
+@strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
+class Query(ViewerQueries, IncidentQueries, LimitQueries):
+    pass
+
+
+@strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
+class Mutation(IncidentMutations):
+    pass
+
+
+def build_schema(limits: Limits) -> strawberry.Schema:
+    """Build the schema with its error coding and query limits."""
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        # Factories, not instances: strawberry builds fresh extensions for every request.
+        extensions=[
+            ErrorCodes,
+            lambda: QueryLimits(limits=limits),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+        ],
+    )
+
+
+def sdl() -> str:
+    """The schema's SDL as committed in schema.graphql (limits do not change the SDL)."""
+    schema = build_schema(Limits(max_depth=10, max_aliases=30, max_tokens=2000, max_cost=50_000))
+    return schema.as_str() + "\n"

@@ -1,0 +1,231 @@
+"""Incident types, inputs, and the incident queries and mutations (API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from drivers.incidents import IncidentFilter as IncidentFilterSpec
+from drivers.records import IncidentEventRecord, IncidentRecord
+from resolvers import incidents as uc
+from schema.base import Info, from_record
+from schema.enums import (
+    CauseType,
+    IncidentEventType,
+    IncidentOrder,
+    IncidentSourceType,
+    IncidentStatus,
+    IncidentTopic,
+    IncidentTriggerType,
+    ResolutionMethod,
+    Severity,
+)
+from schema.lessons import Lesson
+from schema.pagination import Connection, connection
+
+if TYPE_CHECKING:
+    from schema.limits import LimitBreach
+
+__all__ = [
+    "Incident",
+    "IncidentEvent",
+    "IncidentFilter",
+    "IncidentMutations",
+    "IncidentQueries",
+    "ResolveIncidentInput",
+]
+
+_LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
+
+
+@strawberry.type(description="One entry of an incident's append-only timeline.")
+class IncidentEvent:
+    record: strawberry.Private[IncidentEventRecord]
+    id: strawberry.ID
+    incident_id: strawberry.ID
+    event_type: IncidentEventType
+    description: str
+    data: JSON
+    created_at: datetime
+
+
+def _event(record: IncidentEventRecord) -> IncidentEvent:
+    return from_record(IncidentEvent, record)
+
+
+@strawberry.type(description="Something went wrong for a tenant; the unit of response.")
+class Incident:
+    record: strawberry.Private[IncidentRecord]
+    id: strawberry.ID
+    title: str
+    severity: Severity
+    status: IncidentStatus
+    trigger_type: IncidentTriggerType
+    trigger_value: str | None
+    category: str | None
+    source_type: IncidentSourceType
+    cause_type: CauseType
+    source_run_id: str | None
+    calls_affected: int
+    related_call_ids: JSON
+    cost_delta_cents: Decimal
+    cost_impact: Decimal | None
+    error_rate: Decimal | None
+    auto_action: str | None
+    action_details: JSON | None
+    description: str | None
+    error_code: str | None
+    error_message: str | None
+    impact_scope: str | None
+    affected_agent_id: str | None
+    affected_count: int
+    started_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    ended_at: datetime | None
+    resolved_by: str | None
+    duration_seconds: int | None
+    resolution_method: ResolutionMethod | None
+    resolution_type: str | None
+    resolution_notes: str | None
+    resolution_summary: str | None
+    postmortem_artifact_id: str | None
+    recurrence_signature: str | None
+    signature_version: str | None
+    escalated: bool
+    escalated_at: datetime | None
+    escalated_to: str | None
+    inflection_step_index: int | None
+    inflection_timestamp: datetime | None
+    inflection_context: JSON | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field(description="Same as createdAt.")
+    def first_seen_at(self) -> datetime:
+        return self.created_at
+
+    @strawberry.field(description="ACTIVE while OPEN or ACKNOWLEDGED, RESOLVED once resolved.")
+    def topic(self) -> IncidentTopic:
+        return IncidentTopic.RESOLVED if self.status == "RESOLVED" else IncidentTopic.ACTIVE
+
+    @strawberry.field(description="resolvedAt − createdAt in milliseconds; null while open.")
+    def time_to_resolution_ms(self) -> int | None:
+        if self.resolved_at is None:
+            return None
+        return int((self.resolved_at - self.created_at).total_seconds() * 1000)
+
+    @strawberry.field(description="The timeline, newest first.")
+    async def events(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[IncidentEvent]:
+        page = await uc.incident_events(info.context, self.record, first=first, after=after)
+        return connection(page, _event)
+
+    @strawberry.field(description="Limit breaches linked to this incident, newest first.")
+    async def breaches(self, info: Info) -> list[_LimitBreach]:
+        from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
+
+        return [breach(b) for b in await uc.incident_breaches(info.context, self.record)]
+
+    @strawberry.field(description="Lessons learned from this incident, newest first.")
+    async def lessons(self, info: Info) -> list[Lesson]:
+        return [from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)]
+
+
+def incident(record: IncidentRecord) -> Incident:
+    """Convert an incident record."""
+    return from_record(Incident, record)
+
+
+@strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
+class IncidentFilter:
+    status: list[IncidentStatus] | None = None
+    severity: list[Severity] | None = None
+    category: list[str] | None = None
+    cause_type: list[CauseType] | None = None
+    trigger_type: list[str] | None = None
+    source_run_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    resolved_after: datetime | None = None
+    resolved_before: datetime | None = None
+
+    def to_spec(self) -> IncidentFilterSpec:
+        def strs(values: list[str] | list[IncidentStatus] | list[Severity] | list[CauseType] | None) -> tuple[str, ...] | None:
+            return None if values is None else tuple(str(v) for v in values)
+
+        return IncidentFilterSpec(
+            status=strs(self.status),
+            severity=strs(self.severity),
+            category=strs(self.category),
+            cause_type=strs(self.cause_type),
+            trigger_type=strs(self.trigger_type),
+            source_run_id=self.source_run_id,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            resolved_after=self.resolved_after,
+            resolved_before=self.resolved_before,
+        )
+
+
+@strawberry.input(description="How an incident was resolved; MANUAL_CLOSURE goes through closeIncident.")
+class ResolveIncidentInput:
+    method: ResolutionMethod = ResolutionMethod.MANUAL
+    notes: str | None = None
+    resolution_type: str | None = None
+    summary: str | None = None
+    postmortem_artifact_id: str | None = None
+
+
+@strawberry.type
+class IncidentQueries:
+    @strawberry.field(description="The tenant's incidents, one keyset page at a time.")
+    async def incidents(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        filter: IncidentFilter | None = None,  # noqa: A002 - API.md names it so
+        order_by: IncidentOrder = IncidentOrder.CREATED_AT_DESC,
+    ) -> Connection[Incident]:
+        page = await uc.list_incidents(
+            info.context,
+            first=first,
+            after=after,
+            filter=filter.to_spec() if filter else None,
+            order_by=order_by.value,
+        )
+        return connection(page, incident)
+
+    @strawberry.field(description="One incident, or null if there is none with this id.")
+    async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:  # noqa: A002
+        record = await uc.get_incident(info.context, str(id))
+        return None if record is None else incident(record)
+
+
+@strawberry.type
+class IncidentMutations:
+    @strawberry.mutation(description="OPEN → ACKNOWLEDGED. [OPERATOR]")
+    async def acknowledge_incident(
+        self, info: Info, id: strawberry.ID, note: str | None = None  # noqa: A002
+    ) -> Incident:
+        return incident(await uc.acknowledge_incident(info.context, str(id), note))
+
+    @strawberry.mutation(description="OPEN or ACKNOWLEDGED → RESOLVED. [OPERATOR]")
+    async def resolve_incident(
+        self, info: Info, id: strawberry.ID, input: ResolveIncidentInput  # noqa: A002
+    ) -> Incident:
+        data = uc.ResolveInput(
+            method=str(input.method),
+            notes=input.notes,
+            resolution_type=input.resolution_type,
+            summary=input.summary,
+            postmortem_artifact_id=input.postmortem_artifact_id,
+        )
+        return incident(await uc.resolve_incident(info.context, str(id), data))

@@ -1,0 +1,59 @@
+"""Small helpers for tests that speak GraphQL over HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+JWT_SECRET = "test-secret-not-for-production-0123456789"  # noqa: S105 - matches conftest's settings
+
+
+def token(tenant: str = "t1", role: str = "ADMIN", sub: str = "alice") -> str:
+    """A JWT the test gateway accepts."""
+    claims = {"sub": sub, "tenant_id": tenant, "role": role, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    tenant: str = "t1",
+    role: str = "ADMIN",
+    sub: str = "alice",
+    auth: str | None = None,
+) -> dict[str, Any]:
+    """POST one operation and return the decoded body (asserting HTTP 200)."""
+    headers = {"authorization": auth if auth is not None else f"Bearer {token(tenant, role, sub)}"}
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    """The extensions.code of every error in a response."""
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
+
+
+class StatementCounter:
+    """Counts SQL statements sent by any engine while installed (before_cursor_execute)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
