@@ -14,13 +14,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from drivers.db import make_engine
 from drivers.migrate import current_revision, head_revision, upgrade_head
 from gateway.auth import Authenticator
 from gateway.database import resolve_database_url
-from gateway.graphql_app import GraphQLApp
+from gateway.graphql_app import ASSETS_DIR, GraphQLApp
 from gateway.metrics import RequestContextMiddleware
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount("/graphiql", StaticFiles(directory=ASSETS_DIR), name="graphiql"),
         ],
         middleware=[Middleware(RequestContextMiddleware)],
         lifespan=lifespan,

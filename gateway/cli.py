@@ -11,6 +11,7 @@ from pathlib import Path
 
 from drivers import api_keys
 from drivers.db import make_engine
+from drivers.errors import DriverError
 from drivers.demo import seed_demo
 from drivers.migrate import upgrade_head
 from gateway.database import resolve_database_url
@@ -129,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except DriverError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     if args.command == "serve":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -17,9 +19,35 @@ from gateway.runtime import Runtime
 from resolvers.context import Context
 from resolvers.errors import GatewayError, Unauthenticated
 
-__all__ = ["GraphQLApp", "error_response"]
+__all__ = ["ASSETS_DIR", "GraphQLApp", "error_response", "offline_ide_html"]
+
+log = logging.getLogger("gateway.errors")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
+# The IDE's CDN assets, served from ASSETS_DIR instead so GraphiQL works without internet.
+_LOCAL_ASSETS = {
+    "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
+    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": (
+        "react-dom.production.min.js"
+    ),
+    "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
+    "https://unpkg.com/graphiql@3.8.3/graphiql.min.js": "graphiql.min.js",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
+    "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/index.umd.js": (
+        "plugin-explorer.umd.js"
+    ),
+}
+
+
+def offline_ide_html(html: str) -> str:
+    """Point the IDE page at the bundled assets; fail loudly if Strawberry changed its page."""
+    for remote, local in _LOCAL_ASSETS.items():
+        if remote not in html:
+            raise RuntimeError(f"GraphiQL page no longer loads {remote}; update _LOCAL_ASSETS")
+        html = html.replace(remote, f"/graphiql/{local}")
+    return html
 
 
 def error_response(error: GatewayError, status: int) -> Response:
@@ -44,6 +72,9 @@ class GraphQLApp(GraphQL[Context, None]):
                     return
                 request.state.principal = principal
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(offline_ide_html(self.graphql_ide_html))
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -71,6 +102,14 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        # Last guard: an error that escaped the schema's ErrorCodes (e.g. raised inside an
+        # extension hook) still gets a code and never leaks its message.
+        for error in response.get("errors") or []:
+            if not (error.get("extensions") or {}).get("code"):
+                request_id = getattr(request.state, "request_id", "-")
+                log.error("uncoded error (request %s): %s", request_id, error.get("message"))
+                error["message"] = f"Unexpected error. Request id: {request_id}"
+                error["extensions"] = {"code": "INTERNAL", "requestId": request_id}
         # Under the newer media type a request that could not execute at all is a 400.
         sub: Response = request.state.sub_response
         if result.data is None and result.errors and sub.media_type == GRAPHQL_RESPONSE:

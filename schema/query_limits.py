@@ -108,7 +108,7 @@ class _Walk:
         if "first" not in args:
             return None
         value: Any = DEFAULT_PAGE
-        for arg in node.arguments:
+        for arg in node.arguments or ():
             if arg.name.value == "first":
                 if isinstance(arg.value, VariableNode):
                     value = self.variables.get(arg.value.name.value, DEFAULT_PAGE)

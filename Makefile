@@ -1,0 +1,54 @@
+# The two commands a reader needs: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help run test lint format schema clean install install-dev
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Installs come only from uv.lock (--frozen): the same versions here, in CI and in the image.
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --inexact --quiet
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(UV) sync --frozen --inexact --quiet --extra dev
+	@touch $@
+
+install: $(VENV)/.installed ## install the gateway from the lock file
+
+install-dev: $(VENV)/.installed-dev ## install the gateway and its dev tools
+
+run: install ## migrate, seed tenant "demo", print a key and serve on 127.0.0.1:8000
+	$(PY) -m gateway serve --demo --host $(HOST) --port $(PORT)
+
+test: install-dev ## run the whole suite (DATABASE_URL, else an embedded PostgreSQL)
+	$(PY) -m pytest
+
+lint: install-dev ## ruff, mypy and the layering contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
+
+format: install-dev ## format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+schema: install ## write schema.graphql from the live schema
+	$(PY) -m gateway schema-export
+
+clean: ## remove the virtualenv and caches (keeps the demo database)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,34 @@
+"""schema.graphql is the committed contract: it must equal the live schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schema import sdl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_schema_matches_live_schema():
+    committed = (ROOT / "schema.graphql").read_text()
+    assert committed == sdl(), "schema changed: run `make schema` and commit schema.graphql"
+
+
+def test_api_md_names_are_in_the_schema():
+    live = sdl()
+    for name in (
+        "viewer: Viewer!",
+        "incidents(first: Int! = 20, after: String = null, filter: IncidentFilter = null, "
+        "orderBy: IncidentOrder! = CREATED_AT_DESC): IncidentConnection!",
+        "incident(id: ID!): Incident",
+        "limits(first: Int! = 20, after: String = null, filter: LimitFilter = null): LimitConnection!",
+        "limit(id: ID!): Limit",
+        "acknowledgeIncident(id: ID!, note: String = null): Incident!",
+        "resolveIncident(id: ID!, input: ResolveIncidentInput!): Incident!",
+        "events(first: Int! = 20, after: String = null): IncidentEventConnection!",
+        "breaches(first: Int! = 20, after: String = null): LimitBreachConnection!",
+        "overrides(status: [OverrideStatus!] = null): [LimitOverride!]!",
+        "integrity: LimitIntegrity!",
+        "totalCount: Int!",
+    ):
+        assert name in live, name
