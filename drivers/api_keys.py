@@ -15,7 +15,7 @@ from drivers.records import ApiKeyRecord
 __all__ = ["TOKEN_PREFIX", "hash_token", "insert_api_key", "revoke_api_key", "touch_api_key"]
 
 # Tokens carry a prefix so the gateway can tell them from JWTs without a database round trip.
-TOKEN_PREFIX = "gwk_"
+TOKEN_PREFIX = "gwk_"  # noqa: S105 - a public prefix, not a secret
 _COLUMNS = (
     t.api_keys.c.id,
     t.api_keys.c.tenant_id,

@@ -1,4 +1,4 @@
-"""Incident reads and lifecycle writes (DOMAIN.md §1.6–1.7, §3.11)."""
+"""Incident reads and lifecycle writes (DOMAIN.md §1.6-1.7, §3.11)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from sqlalchemy.types import DateTime
 
 from drivers import records as r
 from drivers import tables as t
-from drivers.keyset import OrderKey, Ordering
+from drivers.keyset import Ordering, OrderKey
 
 __all__ = ["ENTITIES", "RELATIONS", "Entity", "Relation", "incident_orderings", "limit_orderings"]
 
@@ -47,9 +47,7 @@ class Entity:
 
     def __post_init__(self) -> None:
         cols = tuple(
-            (self.derived[f.name] if f.name in self.derived else self.table.c[f.name]).label(
-                f.name
-            )
+            (self.derived[f.name] if f.name in self.derived else self.table.c[f.name]).label(f.name)
             for f in dataclasses.fields(self.record)
         )
         object.__setattr__(self, "columns", cols)

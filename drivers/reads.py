@@ -73,7 +73,8 @@ async def fetch_window_by_keys(
 ) -> dict[Any, Page]:
     """Fetch one page of children for every parent in ONE statement (ROW_NUMBER per parent)."""
     ordering = relation.ordering
-    assert ordering is not None, "a connection relation needs an ordering"
+    if ordering is None:
+        raise ValueError("a connection relation needs an ordering")
     entity = relation.target
     n_keys = len(ordering.keys)
     rank = (
@@ -164,8 +165,10 @@ async def count_where(
     where: Sequence[ColumnElement[bool]],
 ) -> int:
     """Count the rows of a root list (totalCount), ignoring pagination."""
-    stmt = select(func.count()).select_from(entity.table).where(
-        entity.tenant_filter(tenant_id), *where
+    stmt = (
+        select(func.count())
+        .select_from(entity.table)
+        .where(entity.tenant_filter(tenant_id), *where)
     )
     with map_db_errors():
         return int((await conn.execute(stmt)).scalar_one())

@@ -28,7 +28,7 @@ from gateway.settings import Settings, get_settings
 from resolvers.context import Database
 from schema import Limits, build_schema
 
-__all__ = ["app", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("gateway")
 
@@ -91,7 +91,7 @@ async def readyz(request: Request) -> Response:
         async with runtime.db.primary.connect() as conn:
             await conn.execute(text("SELECT 1"))
             current = await current_revision(conn)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:
         log.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "reason": "database"}, status_code=503)
     if current != head:

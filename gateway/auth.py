@@ -63,7 +63,9 @@ class Authenticator:
         if record is None:
             self._cache.pop(digest, None)
             raise Unauthenticated("unknown or revoked API key")
-        principal = Principal(record.tenant_id, f"apikey:{record.name or record.id}", _ROLES[record.role])
+        principal = Principal(
+            record.tenant_id, f"apikey:{record.name or record.id}", _ROLES[record.role]
+        )
         if self._cache_seconds > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -1,4 +1,7 @@
-"""Command line: `gateway serve | migrate | seed-demo | keys | schema-export` (also `python -m gateway`)."""
+"""Command line: `gateway serve | migrate | seed-demo | keys | schema-export`.
+
+Also runs as `python -m gateway`.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from pathlib import Path
 
 from drivers import api_keys
 from drivers.db import make_engine
-from drivers.errors import DriverError
 from drivers.demo import seed_demo
+from drivers.errors import DriverError
 from drivers.migrate import upgrade_head
 from gateway.database import resolve_database_url
 from gateway.settings import Settings, get_settings
@@ -139,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "schema-export":

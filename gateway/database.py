@@ -20,6 +20,6 @@ def resolve_database_url(settings: Settings) -> str:
 
     data_dir = Path(settings.gateway_data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)  # type: ignore[attr-defined]
     log.info("embedded PostgreSQL in %s", data_dir)
     return str(server.get_uri())

@@ -65,7 +65,9 @@ class GraphQLApp(GraphQL[Context, None]):
             if not self._wants_ide(request):
                 runtime: Runtime = request.state.runtime
                 try:
-                    principal = await runtime.auth.authenticate(request.headers.get("authorization"))
+                    principal = await runtime.auth.authenticate(
+                        request.headers.get("authorization")
+                    )
                 except GatewayError as exc:
                     status = 401 if isinstance(exc, Unauthenticated) else 503
                     await error_response(exc, status)(scope, receive, send)
@@ -92,7 +94,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=getattr(request.state, "request_id", "-"),
         )
 
-    async def get_sub_response(self, request: Request) -> Response:
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub = await super().get_sub_response(request)
         # GraphQL-over-HTTP: answer in the newer media type when the client asks for it.
         if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
@@ -100,11 +102,14 @@ class GraphQLApp(GraphQL[Context, None]):
         request.state.sub_response = sub
         return sub
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
         # Last guard: an error that escaped the schema's ErrorCodes (e.g. raised inside an
         # extension hook) still gets a code and never leaks its message.
-        for error in response.get("errors") or []:
+        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
+        for error in errors:
             if not (error.get("extensions") or {}).get("code"):
                 request_id = getattr(request.state, "request_id", "-")
                 log.error("uncoded error (request %s): %s", request_id, error.get("message"))

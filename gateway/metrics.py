@@ -35,9 +35,7 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = next(
-            (v.decode() for k, v in scope["headers"] if k == b"x-request-id"), ""
-        )
+        incoming = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         path = scope["path"] if scope["path"] in _PATHS else "other"

@@ -35,7 +35,7 @@ async def list_incidents(
     *,
     first: int,
     after: str | None,
-    filter: db.IncidentFilter | None,  # noqa: A002 - the GraphQL argument's name
+    filter: db.IncidentFilter | None,
     order_by: str,
 ) -> ConnectionResult[IncidentRecord]:
     """List the tenant's incidents, filtered and ordered, one keyset page at a time."""

@@ -47,7 +47,7 @@ async def list_limits(
     *,
     first: int,
     after: str | None,
-    filter: db.LimitFilter | None,  # noqa: A002 - the GraphQL argument's name
+    filter: db.LimitFilter | None,
 ) -> ConnectionResult[LimitRecord]:
     """List the tenant's limits, most recently breached first."""
     return await root_connection(

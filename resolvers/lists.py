@@ -76,7 +76,8 @@ async def nested_connection(
 ) -> ConnectionResult[Any]:
     """One page of a nested connection; every parent of the level shares one statement."""
     relation = RELATIONS[(parent, field)]
-    assert relation.ordering is not None
+    if relation.ordering is None:
+        raise ValueError(f"{parent}.{field} is not a connection")
     args = page_args(first, after, relation.ordering)
     edges, has_next = await ctx.loaders.window(parent, field, args.first, args.after).load(key)
 

@@ -22,7 +22,7 @@ __all__ = ["Loaders"]
 Batch = Callable[[AsyncConnection, Sequence[Any]], Awaitable[dict[Any, Any]]]
 
 
-class _BatchLoader(DataLoader):  # type: ignore[misc]
+class _BatchLoader(DataLoader[Any, Any]):
     """Runs one batch function per tick and spreads its dict over the keys."""
 
     def __init__(self, engine: AsyncEngine, batch: Batch, missing: Callable[[], Any]) -> None:

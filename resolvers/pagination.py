@@ -24,9 +24,7 @@ class PageArgs:
 def page_args(first: int, after: str | None, ordering: Ordering) -> PageArgs:
     """Check `first` (1..100) and decode `after` for this ordering."""
     if not 1 <= first <= MAX_PAGE:
-        raise QueryTooComplex(
-            f"first must be between 1 and {MAX_PAGE}, got {first}", field="first"
-        )
+        raise QueryTooComplex(f"first must be between 1 and {MAX_PAGE}, got {first}", field="first")
     if after is None:
         return PageArgs(first, None)
     try:

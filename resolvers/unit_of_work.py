@@ -87,4 +87,4 @@ async def unit_of_work(ctx: Context, operation: str, role: Role) -> AsyncIterato
         async with ctx.db.primary.begin() as conn:
             uow = UnitOfWork(conn, principal, operation, ctx.request_id)
             yield uow
-            await uow._finish()  # noqa: SLF001 - the context manager owns the finish step
+            await uow._finish()

@@ -27,4 +27,5 @@ def from_record(cls: type[T], record: Any) -> T:
         wanted = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         have = {f.name for f in dataclasses.fields(record)}
         names = _FIELDS[cls] = tuple(sorted((wanted & have) - {"record"}))
-    return cls(record=record, **{n: getattr(record, n) for n in names})
+    build: Any = cls
+    return build(record=record, **{n: getattr(record, n) for n in names})  # type: ignore[no-any-return]

@@ -34,28 +34,50 @@ __all__ = [
     "Severity",
 ]
 
-Severity = strawberry.enum(e.IncidentSeverity, name="Severity", description="LOW < MEDIUM < HIGH < CRITICAL")
-IncidentStatus = strawberry.enum(e.IncidentStatus, description="Incident lifecycle state")
-CauseType = strawberry.enum(e.IncidentCauseType, name="CauseType", description="Who or what caused it")
-IncidentTopic = strawberry.enum(e.IncidentTopic, description="ACTIVE while open or acknowledged")
-IncidentTriggerType = strawberry.enum(e.IncidentTriggerType, description="What opened the incident")
-IncidentSourceType = strawberry.enum(e.IncidentSourceType, description="Path that created it")
-ResolutionMethod = strawberry.enum(e.ResolutionMethod, description="How it was resolved")
-IncidentEventType = strawberry.enum(e.IncidentEventType, description="Timeline entry kind")
-LimitCategory = strawberry.enum(e.LimitCategory, description="BUDGET, RATE or THRESHOLD")
-LimitStatus = strawberry.enum(e.LimitStatus, description="Delete is soft: DISABLED")
-LimitScope = strawberry.enum(e.LimitScope, description="What the limit applies to")
-ResetPeriod = strawberry.enum(e.ResetPeriod, description="Budget reset cadence")
-Enforcement = strawberry.enum(e.LimitEnforcement, name="Enforcement", description="What happens on breach")
-LimitConsequence = strawberry.enum(e.LimitConsequence, description="Follow-up of a breach")
-BreachType = strawberry.enum(e.BreachType, description="Kind of limit breach")
-IntegrityStatus = strawberry.enum(e.IntegrityStatus, description="Integrity of a limit")
-OverrideStatus = strawberry.enum(e.OverrideStatus, description="Override lifecycle state")
-LessonType = strawberry.enum(e.LessonType, description="Kind of lesson")
-LessonStatus = strawberry.enum(e.LessonStatus, description="Lesson lifecycle state")
-LessonSeverity = strawberry.enum(e.LessonSeverity, description="Lesson severity (NONE for successes)")
-LessonSourceType = strawberry.enum(e.LessonSourceType, description="What produced the lesson")
-Role = strawberry.enum(e.ApiKeyRole, name="Role", description="VIEWER < OPERATOR < ADMIN, plus INGEST")
+Severity = e.IncidentSeverity
+strawberry.enum(Severity, name="Severity", description="LOW < MEDIUM < HIGH < CRITICAL")
+IncidentStatus = e.IncidentStatus
+strawberry.enum(IncidentStatus, description="Incident lifecycle state")
+CauseType = e.IncidentCauseType
+strawberry.enum(CauseType, name="CauseType", description="Who or what caused it")
+IncidentTopic = e.IncidentTopic
+strawberry.enum(IncidentTopic, description="ACTIVE while open or acknowledged")
+IncidentTriggerType = e.IncidentTriggerType
+strawberry.enum(IncidentTriggerType, description="What opened the incident")
+IncidentSourceType = e.IncidentSourceType
+strawberry.enum(IncidentSourceType, description="Path that created it")
+ResolutionMethod = e.ResolutionMethod
+strawberry.enum(ResolutionMethod, description="How it was resolved")
+IncidentEventType = e.IncidentEventType
+strawberry.enum(IncidentEventType, description="Timeline entry kind")
+LimitCategory = e.LimitCategory
+strawberry.enum(LimitCategory, description="BUDGET, RATE or THRESHOLD")
+LimitStatus = e.LimitStatus
+strawberry.enum(LimitStatus, description="Delete is soft: DISABLED")
+LimitScope = e.LimitScope
+strawberry.enum(LimitScope, description="What the limit applies to")
+ResetPeriod = e.ResetPeriod
+strawberry.enum(ResetPeriod, description="Budget reset cadence")
+Enforcement = e.LimitEnforcement
+strawberry.enum(Enforcement, name="Enforcement", description="What happens on breach")
+LimitConsequence = e.LimitConsequence
+strawberry.enum(LimitConsequence, description="Follow-up of a breach")
+BreachType = e.BreachType
+strawberry.enum(BreachType, description="Kind of limit breach")
+IntegrityStatus = e.IntegrityStatus
+strawberry.enum(IntegrityStatus, description="Integrity of a limit")
+OverrideStatus = e.OverrideStatus
+strawberry.enum(OverrideStatus, description="Override lifecycle state")
+LessonType = e.LessonType
+strawberry.enum(LessonType, description="Kind of lesson")
+LessonStatus = e.LessonStatus
+strawberry.enum(LessonStatus, description="Lesson lifecycle state")
+LessonSeverity = e.LessonSeverity
+strawberry.enum(LessonSeverity, description="Lesson severity (NONE for successes)")
+LessonSourceType = e.LessonSourceType
+strawberry.enum(LessonSourceType, description="What produced the lesson")
+Role = e.ApiKeyRole
+strawberry.enum(Role, name="Role", description="VIEWER < OPERATOR < ADMIN, plus INGEST")
 
 
 @strawberry.enum(description="Orderings of the incidents list")

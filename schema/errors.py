@@ -21,7 +21,7 @@ __all__ = ["ErrorCodes"]
 
 log = logging.getLogger("gateway.errors")
 
-_TOKEN_LIMIT = "Document contains more than"
+_TOKEN_LIMIT = "Document contains more than"  # noqa: S105 - parser message prefix
 
 
 def _request_id(extension: SchemaExtension) -> str:
@@ -41,7 +41,9 @@ class ErrorCodes(SchemaExtension):
             return error
         if original is None or error.path is None:
             # Made by graphql-core before execution: syntax, validation, variable coercion.
-            code = "QUERY_TOO_COMPLEX" if error.message.startswith(_TOKEN_LIMIT) else "BAD_USER_INPUT"
+            code = (
+                "QUERY_TOO_COMPLEX" if error.message.startswith(_TOKEN_LIMIT) else "BAD_USER_INPUT"
+            )
             return GraphQLError(
                 error.message,
                 nodes=error.nodes,

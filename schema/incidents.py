@@ -114,7 +114,7 @@ class Incident:
     def topic(self) -> IncidentTopic:
         return IncidentTopic.RESOLVED if self.status == "RESOLVED" else IncidentTopic.ACTIVE
 
-    @strawberry.field(description="resolvedAt − createdAt in milliseconds; null while open.")
+    @strawberry.field(description="resolvedAt - createdAt in milliseconds; null while open.")
     def time_to_resolution_ms(self) -> int | None:
         if self.resolved_at is None:
             return None
@@ -135,7 +135,9 @@ class Incident:
 
     @strawberry.field(description="Lessons learned from this incident, newest first.")
     async def lessons(self, info: Info) -> list[Lesson]:
-        return [from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)]
+        return [
+            from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)
+        ]
 
 
 def incident(record: IncidentRecord) -> Incident:
@@ -157,7 +159,9 @@ class IncidentFilter:
     resolved_before: datetime | None = None
 
     def to_spec(self) -> IncidentFilterSpec:
-        def strs(values: list[str] | list[IncidentStatus] | list[Severity] | list[CauseType] | None) -> tuple[str, ...] | None:
+        def strs(
+            values: list[str] | list[IncidentStatus] | list[Severity] | list[CauseType] | None,
+        ) -> tuple[str, ...] | None:
             return None if values is None else tuple(str(v) for v in values)
 
         return IncidentFilterSpec(
@@ -174,7 +178,9 @@ class IncidentFilter:
         )
 
 
-@strawberry.input(description="How an incident was resolved; MANUAL_CLOSURE goes through closeIncident.")
+@strawberry.input(
+    description="How an incident was resolved; MANUAL_CLOSURE goes through closeIncident."
+)
 class ResolveIncidentInput:
     method: ResolutionMethod = ResolutionMethod.MANUAL
     notes: str | None = None
@@ -191,7 +197,7 @@ class IncidentQueries:
         info: Info,
         first: int = 20,
         after: str | None = None,
-        filter: IncidentFilter | None = None,  # noqa: A002 - API.md names it so
+        filter: IncidentFilter | None = None,
         order_by: IncidentOrder = IncidentOrder.CREATED_AT_DESC,
     ) -> Connection[Incident]:
         page = await uc.list_incidents(
@@ -204,22 +210,28 @@ class IncidentQueries:
         return connection(page, incident)
 
     @strawberry.field(description="One incident, or null if there is none with this id.")
-    async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:  # noqa: A002
+    async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
         record = await uc.get_incident(info.context, str(id))
         return None if record is None else incident(record)
 
 
 @strawberry.type
 class IncidentMutations:
-    @strawberry.mutation(description="OPEN → ACKNOWLEDGED. [OPERATOR]")
+    @strawberry.mutation(description="OPEN -> ACKNOWLEDGED. [OPERATOR]")
     async def acknowledge_incident(
-        self, info: Info, id: strawberry.ID, note: str | None = None  # noqa: A002
+        self,
+        info: Info,
+        id: strawberry.ID,
+        note: str | None = None,
     ) -> Incident:
         return incident(await uc.acknowledge_incident(info.context, str(id), note))
 
-    @strawberry.mutation(description="OPEN or ACKNOWLEDGED → RESOLVED. [OPERATOR]")
+    @strawberry.mutation(description="OPEN or ACKNOWLEDGED -> RESOLVED. [OPERATOR]")
     async def resolve_incident(
-        self, info: Info, id: strawberry.ID, input: ResolveIncidentInput  # noqa: A002
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: ResolveIncidentInput,
     ) -> Incident:
         data = uc.ResolveInput(
             method=str(input.method),

@@ -75,7 +75,8 @@ class LimitBreach:
     @strawberry.field(description="The limit that was breached.")
     async def limit(self, info: Info) -> Limit:
         record = await uc.breach_limit(info.context, self.record)
-        assert record is not None, "a breach always has its limit (FK, same tenant)"
+        if record is None:
+            raise RuntimeError("a breach always has its limit (FK, same tenant)")
         return limit(record)
 
     @strawberry.field(description="The incident this breach is linked to, if any.")
@@ -111,7 +112,8 @@ class LimitOverride:
     @strawberry.field(description="The limit this override raises.")
     async def limit(self, info: Info) -> Limit:
         record = await uc.override_limit(info.context, self.record)
-        assert record is not None, "an override always has its limit (FK, same tenant)"
+        if record is None:
+            raise RuntimeError("an override always has its limit (FK, same tenant)")
         return limit(record)
 
 
@@ -147,7 +149,8 @@ class Limit:
     @strawberry.field(description="The limit's integrity row.")
     async def integrity(self, info: Info) -> LimitIntegrity:
         record = await uc.limit_integrity(info.context, self.record)
-        assert record is not None, "every limit is created with its integrity row"
+        if record is None:
+            raise RuntimeError("every limit is created with its integrity row")
         return from_record(LimitIntegrity, record)
 
     @strawberry.field(description="Breach history, newest first.")
@@ -194,7 +197,13 @@ class LimitFilter:
     created_before: datetime | None = None
 
     def to_spec(self) -> LimitFilterSpec:
-        def strs(values: list[LimitCategory] | list[LimitStatus] | list[LimitScope] | list[Enforcement] | None) -> tuple[str, ...] | None:
+        def strs(
+            values: list[LimitCategory]
+            | list[LimitStatus]
+            | list[LimitScope]
+            | list[Enforcement]
+            | None,
+        ) -> tuple[str, ...] | None:
             return None if values is None else tuple(str(v) for v in values)
 
         return LimitFilterSpec(
@@ -216,7 +225,7 @@ class LimitQueries:
         info: Info,
         first: int = 20,
         after: str | None = None,
-        filter: LimitFilter | None = None,  # noqa: A002 - API.md names it so
+        filter: LimitFilter | None = None,
     ) -> Connection[Limit]:
         page = await uc.list_limits(
             info.context, first=first, after=after, filter=filter.to_spec() if filter else None
@@ -224,6 +233,6 @@ class LimitQueries:
         return connection(page, limit)
 
     @strawberry.field(description="One limit, or null if there is none with this id.")
-    async def limit(self, info: Info, id: strawberry.ID) -> Limit | None:  # noqa: A002
+    async def limit(self, info: Info, id: strawberry.ID) -> Limit | None:
         record = await uc.get_limit(info.context, str(id))
         return None if record is None else limit(record)

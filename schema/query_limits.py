@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -28,7 +29,6 @@ from graphql import (
     get_named_type,
     value_from_ast,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 __all__ = ["Limits", "QueryLimits", "measure"]
@@ -46,7 +46,7 @@ class Limits:
     max_cost: int
 
 
-class TooComplex(Exception):  # noqa: N818 - internal signal, never leaves this module
+class TooComplex(Exception):
     pass
 
 
@@ -60,7 +60,12 @@ class _Walk:
     cost: int = 0
 
     def selection(
-        self, node: SelectionSetNode, parent: GraphQLObjectType, level: int, mult: int, seen: frozenset[str]
+        self,
+        node: SelectionSetNode,
+        parent: GraphQLObjectType,
+        level: int,
+        mult: int,
+        seen: frozenset[str],
     ) -> None:
         for sel in node.selections:
             if isinstance(sel, FieldNode):
@@ -81,7 +86,12 @@ class _Walk:
                 self.selection(frag.selection_set, target, level, mult, seen | {name})
 
     def field(
-        self, node: FieldNode, parent: GraphQLObjectType, level: int, mult: int, seen: frozenset[str]
+        self,
+        node: FieldNode,
+        parent: GraphQLObjectType,
+        level: int,
+        mult: int,
+        seen: frozenset[str],
     ) -> None:
         name = node.name.value
         if name.startswith("__"):
@@ -164,19 +174,22 @@ class QueryLimits(SchemaExtension):
         if document is not None and ctx.result is None:
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             fragments = {
-                d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
             }
             operation = next(
                 (
                     op
                     for op in operations
-                    if ctx.operation_name is None or (op.name and op.name.value == ctx.operation_name)
+                    if ctx.operation_name is None
+                    or (op.name and op.name.value == ctx.operation_name)
                 ),
                 None,
             )
             if operation is not None:
                 reason = measure(
-                    ctx.schema._schema,  # noqa: SLF001 - the graphql-core schema strawberry wraps
+                    ctx.schema._schema,
                     operation,
                     fragments,
                     ctx.variables or {},

@@ -38,7 +38,7 @@ def _server_url() -> str:
         return url
     import pgserver  # noqa: PLC0415 - only needed without DATABASE_URL
 
-    server = pgserver.get_server(ROOT / ".pgdata-test", cleanup_mode=None)
+    server = pgserver.get_server(ROOT / ".pgdata-test", cleanup_mode=None)  # type: ignore[attr-defined]
     return str(server.get_uri())
 
 
@@ -105,6 +105,7 @@ async def _clean_tables(engine: AsyncEngine) -> AsyncIterator[None]:
 
 
 # --- the real ASGI app over HTTP -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:

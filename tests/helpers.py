@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import jwt
 
-JWT_SECRET = "test-secret-not-for-production-0123456789"  # noqa: S105 - matches conftest's settings
+JWT_SECRET = "test-secret-not-for-production-0123456789"
 
 
 def token(tenant: str = "t1", role: str = "ADMIN", sub: str = "alice") -> str:

@@ -31,7 +31,9 @@ def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_keys_create_prints_token_last_and_stores_only_its_hash(database_url, engine):
     # when
-    result = run_cli(database_url, "keys", "create", "--tenant", "acme", "--role", "OPERATOR", "--name", "ci")
+    result = run_cli(
+        database_url, "keys", "create", "--tenant", "acme", "--role", "OPERATOR", "--name", "ci"
+    )
     # then
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]

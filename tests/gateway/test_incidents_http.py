@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
 from drivers import tables as t
-from tests.factories import NOW, event_row, incident_row, insert_rows, lesson_row, breach_row, make_limits
+from tests.factories import (
+    NOW,
+    breach_row,
+    event_row,
+    incident_row,
+    insert_rows,
+    lesson_row,
+    make_limits,
+)
 from tests.helpers import error_codes, gql
 
 INCIDENT_PAGE = """
@@ -83,7 +89,10 @@ async def test_nested_events_pages_follow_cursors(client, engine):
     await insert_rows(
         engine,
         t.incident_events,
-        [event_row(inc["id"], description=f"e{i}", created_at=NOW - timedelta(seconds=i)) for i in range(7)],
+        [
+            event_row(inc["id"], description=f"e{i}", created_at=NOW - timedelta(seconds=i))
+            for i in range(7)
+        ],
     )
     query = """query($id: ID!, $after: String) { incident(id: $id) {
         events(first: 3, after: $after) { nodes { description } pageInfo { hasNextPage hasPreviousPage endCursor } }
@@ -91,7 +100,9 @@ async def test_nested_events_pages_follow_cursors(client, engine):
     seen: list[str] = []
     after = None
     for _ in range(3):
-        page = (await gql(client, query, {"id": inc["id"], "after": after}))["data"]["incident"]["events"]
+        page = (await gql(client, query, {"id": inc["id"], "after": after}))["data"]["incident"][
+            "events"
+        ]
         seen += [n["description"] for n in page["nodes"]]
         after = page["pageInfo"]["endCursor"]
         if not page["pageInfo"]["hasNextPage"]:
@@ -140,13 +151,26 @@ async def test_incident_pages_have_no_gaps_or_duplicates_in_every_order(client, 
 async def test_incident_filters(client, engine):
     rows = [
         incident_row(severity="CRITICAL", category="COST_ANOMALY", cause_type="SYSTEM"),
-        incident_row(severity="LOW", category="MANUAL", cause_type="HUMAN", created_at=NOW - timedelta(days=3)),
-        incident_row(severity="HIGH", category=None, cause_type="LLM_RUN", source_run_id=None, trigger_type="RUN_FAILURE"),
+        incident_row(
+            severity="LOW",
+            category="MANUAL",
+            cause_type="HUMAN",
+            created_at=NOW - timedelta(days=3),
+        ),
+        incident_row(
+            severity="HIGH",
+            category=None,
+            cause_type="LLM_RUN",
+            source_run_id=None,
+            trigger_type="RUN_FAILURE",
+        ),
     ]
     await insert_rows(engine, t.incidents, rows)
 
-    async def ids(filter_: dict) -> set[str]:
-        body = await gql(client, INCIDENT_PAGE, {"first": 50, "filter": filter_, "order": "CREATED_AT_DESC"})
+    async def ids(filter_: dict[str, object]) -> set[str]:
+        body = await gql(
+            client, INCIDENT_PAGE, {"first": 50, "filter": filter_, "order": "CREATED_AT_DESC"}
+        )
         assert "errors" not in body, body
         return {n["id"] for n in body["data"]["incidents"]["nodes"]}
 
@@ -164,7 +188,9 @@ async def test_bad_arguments_answer_typed_errors_before_sql(client, engine, coun
     body = await gql(client, INCIDENT_PAGE, {"first": 0, "order": "CREATED_AT_DESC"})
     assert error_codes(body) == ["QUERY_TOO_COMPLEX"]
     count_statements.reset()
-    body = await gql(client, INCIDENT_PAGE, {"first": 5, "after": "not-a-cursor", "order": "CREATED_AT_DESC"})
+    body = await gql(
+        client, INCIDENT_PAGE, {"first": 5, "after": "not-a-cursor", "order": "CREATED_AT_DESC"}
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "after"
     assert count_statements.count == 0
@@ -182,18 +208,30 @@ async def test_cursor_of_another_ordering_is_refused(client, engine):
     assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
-async def test_console_query_statement_count_does_not_grow_with_rows(client, engine, count_statements):
+async def test_console_query_statement_count_does_not_grow_with_rows(
+    client, engine, count_statements
+):
     async def seed(n: int, tenant: str) -> None:
         incidents = [incident_row(tenant) for _ in range(n)]
         await insert_rows(engine, t.incidents, incidents)
         await insert_rows(
             engine,
             t.incident_events,
-            [event_row(i["id"], tenant, created_at=NOW - timedelta(seconds=k)) for i in incidents for k in range(22)],
+            [
+                event_row(i["id"], tenant, created_at=NOW - timedelta(seconds=k))
+                for i in incidents
+                for k in range(22)
+            ],
         )
         [limit] = await make_limits(engine, 1, tenant)
-        await insert_rows(engine, t.limit_breaches, [breach_row(limit["id"], tenant, incident_id=i["id"]) for i in incidents])
-        await insert_rows(engine, t.lessons_learned, [lesson_row(i["id"], tenant) for i in incidents])
+        await insert_rows(
+            engine,
+            t.limit_breaches,
+            [breach_row(limit["id"], tenant, incident_id=i["id"]) for i in incidents],
+        )
+        await insert_rows(
+            engine, t.lessons_learned, [lesson_row(i["id"], tenant) for i in incidents]
+        )
 
     await seed(5, "small")
     await seed(50, "large")
@@ -204,7 +242,9 @@ async def test_console_query_statement_count_does_not_grow_with_rows(client, eng
         assert "errors" not in body, body
         nodes = body["data"]["incidents"]["nodes"]
         assert len(nodes) == n
-        assert all(len(x["events"]["nodes"]) == 20 and x["events"]["totalCount"] == 22 for x in nodes)
+        assert all(
+            len(x["events"]["nodes"]) == 20 and x["events"]["totalCount"] == 22 for x in nodes
+        )
         assert all(len(x["breaches"]) == 1 and len(x["lessons"]) == 1 for x in nodes)
         counts[tenant] = count_statements.count
     # page + events + events count + breaches + breach.limit + lessons (auth is a JWT: no SQL)
@@ -220,5 +260,7 @@ async def test_foreign_tenant_incident_reads_as_missing(client, engine):
     assert foreign == missing == {"data": {"incident": None}}
     own = await gql(client, query, {"id": theirs["id"]}, tenant="t2")
     assert own == {"data": {"incident": {"id": theirs["id"]}}}
-    listed = await gql(client, INCIDENT_PAGE, {"first": 10, "order": "CREATED_AT_DESC"}, tenant="t1")
+    listed = await gql(
+        client, INCIDENT_PAGE, {"first": 10, "order": "CREATED_AT_DESC"}, tenant="t1"
+    )
     assert listed["data"]["incidents"]["totalCount"] == 0
