@@ -33,7 +33,13 @@ def async_url(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
-        return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+        # libpq says sslmode=…, asyncpg says ssl=… with the same mode names.
+        query = "&".join(
+            "ssl=" + p.split("=", 1)[1] if p.startswith("sslmode=") else p
+            for p in parts.query.split("&")
+            if p
+        )
+        return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=query))
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r}; use postgresql://")
 
 

@@ -136,3 +136,12 @@ def count_statements() -> Iterator[StatementCounter]:
     event.listen(Engine, "before_cursor_execute", counter)
     yield counter
     event.remove(Engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+async def fresh_database_url(server_url: str) -> AsyncIterator[str]:
+    """An empty, never-migrated database on the test server, dropped afterwards."""
+    name = f"gw_test_{secrets.token_hex(4)}_fresh"
+    url = await create_database(server_url, name)
+    yield url
+    await drop_database(server_url, name)

@@ -1,0 +1,47 @@
+"""/readyz tells a load balancer whether this replica can serve: database up, schema at head."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from drivers.migrate import head_revision, upgrade_head
+from gateway.app import create_app
+from gateway.settings import Settings
+
+
+async def readyz(database_url: str) -> httpx.Response:
+    app = create_app(Settings(database_url=database_url, migrate_on_start=False))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as http,
+    ):
+        return await http.get("/readyz")
+
+
+async def test_readyz_fails_while_migrations_are_behind_then_passes(fresh_database_url):
+    # given a database nobody has migrated
+    behind = await readyz(fresh_database_url)
+    assert behind.status_code == 503
+    assert behind.json() == {
+        "status": "unavailable",
+        "reason": "migrations",
+        "current": None,
+        "head": head_revision(),
+    }
+    # when it is migrated
+    await asyncio.to_thread(upgrade_head, fresh_database_url)
+    # then the same replica reports ready
+    ready = await readyz(fresh_database_url)
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "revision": head_revision()}
+
+
+async def test_readyz_fails_when_the_database_is_unreachable():
+    response = await readyz("postgresql://postgres@127.0.0.1:1/nowhere")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "reason": "database"}
