@@ -115,9 +115,15 @@ class GraphQLApp(GraphQL[Context, None]):
                 log.error("uncoded error (request %s): %s", request_id, error.get("message"))
                 error["message"] = f"Unexpected error. Request id: {request_id}"
                 error["extensions"] = {"code": "INTERNAL", "requestId": request_id}
-        # Under the newer media type a request that could not execute at all is a 400.
+        # Under the newer media type a request that could not execute at all is a 400. Errors
+        # raised while executing carry a path; those keep 200 even when data is null.
         sub: Response = request.state.sub_response
-        if result.data is None and result.errors and sub.media_type == GRAPHQL_RESPONSE:
+        if (
+            result.data is None
+            and result.errors
+            and all(e.path is None for e in result.errors)
+            and sub.media_type == GRAPHQL_RESPONSE
+        ):
             sub.status_code = 400
         return response
 

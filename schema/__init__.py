@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
-from schema.errors import ErrorCodes
+from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
@@ -35,7 +35,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             lambda: QueryLimits(limits=limits),
-            lambda: ParserCache(maxsize=512),
+            lambda: ParseErrorsInside(maxsize=512),
             lambda: ValidationCache(maxsize=512),
         ],
     )

@@ -13,15 +13,35 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from resolvers.errors import GatewayError
 
-__all__ = ["ErrorCodes"]
+__all__ = ["ErrorCodes", "ParseErrorsInside"]
 
 log = logging.getLogger("gateway.errors")
 
-_TOKEN_LIMIT = "Document contains more than"  # noqa: S105 - parser message prefix
+# graphql-core's parser message; a syntax error, so it carries the "Syntax Error: " prefix.
+_TOKEN_LIMIT = "Syntax Error: Document contains more than"  # noqa: S105 - parser message prefix
+
+
+class ParseErrorsInside(ParserCache):
+    """ParserCache whose syntax errors reach ErrorCodes.
+
+    The stock hook parses before its `yield`, outside strawberry's parse error handling, so a
+    syntax error (or the token limit) escaped every `on_operation` hook and lost its code. A failed
+    parse here leaves the document unset; strawberry then parses again inside its handler and
+    reports the error like a validation error, which ErrorCodes codes. Only bad documents parse
+    twice.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        try:
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        except GraphQLError:
+            ctx.graphql_document = None
+        yield
 
 
 def _request_id(extension: SchemaExtension) -> str:

@@ -124,7 +124,12 @@ class _Walk:
                     value = self.variables.get(arg.value.name.value, DEFAULT_PAGE)
                 else:
                     value = value_from_ast(arg.value, args["first"].type)
-        if not isinstance(value, int) or not 1 <= value <= MAX_FIRST:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # graphql-core coerces 100.0 to 100, so count it as 100
+        if not isinstance(value, int) or isinstance(value, bool):
+            # Not an Int at all: variable coercion refuses it (BAD_USER_INPUT) before any resolver.
+            return DEFAULT_PAGE
+        if not 1 <= value <= MAX_FIRST:
             raise TooComplex(f"first must be between 1 and {MAX_FIRST}, got {value}")
         return value
 

@@ -143,3 +143,15 @@ async def make_limits(
             insert(t.limit_integrity), [integrity_row(lim["id"], tenant) for lim in limits]
         )
     return limits
+
+
+async def insert_limits(engine: AsyncEngine, limits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert prepared limit rows (their column sets may differ) with their integrity rows."""
+    async with engine.begin() as conn:  # one transaction: the integrity trigger checks at commit
+        for row in limits:
+            await conn.execute(insert(t.limits), [row])
+        await conn.execute(
+            insert(t.limit_integrity),
+            [integrity_row(lim["id"], lim["tenant_id"]) for lim in limits],
+        )
+    return limits
