@@ -1,0 +1,479 @@
+"""Lessons over HTTP (DOMAIN.md §3.16): creation rules, debounce, state machine, reads, stats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from drivers import tables as t
+from tests.factories import insert_rows
+from tests.factories_lessons import lesson_row
+from tests.gateway.test_incident_mutations import _failing_audit_inserts
+from tests.helpers import error_codes, gql
+
+CREATE = """mutation($input: CreateLessonInput!) { createLesson(input: $input) {
+    created debounced skippedReason
+    lesson { id lessonType severity sourceEventId sourceEventType sourceRunId title description
+             proposedAction detectedPattern status }
+} }"""
+LESSON_FIELDS = """id status draftProposalId convertedAt deferredUntil dismissedAt dismissedBy
+    dismissedReason draftProposal { id title status sourceType sourceId createdBy }"""
+CONVERT = f"mutation($id: ID!) {{ convertLessonToDraft(id: $id) {{ {LESSON_FIELDS} }} }}"
+DEFER = f"""mutation($id: ID!, $until: DateTime!) {{ deferLesson(id: $id, until: $until) {{
+    {LESSON_FIELDS} }} }}"""
+DISMISS = f"""mutation($id: ID!, $reason: String!) {{ dismissLesson(id: $id, reason: $reason) {{
+    {LESSON_FIELDS} }} }}"""
+REACTIVATE = f"mutation($id: ID!) {{ reactivateLesson(id: $id) {{ {LESSON_FIELDS} }} }}"
+FUTURE = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+
+
+async def _lessons(engine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(t.lessons_learned))).all())
+
+
+async def _audits(engine) -> list[Any]:
+    async with engine.connect() as conn:
+        query = select(t.audit_log).order_by(t.audit_log.c.id)
+        return list((await conn.execute(query)).all())
+
+
+async def _proposals(engine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(t.policy_proposals))).all())
+
+
+async def _create(client, tenant: str = "t1", **fields: Any) -> dict[str, Any]:
+    body = await gql(client, CREATE, {"input": fields}, role="INGEST", tenant=tenant, sub="probe")
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["createLesson"]
+    return result
+
+
+def _near(source: str, utilization: float, kind: str = "TOKEN_USAGE") -> dict[str, Any]:
+    return {
+        "lessonType": "NEAR_THRESHOLD",
+        "sourceEventId": source,
+        "sourceEventType": "RUN",
+        "thresholdType": kind,
+        "utilizationPercent": utilization,
+        "currentValue": "8700",
+        "thresholdValue": "10000",
+    }
+
+
+# --- createLesson -------------------------------------------------------------------------------
+
+
+async def test_failure_lesson_is_created_once_and_then_returned(client, engine):
+    data = {
+        "lessonType": "FAILURE",
+        "sourceEventId": "run-1",
+        "sourceEventType": "RUN",
+        "sourceRunId": "run-1",
+        "severity": "HIGH",
+        "errorCode": "EXECUTION_TIMEOUT",
+    }
+    first = await _create(client, **data)
+    assert (first["created"], first["debounced"], first["skippedReason"]) == (True, False, None)
+    got = first["lesson"]
+    assert {k: v for k, v in got.items() if k not in ("id", "description")} == {
+        "lessonType": "FAILURE",
+        "severity": "HIGH",
+        "sourceEventId": "run-1",
+        "sourceEventType": "RUN",
+        "sourceRunId": "run-1",
+        "title": "Failure: EXECUTION_TIMEOUT",
+        "proposedAction": "Consider creating a blocking policy to prevent similar failures. "
+        "Error code: EXECUTION_TIMEOUT.",
+        "detectedPattern": {"error_code": "EXECUTION_TIMEOUT", "severity": "HIGH"},
+        "status": "PENDING",
+    }
+    # the same source event and type again: the existing lesson, nothing new written
+    again = await _create(client, **{**data, "severity": "LOW", "errorCode": "OTHER"})
+    assert (again["created"], again["debounced"], again["skippedReason"]) == (
+        False,
+        False,
+        "ALREADY_EXISTS",
+    )
+    assert again["lesson"] == got
+    [row] = await _lessons(engine)
+    assert (row.id, row.tenant_id, row.title) == (got["id"], "t1", "Failure: EXECUTION_TIMEOUT")
+    audits = await _audits(engine)
+    assert [(a.operation, a.entity_type, a.entity_id, a.actor, a.actor_role) for a in audits] == [
+        ("createLesson", "lessons_learned", got["id"], "probe", "INGEST")
+    ] * 2
+    assert [(a.after["created"], a.after["skipped_reason"]) for a in audits] == [
+        (True, None),
+        (False, "ALREADY_EXISTS"),
+    ]
+
+
+async def test_failure_lesson_without_code_suggests_a_warning_policy(client):
+    got = await _create(
+        client,
+        lessonType="FAILURE",
+        sourceEventId="inc-9",
+        sourceEventType="INCIDENT",
+        severity="MEDIUM",
+    )
+    lesson = got["lesson"]
+    assert lesson["title"] == "Failure: Unknown Error"
+    assert lesson["proposedAction"] == (
+        "Consider creating a warning policy to flag similar patterns. Error code: unknown."
+    )
+    assert lesson["detectedPattern"] == {"error_code": None, "severity": "MEDIUM"}
+
+
+async def test_critical_success_lesson(client):
+    got = await _create(
+        client,
+        lessonType="CRITICAL_SUCCESS",
+        sourceEventId="run-5",
+        sourceEventType="RUN",
+        successType="BUDGET_RECOVERY",
+        description="Recovered within budget",
+    )
+    lesson = got["lesson"]
+    assert (lesson["title"], lesson["severity"], lesson["description"]) == (
+        "Critical Success: BUDGET_RECOVERY",
+        "NONE",
+        "Recovered within budget",
+    )
+    assert lesson["proposedAction"] is None
+
+
+async def test_near_threshold_starts_at_exactly_85_percent(client, engine):
+    below = await _create(client, **_near("run-a", 84.99))
+    assert below == {
+        "created": False,
+        "debounced": False,
+        "skippedReason": "BELOW_THRESHOLD",
+        "lesson": None,
+    }
+    assert await _lessons(engine) == []
+    at = await _create(client, **_near("run-b", 85))
+    assert (at["created"], at["debounced"]) == (True, False)
+    lesson = at["lesson"]
+    assert lesson["title"] == "Near-Threshold: TOKEN_USAGE at 85.0%"
+    assert lesson["severity"] is None
+    assert lesson["proposedAction"] == (
+        "Consider creating a warning policy for TOKEN_USAGE at 77% threshold to provide "
+        "earlier alerts."
+    )
+    assert lesson["detectedPattern"] == {
+        "threshold_type": "TOKEN_USAGE",
+        "threshold_band": "85-90",
+        "utilization_percent": 85.0,
+        "current_value": "8700",
+        "threshold_value": "10000",
+    }
+    # the below-threshold call still wrote its one audit row (and nothing else)
+    audits = await _audits(engine)
+    assert [(a.entity_id, a.after["skipped_reason"]) for a in audits] == [
+        ("run-a", "BELOW_THRESHOLD"),
+        (lesson["id"], None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("_case", "utilization", "band", "title"),
+    [
+        ("top of the first band", 89.99, "85-90", "Near-Threshold: COST at 90.0%"),
+        ("exactly 90", 90, "90-95", "Near-Threshold: COST at 90.0%"),
+        ("just below 95", 94.94, "90-95", "Near-Threshold: COST at 94.9%"),
+        ("exactly 95", 95, "95-100", "Near-Threshold: COST at 95.0%"),
+        ("over 100", 112.45, "95-100", "Near-Threshold: COST at 112.5%"),
+    ],
+)
+async def test_near_threshold_bands(client, _case, utilization, band, title):
+    got = await _create(client, **_near("run-x", utilization, "COST"))
+    assert got["lesson"]["detectedPattern"]["threshold_band"] == band
+    assert got["lesson"]["title"] == title
+
+
+async def test_near_threshold_is_debounced_for_24_hours_per_type_and_band(client, engine):
+    # given a COST lesson in band 85-90 a moment ago
+    first = await _create(client, **_near("run-1", 86, "COST"))
+    assert first["created"]
+    # when another COST report in the same band arrives for another run
+    second = await _create(client, **_near("run-2", 89.5, "COST"))
+    # then nothing is written and the result says why
+    assert second == {
+        "created": False,
+        "debounced": True,
+        "skippedReason": "DEBOUNCED",
+        "lesson": None,
+    }
+    # another band, another type, another tenant are not debounced
+    assert (await _create(client, **_near("run-3", 91, "COST")))["created"]
+    assert (await _create(client, **_near("run-4", 87, "TOKEN_USAGE")))["created"]
+    assert (await _create(client, tenant="t2", **_near("run-5", 87, "COST")))["created"]
+    assert len(await _lessons(engine)) == 4
+    audits = await _audits(engine)
+    assert [a.after["debounced"] for a in audits] == [False, True, False, False, False]
+    assert audits[1].entity_id == "run-2"
+
+
+async def test_debounce_window_edges(client, engine):
+    now = datetime.now(UTC)
+    pattern = {"threshold_type": "LATENCY", "threshold_band": "90-95"}
+    # a lesson 24 h and one minute old does not debounce ...
+    await insert_rows(
+        engine,
+        t.lessons_learned,
+        [
+            lesson_row(
+                lesson_type="NEAR_THRESHOLD",
+                severity=None,
+                detected_pattern=pattern,
+                created_at=now - timedelta(hours=24, minutes=1),
+            )
+        ],
+    )
+    assert (await _create(client, **_near("run-a", 92, "LATENCY")))["created"]
+    # ... one 23 h 59 min old does (band 95-100 this time)
+    await insert_rows(
+        engine,
+        t.lessons_learned,
+        [
+            lesson_row(
+                lesson_type="NEAR_THRESHOLD",
+                severity=None,
+                detected_pattern={"threshold_type": "LATENCY", "threshold_band": "95-100"},
+                created_at=now - timedelta(hours=23, minutes=59),
+            )
+        ],
+    )
+    assert (await _create(client, **_near("run-b", 99, "LATENCY")))["debounced"]
+
+
+async def test_repeated_near_threshold_for_the_same_run_returns_it_not_debounced(client):
+    first = await _create(client, **_near("run-1", 88))
+    again = await _create(client, **_near("run-1", 88))
+    assert (again["created"], again["debounced"], again["skippedReason"]) == (
+        False,
+        False,
+        "ALREADY_EXISTS",
+    )
+    assert again["lesson"]["id"] == first["lesson"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("_case", "fields", "field"),
+    [
+        ("near without type", {**_near("r", 90), "thresholdType": None}, "thresholdType"),
+        ("near blank type", {**_near("r", 90), "thresholdType": "  "}, "thresholdType"),
+        (
+            "near without utilization",
+            {**_near("r", 90), "utilizationPercent": None},
+            "utilizationPercent",
+        ),
+        ("near negative", _near("r", -1), "utilizationPercent"),
+        ("near with severity", {**_near("r", 90), "severity": "HIGH"}, "severity"),
+        (
+            "success without type",
+            {"lessonType": "CRITICAL_SUCCESS", "sourceEventId": "r", "sourceEventType": "RUN"},
+            "successType",
+        ),
+        (
+            "empty source",
+            {"lessonType": "FAILURE", "sourceEventId": "", "sourceEventType": "RUN"},
+            "sourceEventId",
+        ),
+        (
+            "long error code",
+            {
+                "lessonType": "FAILURE",
+                "sourceEventId": "r",
+                "sourceEventType": "RUN",
+                "errorCode": "E" * 65,
+            },
+            "errorCode",
+        ),
+    ],
+)
+async def test_bad_create_input_names_the_field_and_writes_nothing(
+    client, engine, _case, fields, field
+):
+    body = await gql(client, CREATE, {"input": fields}, role="INGEST")
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["extensions"]["field"] == field
+    assert (await _lessons(engine), await _audits(engine)) == ([], [])
+
+
+@pytest.mark.parametrize("role", ["VIEWER", "OPERATOR"])
+async def test_create_needs_ingest(client, engine, role):
+    body = await gql(client, CREATE, {"input": _near("r", 90)}, role=role)
+    assert error_codes(body) == ["FORBIDDEN"]
+    assert (await _lessons(engine), await _audits(engine)) == ([], [])
+
+
+# --- the state machine --------------------------------------------------------------------------
+
+_ACTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "convert": (CONVERT, {}),
+    "defer": (DEFER, {"until": FUTURE}),
+    "dismiss": (DISMISS, {"reason": "not actionable"}),
+    "reactivate": (REACTIVATE, {}),
+}
+_LEGAL = {
+    ("PENDING", "convert"): "CONVERTED_TO_DRAFT",
+    ("PENDING", "defer"): "DEFERRED",
+    ("PENDING", "dismiss"): "DISMISSED",
+    ("DEFERRED", "reactivate"): "PENDING",
+}
+_STATES = ["PENDING", "DEFERRED", "CONVERTED_TO_DRAFT", "DISMISSED"]
+
+
+def _in_state(status: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if status == "DEFERRED":
+        extra["deferred_until"] = datetime.now(UTC) + timedelta(days=1)
+    return lesson_row(status=status, **extra)
+
+
+@pytest.mark.parametrize("status", _STATES)
+@pytest.mark.parametrize("action", list(_ACTIONS))
+async def test_every_transition_of_the_state_machine(client, engine, status, action):
+    # given
+    row = _in_state(status)
+    await insert_rows(engine, t.lessons_learned, [row])
+    [before] = await _lessons(engine)
+    query, extra = _ACTIONS[action]
+    # when
+    body = await gql(client, query, {"id": row["id"], **extra}, role="OPERATOR", sub="olga")
+    # then
+    target = _LEGAL.get((status, action))
+    if target is None:
+        assert error_codes(body) == ["CONFLICT"], body
+        ext = body["errors"][0]["extensions"]
+        assert (ext["reason"], ext["status"]) == ("ILLEGAL_TRANSITION", status)
+        assert await _lessons(engine) == [before]
+        assert (await _audits(engine), await _proposals(engine)) == ([], [])
+        return
+    assert "errors" not in body, body
+    got = next(iter(body["data"].values()))
+    assert got["status"] == target
+    [after] = await _lessons(engine)
+    assert after.status == target
+    [audit] = await _audits(engine)
+    assert (audit.entity_type, audit.entity_id, audit.actor, audit.actor_role) == (
+        "lessons_learned",
+        row["id"],
+        "olga",
+        "OPERATOR",
+    )
+    assert (audit.before["status"], audit.after["status"]) == (status, target)
+    assert len(await _proposals(engine)) == (1 if action == "convert" else 0)
+
+
+async def test_convert_creates_the_draft_proposal_and_links_it(client, engine):
+    row = lesson_row(title="Failure: AGENT_CRASH")
+    await insert_rows(engine, t.lessons_learned, [row])
+    body = await gql(client, CONVERT, {"id": row["id"]}, role="OPERATOR", sub="olga")
+    got = body["data"]["convertLessonToDraft"]
+    [proposal] = await _proposals(engine)
+    assert (proposal.tenant_id, proposal.title, proposal.status) == (
+        "t1",
+        "Policy from Lesson: Failure: AGENT_CRASH",
+        "DRAFT",
+    )
+    assert (proposal.source_type, proposal.source_id, proposal.created_by) == (
+        "LESSON",
+        row["id"],
+        "olga",
+    )
+    assert got["draftProposalId"] == proposal.id
+    assert got["draftProposal"] == {
+        "id": proposal.id,
+        "title": "Policy from Lesson: Failure: AGENT_CRASH",
+        "status": "DRAFT",
+        "sourceType": "LESSON",
+        "sourceId": row["id"],
+        "createdBy": "olga",
+    }
+    [stored] = await _lessons(engine)
+    assert stored.converted_at == datetime.fromisoformat(got["convertedAt"])
+    assert stored.draft_proposal_id == proposal.id
+
+
+async def test_convert_rolls_back_the_proposal_when_the_audit_fails(client, engine):
+    row = lesson_row()
+    await insert_rows(engine, t.lessons_learned, [row])
+    async with _failing_audit_inserts(engine):
+        body = await gql(client, CONVERT, {"id": row["id"]}, role="OPERATOR")
+    assert error_codes(body) == ["INTERNAL"]
+    [stored] = await _lessons(engine)
+    assert (stored.status, stored.draft_proposal_id) == ("PENDING", None)
+    assert await _proposals(engine) == []
+
+
+async def test_defer_dismiss_and_reactivate_fields(client, engine):
+    a, b = lesson_row(), lesson_row()
+    await insert_rows(engine, t.lessons_learned, [a, b])
+    until = "2031-01-02T03:04:05+00:00"
+    deferred = (await gql(client, DEFER, {"id": a["id"], "until": until}, role="OPERATOR"))["data"][
+        "deferLesson"
+    ]
+    assert (deferred["status"], deferred["deferredUntil"]) == ("DEFERRED", until)
+    back = (await gql(client, REACTIVATE, {"id": a["id"]}, role="OPERATOR"))["data"][
+        "reactivateLesson"
+    ]
+    assert (back["status"], back["deferredUntil"]) == ("PENDING", None)
+    body = await gql(client, DISMISS, {"id": b["id"], "reason": "duplicate"}, sub="olga")
+    dismissed = body["data"]["dismissLesson"]
+    assert (dismissed["status"], dismissed["dismissedBy"], dismissed["dismissedReason"]) == (
+        "DISMISSED",
+        "olga",
+        "duplicate",
+    )
+    assert dismissed["dismissedAt"] is not None
+    assert [a.operation for a in await _audits(engine)] == [
+        "deferLesson",
+        "reactivateLesson",
+        "dismissLesson",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("_case", "query", "variables", "field"),
+    [
+        ("defer into the past", DEFER, {"until": "2020-01-01T00:00:00+00:00"}, "until"),
+        ("blank reason", DISMISS, {"reason": "   "}, "reason"),
+        ("long reason", DISMISS, {"reason": "r" * 2001}, "reason"),
+    ],
+)
+async def test_bad_transition_input(client, engine, _case, query, variables, field):
+    row = lesson_row()
+    await insert_rows(engine, t.lessons_learned, [row])
+    body = await gql(client, query, {"id": row["id"], **variables}, role="OPERATOR")
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["extensions"]["field"] == field
+    [stored] = await _lessons(engine)
+    assert stored.status == "PENDING"
+    assert await _audits(engine) == []
+
+
+async def test_foreign_and_missing_lessons_are_not_found(client, engine):
+    theirs = _in_state("DEFERRED")
+    theirs["tenant_id"] = "t2"
+    await insert_rows(engine, t.lessons_learned, [theirs])
+    for query, extra in _ACTIONS.values():
+        for lesson_id in (theirs["id"], "00000000-0000-4000-8000-000000000000"):
+            body = await gql(client, query, {"id": lesson_id, **extra}, role="OPERATOR")
+            assert error_codes(body) == ["NOT_FOUND"], body
+    body = await gql(client, "query($id: ID!) { lesson(id: $id) { id } }", {"id": theirs["id"]})
+    assert body == {"data": {"lesson": None}}
+    assert await _audits(engine) == []
+
+
+async def test_viewer_cannot_transition(client, engine):
+    row = lesson_row()
+    await insert_rows(engine, t.lessons_learned, [row])
+    for query, extra in _ACTIONS.values():
+        body = await gql(client, query, {"id": row["id"], **extra}, role="VIEWER")
+        assert error_codes(body) == ["FORBIDDEN"]
