@@ -14,6 +14,7 @@ from sqlalchemy import select
 from drivers import tables as t
 from tests.factories import incident_row, insert_rows
 from tests.factories_lessons import run_row, step_row, violation_row
+from tests.gateway.test_incident_mutations import _failing_audit_inserts
 from tests.helpers import error_codes, gql
 
 EXPORT = """mutation($id: ID!, $kind: BundleKind!, $reason: String, $for: String, $notes: String,
@@ -399,4 +400,14 @@ async def test_export_needs_operator_and_valid_period(client, engine):
     )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == "compliancePeriodEnd"
+    assert await _audits(engine) == []
+
+
+async def test_export_fails_whole_when_the_audit_fails(client, engine):
+    inc = incident_row()
+    await insert_rows(engine, t.incidents, [inc])
+    async with _failing_audit_inserts(engine):
+        body = await gql(client, EXPORT, {"id": inc["id"], "kind": "EVIDENCE"}, role="OPERATOR")
+    assert error_codes(body) == ["INTERNAL"]
+    assert body["data"] is None
     assert await _audits(engine) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from drivers import tables as t
-from tests.factories import insert_rows
+from tests.factories import incident_row, insert_rows
 from tests.factories_lessons import lesson_row
 from tests.gateway.test_incident_mutations import _failing_audit_inserts
 from tests.helpers import error_codes, gql
@@ -477,3 +478,77 @@ async def test_viewer_cannot_transition(client, engine):
     for query, extra in _ACTIONS.values():
         body = await gql(client, query, {"id": row["id"], **extra}, role="VIEWER")
         assert error_codes(body) == ["FORBIDDEN"]
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+async def test_concurrent_transitions_let_exactly_one_win(client, engine):
+    row = lesson_row()
+    await insert_rows(engine, t.lessons_learned, [row])
+    bodies = await asyncio.gather(
+        gql(client, CONVERT, {"id": row["id"]}, role="OPERATOR", sub="x"),
+        gql(client, DISMISS, {"id": row["id"], "reason": "no"}, role="OPERATOR", sub="y"),
+        gql(client, DEFER, {"id": row["id"], "until": FUTURE}, role="OPERATOR", sub="z"),
+    )
+    assert sorted(error_codes(b) for b in bodies) == [[], ["CONFLICT"], ["CONFLICT"]]
+    [stored] = await _lessons(engine)
+    [audit] = await _audits(engine)
+    assert audit.after["status"] == stored.status
+    assert len(await _proposals(engine)) == (1 if stored.status == "CONVERTED_TO_DRAFT" else 0)
+
+
+async def test_concurrent_near_threshold_reports_create_one_lesson(client, engine):
+    results = await asyncio.gather(
+        *(_create(client, **_near(f"run-{i}", 96, "COST")) for i in range(5))
+    )
+    assert sorted((r["created"], r["debounced"]) for r in results) == [
+        (False, True),
+        (False, True),
+        (False, True),
+        (False, True),
+        (True, False),
+    ]
+    assert len(await _lessons(engine)) == 1
+
+
+async def test_concurrent_creates_of_one_key_return_the_same_lesson(client, engine):
+    data = {"lessonType": "FAILURE", "sourceEventId": "run-1", "sourceEventType": "RUN"}
+    results = await asyncio.gather(*(_create(client, **data) for _ in range(4)))
+    assert sorted(r["created"] for r in results) == [False, False, False, True]
+    assert len({r["lesson"]["id"] for r in results}) == 1
+    assert {r["skippedReason"] for r in results} == {None, "ALREADY_EXISTS"}
+    assert len(await _lessons(engine)) == 1
+
+
+async def test_incident_lessons_show_created_lessons(client, engine):
+    inc = incident_row()
+    await insert_rows(engine, t.incidents, [inc])
+    made = await _create(
+        client,
+        lessonType="FAILURE",
+        sourceEventId=inc["id"],
+        sourceEventType="INCIDENT",
+        severity="CRITICAL",
+        errorCode="AGENT_CRASH",
+    )
+    query = (
+        """query($id: ID!) { incident(id: $id) { lessons { id title sourceIncident { id } } } }"""
+    )
+    body = await gql(client, query, {"id": inc["id"]})
+    assert body["data"]["incident"]["lessons"] == [
+        {
+            "id": made["lesson"]["id"],
+            "title": "Failure: AGENT_CRASH",
+            "sourceIncident": {"id": inc["id"]},
+        }
+    ]
+
+
+async def test_create_rolls_back_when_the_audit_fails(client, engine):
+    async with _failing_audit_inserts(engine):
+        body = await gql(client, CREATE, {"input": _near("run-1", 90)}, role="INGEST")
+    assert error_codes(body) == ["INTERNAL"]
+    assert await _lessons(engine) == []
+    # and the debounce did not see the rolled-back lesson
+    assert (await _create(client, **_near("run-2", 90)))["created"]

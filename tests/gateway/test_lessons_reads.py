@@ -169,3 +169,15 @@ async def test_lesson_stats(client, engine):
     empty = await gql(client, STATS, tenant="nobody")
     assert empty["data"]["lessonStats"]["total"] == 0
     assert all(c["count"] == 0 for c in empty["data"]["lessonStats"]["byStatus"])
+
+
+async def test_cost_estimate_uses_the_lessons_default_page_of_50(client):
+    # about 1500 fields per lesson: 50 lessons (the default) are over 50 000, 20 are not
+    inner = (
+        "sourceIncident { events(first: 100) { nodes { id eventType description data createdAt"
+        " incidentId } edges { cursor node { id eventType description data createdAt } } } }"
+    )
+    over = await gql(client, "{ lessons { nodes { id " + inner + " } } }")
+    assert error_codes(over) == ["QUERY_TOO_COMPLEX"]
+    ok = await gql(client, "{ lessons(first: 20) { nodes { id " + inner + " } } }")
+    assert "errors" not in ok, ok
