@@ -191,19 +191,25 @@ class CreateLessonResult:
     )
 
 
-@strawberry.type(description="How many lessons have one value.")
-class LessonCount:
-    value: str = strawberry.field(description="The lesson type or status.")
-    count: int = strawberry.field(description="Lessons with that value.")
+@strawberry.type(description="How many lessons have one type.")
+class LessonTypeCount:
+    lesson_type: LessonType = strawberry.field(description="The lesson type.")
+    count: int = strawberry.field(description="Lessons of that type.")
+
+
+@strawberry.type(description="How many lessons are in one status.")
+class LessonStatusCount:
+    status: LessonStatus = strawberry.field(description="The status.")
+    count: int = strawberry.field(description="Lessons in that status.")
 
 
 @strawberry.type(description="Totals of the tenant's lessons.")
 class LessonStats:
     total: int = strawberry.field(description="All lessons.")
-    by_type: list[LessonCount] = strawberry.field(
+    by_type: list[LessonTypeCount] = strawberry.field(
         description="Per lesson type, every type listed (zeros too)."
     )
-    by_status: list[LessonCount] = strawberry.field(
+    by_status: list[LessonStatusCount] = strawberry.field(
         description="Per status, every status listed (zeros too)."
     )
 
@@ -233,8 +239,10 @@ class LessonQueries:
         stats = await uc.lesson_stats(info.context)
         return LessonStats(
             total=stats.total,
-            by_type=[LessonCount(value=v, count=n) for v, n in stats.by_type],
-            by_status=[LessonCount(value=v, count=n) for v, n in stats.by_status],
+            by_type=[LessonTypeCount(lesson_type=LessonType(v), count=n) for v, n in stats.by_type],
+            by_status=[
+                LessonStatusCount(status=LessonStatus(v), count=n) for v, n in stats.by_status
+            ],
         )
 
 

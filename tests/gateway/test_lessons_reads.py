@@ -13,7 +13,7 @@ LIST = """query($first: Int, $after: String, $filter: LessonFilter) {
   lessons(first: $first, after: $after, filter: $filter) {
     nodes { id title } totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
   } }"""
-STATS = "{ lessonStats { total byType { value count } byStatus { value count } } }"
+STATS = "{ lessonStats { total byType { lessonType count } byStatus { status count } } }"
 
 
 def _ago(minutes: int):
@@ -155,15 +155,15 @@ async def test_lesson_stats(client, engine):
     assert body["data"]["lessonStats"] == {
         "total": 7,
         "byType": [
-            {"value": "FAILURE", "count": 4},
-            {"value": "NEAR_THRESHOLD", "count": 2},
-            {"value": "CRITICAL_SUCCESS", "count": 1},
+            {"lessonType": "FAILURE", "count": 4},
+            {"lessonType": "NEAR_THRESHOLD", "count": 2},
+            {"lessonType": "CRITICAL_SUCCESS", "count": 1},
         ],
         "byStatus": [
-            {"value": "PENDING", "count": 3},
-            {"value": "CONVERTED_TO_DRAFT", "count": 1},
-            {"value": "DEFERRED", "count": 2},
-            {"value": "DISMISSED", "count": 1},
+            {"status": "PENDING", "count": 3},
+            {"status": "CONVERTED_TO_DRAFT", "count": 1},
+            {"status": "DEFERRED", "count": 2},
+            {"status": "DISMISSED", "count": 1},
         ],
     }
     empty = await gql(client, STATS, tenant="nobody")
