@@ -7,7 +7,9 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.exports import ExportMutations
 from schema.incidents import IncidentMutations, IncidentQueries
+from schema.lessons import LessonMutations, LessonQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.viewer import ViewerQueries
@@ -16,12 +18,12 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, LessonQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations):
+class Mutation(IncidentMutations, LessonMutations, ExportMutations):
     pass
 
 
