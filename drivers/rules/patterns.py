@@ -59,15 +59,20 @@ class Insight:
     confidence: float
 
 
+def _fixed(value: float, places: int) -> str:
+    """Fixed-point text rounded half up (f-strings round half to even)."""
+    return str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
 def format_duration(ms: float) -> str:
     """Minutes under an hour (0 dp), hours under a day (1 dp), else days (1 dp)."""
     minutes = ms / 60_000
     if minutes < 60:
-        return f"{round2(minutes):.0f} minutes"
+        return f"{_fixed(minutes, 0)} minutes"
     hours = minutes / 60
     if hours < 24:
-        return f"{hours:.1f} hours"
-    return f"{hours / 24:.1f} days"
+        return f"{_fixed(hours, 1)} hours"
+    return f"{_fixed(hours / 24, 1)} days"
 
 
 def incident_insights(
@@ -129,11 +134,12 @@ def category_insights(
     insights: list[Insight] = []
     if total > 0:
         rate = resolved / total
+        percent = _fixed(rate * 100, 0)
         if rate >= 0.8:
             insights.append(
                 Insight(
                     "RESPONSE",
-                    f"{category} incidents are resolved reliably ({rate:.0%} resolved)",
+                    f"{category} incidents are resolved reliably ({percent}% resolved)",
                     round2(0.7 + 0.2 * rate),
                 )
             )
@@ -141,7 +147,7 @@ def category_insights(
             insights.append(
                 Insight(
                     "RESPONSE",
-                    f"Only {rate:.0%} of {category} incidents are resolved; review the "
+                    f"Only {percent}% of {category} incidents are resolved; review the "
                     "response process",
                     round2(0.6 + 0.2 * (1 - rate)),
                 )
@@ -170,7 +176,7 @@ def category_insights(
         insights.append(
             Insight(
                 "PREVENTION",
-                f"{category} incidents recur {recurrence_rate:.2f} times a day; add a "
+                f"{category} incidents recur {_fixed(recurrence_rate, 2)} times a day; add a "
                 "preventive policy",
                 round2(min(0.6 + 0.05 * recurrence_rate, 0.9)),
             )
