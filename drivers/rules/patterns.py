@@ -65,12 +65,15 @@ def _fixed(value: float, places: int) -> str:
 
 
 def format_duration(ms: float) -> str:
-    """Minutes under an hour (0 dp), hours under a day (1 dp), else days (1 dp)."""
+    """Minutes under an hour (0 dp), hours under a day (1 dp), else days (1 dp).
+
+    The unit is chosen after rounding, so 59.7 minutes reads "1.0 hours", not "60 minutes".
+    """
     minutes = ms / 60_000
-    if minutes < 60:
+    if Decimal(_fixed(minutes, 0)) < 60:
         return f"{_fixed(minutes, 0)} minutes"
     hours = minutes / 60
-    if hours < 24:
+    if Decimal(_fixed(hours, 1)) < 24:
         return f"{_fixed(hours, 1)} hours"
     return f"{_fixed(hours / 24, 1)} days"
 
