@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -40,6 +40,26 @@ class IncidentFilter:
     created_before: datetime | None = None
     resolved_after: datetime | None = None
     resolved_before: datetime | None = None
+    topic: str | None = None  # IncidentListTopic: ACTIVE, RESOLVED, HISTORICAL
+
+
+# DOMAIN.md §3.17: HISTORICAL = RESOLVED longer ago than the retention (default 30 days).
+HISTORY_RETENTION = text("interval '30 days'")
+UNCATEGORIZED = "UNCATEGORIZED"
+
+
+def _category_clause(values: tuple[str, ...]) -> ColumnElement[bool]:
+    """Category filter; UNCATEGORIZED also matches a null category (how nulls are reported)."""
+    clause = _inc.c.category.in_(values)
+    return or_(clause, _inc.c.category.is_(None)) if UNCATEGORIZED in values else clause
+
+
+def _topic_clause(topic: str) -> ColumnElement[bool]:
+    if topic == "ACTIVE":
+        return _inc.c.status.in_(("OPEN", "ACKNOWLEDGED"))
+    if topic == "RESOLVED":
+        return _inc.c.status == "RESOLVED"
+    return (_inc.c.status == "RESOLVED") & (_inc.c.resolved_at < func.now() - HISTORY_RETENTION)
 
 
 def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
@@ -48,12 +68,15 @@ def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
     for column, values in (
         (_inc.c.status, f.status),
         (_inc.c.severity, f.severity),
-        (_inc.c.category, f.category),
         (_inc.c.cause_type, f.cause_type),
         (_inc.c.trigger_type, f.trigger_type),
     ):
         if values is not None:
             clauses.append(column.in_(values))
+    if f.category is not None:
+        clauses.append(_category_clause(f.category))
+    if f.topic is not None:
+        clauses.append(_topic_clause(f.topic))
     if f.source_run_id is not None:
         clauses.append(_inc.c.source_run_id == f.source_run_id)
     if f.created_after is not None:

@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from schema.analytics import AnalyticsQueries
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
 from schema.incidents import IncidentMutations, IncidentQueries
@@ -18,7 +19,7 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries, LessonQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, LessonQueries, AnalyticsQueries):
     pass
 
 

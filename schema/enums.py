@@ -14,6 +14,7 @@ __all__ = [
     "CauseType",
     "Enforcement",
     "IncidentEventType",
+    "IncidentListTopic",
     "IncidentOrder",
     "IncidentSourceType",
     "IncidentStatus",
@@ -45,6 +46,8 @@ CauseType = e.IncidentCauseType
 strawberry.enum(CauseType, name="CauseType", description="Who or what caused it")
 IncidentTopic = e.IncidentTopic
 strawberry.enum(IncidentTopic, description="ACTIVE while open or acknowledged")
+IncidentListTopic = e.IncidentListTopic
+strawberry.enum(IncidentListTopic, description="Incident list topic: IncidentTopic + HISTORICAL")
 IncidentTriggerType = e.IncidentTriggerType
 strawberry.enum(IncidentTriggerType, description="What opened the incident")
 IncidentSourceType = e.IncidentSourceType

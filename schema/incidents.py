@@ -16,6 +16,7 @@ from schema.base import Info, from_record
 from schema.enums import (
     CauseType,
     IncidentEventType,
+    IncidentListTopic,
     IncidentOrder,
     IncidentSourceType,
     IncidentStatus,
@@ -157,6 +158,10 @@ class IncidentFilter:
     created_before: datetime | None = None
     resolved_after: datetime | None = None
     resolved_before: datetime | None = None
+    topic: IncidentListTopic | None = strawberry.field(
+        default=None,
+        description="ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
+    )
 
     def to_spec(self) -> IncidentFilterSpec:
         def strs(
@@ -175,6 +180,7 @@ class IncidentFilter:
             created_before=self.created_before,
             resolved_after=self.resolved_after,
             resolved_before=self.resolved_before,
+            topic=None if self.topic is None else str(self.topic),
         )
 
 
