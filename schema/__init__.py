@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from schema.breakers import BreakerMutations, BreakerQueries
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
@@ -16,12 +17,12 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, BreakerQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations):
+class Mutation(IncidentMutations, BreakerMutations):
     pass
 
 
