@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
 from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.settings import Settings, breaker_settings
 from gateway.worker import Job, Runner, default_jobs
 from tests.factories_breaker import add_alert, outbox
 from tests.helpers import token
@@ -140,3 +140,22 @@ async def test_gateway_worker_command_runs_jobs_until_sigterm(database_url, engi
     assert proc.returncode == 0, err
     assert "worker stopped" in out
     assert "job deliver_alerts changed 1 item(s)" in err
+
+
+def test_breaker_settings_come_from_the_environment_names():
+    s = Settings(
+        database_url="postgresql://x/y",
+        costsim_drift_threshold=0.3,
+        costsim_disable_ttl_hours=0,
+        costsim_v2_auto_disable=False,
+        alertmanager_url="",
+        hostname="node-7",
+    )
+    b = breaker_settings(s)
+    assert (b.drift_threshold, b.disable_ttl_hours, b.auto_disable) == (0.3, 0, False)
+    assert b.alertmanager_url is None
+    assert b.instance_id == "node-7"
+    assert breaker_settings(s.model_copy(update={"instance_id": "gw-a"})).instance_id == "gw-a"
+    assert breaker_settings(Settings(database_url="postgresql://x/y")).instance_id in (
+        os.environ.get("HOSTNAME") or "aos-unknown",
+    )
