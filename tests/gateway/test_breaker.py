@@ -489,3 +489,16 @@ async def test_mutations_cost_a_fixed_number_of_statements(client, count_stateme
         body = await gql(client, query, variables, role=role)
         assert "errors" not in body, body
         assert count_statements.count == count, count_statements.statements
+
+
+async def test_the_list_also_recovers_expired_trips(client, engine):
+    await gql(client, DISABLE, {"name": "a", "reason": "x"})
+    await gql(client, DISABLE, {"name": "b", "reason": "y"})
+    await expire_breaker(engine, datetime.now(UTC) - timedelta(seconds=1), name="a")
+    body = await gql(client, "{ circuitBreakers { name state } }", role="VIEWER")
+    assert body["data"]["circuitBreakers"] == [
+        {"name": "a", "state": "CLOSED"},
+        {"name": "b", "state": "OPEN"},
+        {"name": "costsim_v2", "state": "CLOSED"},
+    ]
+    assert [a.alert_type for a in await outbox(engine)] == ["DISABLE", "DISABLE", "ENABLE"]
