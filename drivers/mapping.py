@@ -180,6 +180,23 @@ lesson_orderings: dict[str, Ordering] = {
     "CREATED_AT_DESC": _desc_ts("LESSONS_CREATED_AT_DESC", _les.c.created_at, _les.c.id),
 }
 
+# --- circuit breakers (§1.14) -------------------------------------------------------------------
+_cb, _bi = t.circuit_breakers, t.breaker_incidents
+
+CIRCUIT_BREAKER = Entity(
+    "CircuitBreaker",
+    _cb,
+    r.CircuitBreakerRecord,
+    derived={
+        "opened_at": select(_bi.c.created_at)
+        .where(_bi.c.id == _cb.c.incident_id, _bi.c.tenant_id == _cb.c.tenant_id)
+        .scalar_subquery()
+    },
+)
+BREAKER_INCIDENT = Entity("BreakerIncident", _bi, r.BreakerIncidentRecord)
+ALERT_OUTBOX = Entity("AlertOutbox", t.alert_outbox, r.AlertOutboxRecord)
+_breaker_incidents_newest = _desc_ts("BREAKER_INCIDENTS_NEWEST", _bi.c.created_at, _bi.c.id)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
@@ -191,6 +208,9 @@ ENTITIES: dict[str, Entity] = {
         LIMIT_BREACH,
         LIMIT_OVERRIDE,
         POLICY_PROPOSAL,
+        CIRCUIT_BREAKER,
+        BREAKER_INCIDENT,
+        ALERT_OUTBOX,
     )
 }
 
@@ -245,4 +265,24 @@ RELATIONS: dict[tuple[str, str], Relation] = {
     # Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
     ("Lesson", "sourceIncident"): Relation(INCIDENT, "source_event_id", _inc.c.id, "one"),
     ("Lesson", "draftProposal"): Relation(POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one"),
+    ("Query", "circuitBreaker"): Relation(CIRCUIT_BREAKER, "name", _cb.c.name, "one"),
+    ("CircuitBreaker", "currentIncident"): Relation(
+        BREAKER_INCIDENT, "incident_id", _bi.c.id, "one"
+    ),
+    # Unresolved only (the default), and every incident (includeResolved: true).
+    ("CircuitBreaker", "incidents"): Relation(
+        BREAKER_INCIDENT,
+        "name",
+        _bi.c.circuit_breaker_name,
+        "connection",
+        _breaker_incidents_newest,
+        where=_bi.c.resolved.is_(False),
+    ),
+    ("CircuitBreaker", "allIncidents"): Relation(
+        BREAKER_INCIDENT,
+        "name",
+        _bi.c.circuit_breaker_name,
+        "connection",
+        _breaker_incidents_newest,
+    ),
 }

@@ -24,7 +24,8 @@ from gateway.database import resolve_database_url
 from gateway.graphql_app import ASSETS_DIR, GraphQLApp
 from gateway.metrics import RequestContextMiddleware
 from gateway.runtime import Runtime
-from gateway.settings import Settings, get_settings
+from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.worker import Runner, default_jobs
 from resolvers.context import Database
 from schema import Limits, build_schema
 
@@ -69,10 +70,16 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             jwt_issuer=settings.jwt_issuer,
             cache_seconds=settings.api_key_cache_seconds,
         ),
+        breaker=breaker_settings(settings),
     )
+    jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
+    if jobs is not None:
+        jobs.start()
     try:
         yield {"runtime": runtime}
     finally:
+        if jobs is not None:
+            await jobs.stop()
         await primary.dispose()
         if replica is not primary:
             await replica.dispose()

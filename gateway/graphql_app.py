@@ -101,6 +101,7 @@ class GraphQLApp(GraphQL[Context, None]):
             principal=getattr(request.state, "principal", None),
             db=runtime.db,
             request_id=getattr(request.state, "request_id", "-"),
+            breaker=runtime.breaker,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from drivers.rules.breaker import BreakerSettings
 from gateway.auth import Authenticator
 from gateway.settings import Settings
 from resolvers.context import Database
@@ -17,3 +18,4 @@ class Runtime:
     database_url: str
     db: Database
     auth: Authenticator
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)

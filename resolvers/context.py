@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from drivers.rules.breaker import BreakerSettings
 from resolvers.auth import Principal
 from resolvers.loaders import Loaders
 
@@ -29,6 +30,8 @@ class Context:
     principal: Principal | None
     db: Database
     request_id: str
+    # Circuit-breaker and Alertmanager settings (DOMAIN.md §3.7); the gateway fills them.
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.analytics import AnalyticsQueries
+from schema.breakers import BreakerMutations, BreakerQueries
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
 from schema.incidents import IncidentMutations, IncidentQueries
@@ -19,12 +20,14 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries, LessonQueries, AnalyticsQueries):
+class Query(
+    ViewerQueries, IncidentQueries, LimitQueries, LessonQueries, AnalyticsQueries, BreakerQueries
+):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, LessonMutations, ExportMutations):
+class Mutation(IncidentMutations, LessonMutations, ExportMutations, BreakerMutations):
     pass
 
 
