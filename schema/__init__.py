@@ -8,7 +8,9 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
+from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
+from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.viewer import ViewerQueries
 
@@ -16,12 +18,12 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, BreachQueries, OverrideQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations):
+class Mutation(IncidentMutations, LimitMutations, OverrideMutations):
     pass
 
 
