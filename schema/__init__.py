@@ -12,18 +12,21 @@ from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
+from schema.scopes import ScopeMutations, ScopeQueries
 from schema.viewer import ViewerQueries
 
 __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries, BreachQueries, OverrideQueries):
+class Query(
+    ViewerQueries, IncidentQueries, LimitQueries, BreachQueries, OverrideQueries, ScopeQueries
+):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, LimitMutations, OverrideMutations):
+class Mutation(IncidentMutations, LimitMutations, OverrideMutations, ScopeMutations):
     pass
 
 
