@@ -13,6 +13,7 @@ from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.scopes import ScopeMutations, ScopeQueries
+from schema.thresholds import ThresholdMutations, ThresholdQueries
 from schema.viewer import ViewerQueries
 
 __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
@@ -20,13 +21,21 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
 class Query(
-    ViewerQueries, IncidentQueries, LimitQueries, BreachQueries, OverrideQueries, ScopeQueries
+    ViewerQueries,
+    IncidentQueries,
+    LimitQueries,
+    BreachQueries,
+    OverrideQueries,
+    ScopeQueries,
+    ThresholdQueries,
 ):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, LimitMutations, OverrideMutations, ScopeMutations):
+class Mutation(
+    IncidentMutations, LimitMutations, OverrideMutations, ScopeMutations, ThresholdMutations
+):
     pass
 
 
