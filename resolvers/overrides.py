@@ -49,11 +49,10 @@ async def list_overrides(
     ctx: Context, *, first: int, after: str | None, status: list[str] | None
 ) -> ConnectionResult[LimitOverrideRecord]:
     """The tenant's overrides, newest request first, optionally only some statuses."""
-    where = [] if status is None else [LIMIT_OVERRIDE.table.c.status.in_(status)]
     return await root_connection(
         ctx,
         LIMIT_OVERRIDE,
-        where=where,
+        where=db.override_status_clauses(status),
         ordering=override_orderings["REQUESTED_AT_DESC"],
         first=first,
         after=after,

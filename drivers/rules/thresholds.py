@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
@@ -53,12 +53,9 @@ def _check(key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ParamError(key, f"{key} must be an integer in {low}..{high}")
     elif key == "max_cost_usd":
-        try:
-            cost = Decimal(str(value))
-        except InvalidOperation as exc:
-            raise ParamError(key, "max_cost_usd must be a number in 0.01..100.00") from exc
-        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise ParamError(key, "max_cost_usd must be a number in 0.01..100.00")
+        cost = Decimal(str(value))
         if not cost.is_finite() or not _COST_RANGE[0] <= cost <= _COST_RANGE[1]:
             raise ParamError(key, "max_cost_usd must be a number in 0.01..100.00")
     elif key == "failure_signal":

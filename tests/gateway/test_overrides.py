@@ -288,3 +288,30 @@ async def test_overrides_list_filters_pages_and_batches(client, engine, count_st
     assert len(seen) == len(set(seen)) == 15
     everything = await gql(client, "{ overrides(first: 100) { totalCount } }")
     assert everything["data"]["overrides"]["totalCount"] == 30
+
+
+async def test_nested_limit_and_override_fields_do_not_grow_with_rows(
+    client, engine, count_statements
+):
+    query = """{ overrides(first: 100) { nodes {
+      id limitName effectiveValue
+      limit { id effectiveValue integrity { integrityStatus } activeOverride { id }
+              overrides(status: [ACTIVE]) { id } }
+    } } }"""
+    counts = {}
+    for tenant, n in (("small", 2), ("large", 50)):
+        limits = await make_limits(engine, n, tenant)
+        await insert_rows(
+            engine, t.limit_overrides, [override_row(lim["id"], tenant) for lim in limits]
+        )
+        count_statements.reset()
+        body = await gql(client, query, tenant=tenant)
+        assert "errors" not in body, body
+        nodes = body["data"]["overrides"]["nodes"]
+        assert len(nodes) == n
+        assert all(x["limit"]["activeOverride"]["id"] == x["id"] for x in nodes)
+        assert all(x["limit"]["overrides"] == [{"id": x["id"]}] for x in nodes)
+        assert all(x["limit"]["effectiveValue"] == "150.0000" for x in nodes)
+        counts[tenant] = count_statements.count
+    # page + limits + integrity + activeOverride + overrides
+    assert counts == {"small": 5, "large": 5}
