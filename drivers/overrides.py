@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -20,6 +20,7 @@ __all__ = [
     "fetch_open_override_id",
     "fetch_override",
     "insert_override",
+    "lock_tenant_overrides",
     "override_status_clauses",
     "set_override_status",
 ]
@@ -52,6 +53,17 @@ async def fetch_override(
     if row is None:
         raise NotFound("LimitOverride", override_id)
     return LimitOverrideRecord(*row)
+
+
+async def lock_tenant_overrides(conn: AsyncConnection, *, tenant_id: str) -> None:
+    """Serialize override requests of one tenant until commit (transaction advisory lock).
+
+    Makes "at most 5 ACTIVE per tenant" exact under concurrency; one-open-per-limit is also
+    guaranteed by the unique index, whatever takes this lock.
+    """
+    key = func.hashtextextended(literal("limit_overrides:") + tenant_id, 0)
+    with map_db_errors():
+        await conn.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def count_active_overrides(conn: AsyncConnection, *, tenant_id: str) -> int:

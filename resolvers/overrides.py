@@ -111,6 +111,7 @@ async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOve
         limit = await limits_db.fetch_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
         )
+        await db.lock_tenant_overrides(uow.conn, tenant_id=uow.tenant_id)
         active = await db.count_active_overrides(uow.conn, tenant_id=uow.tenant_id)
         if active >= rules.MAX_ACTIVE_PER_TENANT:
             raise RateLimited(

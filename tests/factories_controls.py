@@ -46,7 +46,7 @@ def scope_row(incident_id: str, tenant: str = "t1", **over: Any) -> dict[str, An
         "allowed_actions": ["RETRY"],
         "intent": "retry it",
         "created_by": "bob",
-        "expires_at": NOW + timedelta(minutes=5),
+        "expires_at": datetime.now(UTC) + timedelta(minutes=5),  # not NOW: suites run long
     }
     row.update(over)
     return row

@@ -315,3 +315,31 @@ async def test_nested_limit_and_override_fields_do_not_grow_with_rows(
         counts[tenant] = count_statements.count
     # page + limits + integrity + activeOverride + overrides
     assert counts == {"small": 5, "large": 5}
+
+
+async def test_parallel_requests_never_exceed_five_active(client, engine):
+    limits = await make_limits(engine, 7)
+    bodies = await asyncio.gather(*(gql(client, REQUEST, _req(lim["id"])) for lim in limits))
+    codes = sorted(error_codes(b)[0] if "errors" in b else "OK" for b in bodies)
+    assert codes == ["OK"] * 5 + ["RATE_LIMITED"] * 2
+    assert len(await rows(engine, t.limit_overrides)) == 5
+
+
+async def test_unique_index_conflict_is_reported_as_conflict(client, engine):
+    # given another transaction holding an uncommitted PENDING override for the limit, so the
+    # request's pre-check cannot see it and its insert waits on the unique index
+    [lim] = await make_limits(engine, 1)
+    async with engine.connect() as other:
+        tx = await other.begin()
+        await other.execute(
+            t.limit_overrides.insert().values(**override_row(lim["id"], status="PENDING"))
+        )
+        request = asyncio.create_task(gql(client, REQUEST, _req(lim["id"])))
+        await asyncio.sleep(0.5)
+        assert not request.done()
+        await tx.commit()
+        body = await request
+    # then
+    assert error_codes(body) == ["CONFLICT"]
+    assert body["errors"][0]["extensions"]["reason"] == "OVERRIDE_ALREADY_OPEN"
+    assert len(await rows(engine, t.limit_overrides)) == 1
