@@ -121,7 +121,11 @@ LIMIT_OVERRIDE = Entity(
     derived={
         "effective_value": case(
             (_ovr.c.status == "ACTIVE", _ovr.c.override_value), else_=_ovr.c.original_value
-        )
+        ),
+        "limit_name": select(_lim.c.name)
+        .where(_lim.c.id == _ovr.c.limit_id)
+        .correlate(_ovr)
+        .scalar_subquery(),
     },
 )
 
@@ -197,6 +201,25 @@ BREAKER_INCIDENT = Entity("BreakerIncident", _bi, r.BreakerIncidentRecord)
 ALERT_OUTBOX = Entity("AlertOutbox", t.alert_outbox, r.AlertOutboxRecord)
 _breaker_incidents_newest = _desc_ts("BREAKER_INCIDENTS_NEWEST", _bi.c.created_at, _bi.c.id)
 
+# --- controls: breaches, overrides, signals, scopes (root lists) ---------------------------------
+_sig, _scp = t.threshold_signals, t.execution_scopes
+
+THRESHOLD_SIGNAL = Entity("ThresholdSignal", _sig, r.ThresholdSignalRecord)
+EXECUTION_SCOPE = Entity("ExecutionScope", _scp, r.ExecutionScopeRecord)
+
+breach_orderings: dict[str, Ordering] = {
+    "BREACHED_AT_DESC": _desc_ts("BREACHED_AT_DESC", _brk.c.breached_at, _brk.c.id),
+}
+override_orderings: dict[str, Ordering] = {
+    "REQUESTED_AT_DESC": _desc_ts("REQUESTED_AT_DESC", _ovr.c.requested_at, _ovr.c.id),
+}
+signal_orderings: dict[str, Ordering] = {
+    "TIMESTAMP_DESC": Ordering(
+        "TIMESTAMP_DESC",
+        (OrderKey(_sig.c.timestamp, True, "ts"), OrderKey(_sig.c.id, True, "int")),
+    ),
+}
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
@@ -211,6 +234,8 @@ ENTITIES: dict[str, Entity] = {
         CIRCUIT_BREAKER,
         BREAKER_INCIDENT,
         ALERT_OUTBOX,
+        THRESHOLD_SIGNAL,
+        EXECUTION_SCOPE,
     )
 }
 
@@ -284,5 +309,14 @@ RELATIONS: dict[tuple[str, str], Relation] = {
         _bi.c.circuit_breaker_name,
         "connection",
         _breaker_incidents_newest,
+    ),
+    ("Query", "override"): Relation(LIMIT_OVERRIDE, "id", _ovr.c.id, "one"),
+    ("Query", "thresholdSignal"): Relation(THRESHOLD_SIGNAL, "signal_id", _sig.c.signal_id, "one"),
+    ("Incident", "executionScopes"): Relation(
+        EXECUTION_SCOPE,
+        "id",
+        _scp.c.incident_id,
+        "list",
+        _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
     ),
 }

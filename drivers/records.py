@@ -16,6 +16,7 @@ __all__ = [
     "ApiKeyRecord",
     "BreakerIncidentRecord",
     "CircuitBreakerRecord",
+    "ExecutionScopeRecord",
     "IncidentEventRecord",
     "IncidentRecord",
     "LessonRecord",
@@ -24,6 +25,7 @@ __all__ = [
     "LimitOverrideRecord",
     "LimitRecord",
     "PolicyProposalRecord",
+    "ThresholdSignalRecord",
 ]
 
 JSON = Any
@@ -178,6 +180,8 @@ class LimitOverrideRecord:
     cancelled_by: str | None
     # Derived: override_value while ACTIVE, else original_value (DOMAIN.md §3.3).
     effective_value: Decimal
+    # Derived: the overridden limit's name (DOMAIN.md §3.3 "responses add limit_name").
+    limit_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,3 +258,45 @@ class AlertOutboxRecord:
     status: str
     created_at: datetime
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionScopeRecord:
+    id: str
+    incident_id: str
+    allowed_actions: JSON
+    intent: str
+    max_cost_usd: Decimal
+    cost_used_usd: Decimal
+    max_attempts: int
+    attempts_used: int
+    target_agents: JSON
+    status: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+    executions: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdSignalRecord:
+    id: int
+    signal_id: str
+    run_id: str
+    policy_id: str
+    step_index: int | None
+    signal_type: str
+    metric: str
+    current_value: float
+    threshold_value: float
+    percentage: float | None
+    action_taken: str | None
+    timestamp: datetime
+    acknowledged: bool
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    alert_sent: bool
+    alert_sent_at: datetime | None
+    alert_channels: JSON

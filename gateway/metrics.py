@@ -10,7 +10,9 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HTTP_REQUESTS", "HTTP_SECONDS", "RequestContextMiddleware"]
+from resolvers import telemetry
+
+__all__ = ["DOMAIN_COUNTERS", "HTTP_REQUESTS", "HTTP_SECONDS", "RequestContextMiddleware"]
 
 HTTP_REQUESTS = Counter(
     "gateway_http_requests_total", "HTTP requests by path and status", ["path", "status"]
@@ -21,6 +23,18 @@ HTTP_SECONDS = Histogram(
     ["path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Domain counters are declared in resolvers/telemetry.py (framework-free) and exported here.
+DOMAIN_COUNTERS: dict[str, Counter] = {
+    spec.name: Counter(spec.name, spec.description, list(spec.labels))
+    for spec in telemetry.COUNTERS
+}
+
+
+def _forward(spec: telemetry.CounterSpec, labels: dict[str, str]) -> None:
+    DOMAIN_COUNTERS[spec.name].labels(**labels).inc()
+
+
+telemetry.install_sink(_forward)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 

@@ -12,8 +12,12 @@ from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.lessons import LessonMutations, LessonQueries
+from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
+from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
+from schema.scopes import ScopeMutations, ScopeQueries
+from schema.thresholds import ThresholdMutations, ThresholdQueries
 from schema.viewer import ViewerQueries
 
 __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
@@ -21,13 +25,31 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
 class Query(
-    ViewerQueries, IncidentQueries, LimitQueries, LessonQueries, AnalyticsQueries, BreakerQueries
+    ViewerQueries,
+    IncidentQueries,
+    LimitQueries,
+    BreachQueries,
+    OverrideQueries,
+    ScopeQueries,
+    ThresholdQueries,
+    LessonQueries,
+    AnalyticsQueries,
+    BreakerQueries,
 ):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, LessonMutations, ExportMutations, BreakerMutations):
+class Mutation(
+    IncidentMutations,
+    LimitMutations,
+    OverrideMutations,
+    ScopeMutations,
+    ThresholdMutations,
+    LessonMutations,
+    ExportMutations,
+    BreakerMutations,
+):
     pass
 
 

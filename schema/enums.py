@@ -36,8 +36,14 @@ __all__ = [
     "ProposalStatus",
     "ResetPeriod",
     "ResolutionMethod",
+    "RiskClass",
     "Role",
+    "ScopeStatus",
+    "ScopeTestMode",
     "Severity",
+    "SignalType",
+    "ThresholdAction",
+    "ThresholdMetric",
 ]
 
 Severity = e.IncidentSeverity
@@ -96,6 +102,18 @@ strawberry.enum(ProposalSourceType, description="What a policy proposal came fro
 BundleKind = e.BundleKind
 strawberry.enum(BundleKind, description="Kind of incident export bundle")
 strawberry.enum(Role, name="Role", description="VIEWER < OPERATOR < ADMIN, plus INGEST")
+ScopeStatus = e.ScopeStatus
+strawberry.enum(ScopeStatus, description="Execution scope lifecycle state")
+ScopeTestMode = e.ScopeTestMode
+strawberry.enum(ScopeTestMode, description="How a recovery scope test is simulated")
+RiskClass = e.RiskClass
+strawberry.enum(RiskClass, description="Risk of a recovery action, LOW < MEDIUM < HIGH < CRITICAL")
+SignalType = e.SignalType
+strawberry.enum(SignalType, description="NEAR (approaching) or BREACH (crossed)")
+ThresholdMetric = e.ThresholdMetric
+strawberry.enum(ThresholdMetric, description="What a threshold signal measures")
+ThresholdAction = e.ThresholdAction
+strawberry.enum(ThresholdAction, description="What was done on a BREACH signal")
 
 
 @strawberry.enum(description="Orderings of the incidents list")

@@ -30,6 +30,7 @@ from schema.pagination import Connection, connection
 
 if TYPE_CHECKING:
     from schema.limits import LimitBreach
+    from schema.scopes import ExecutionScope
 
 __all__ = [
     "Incident",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
+_ExecutionScope = Annotated["ExecutionScope", strawberry.lazy("schema.scopes")]
 
 
 @strawberry.type(description="One entry of an incident's append-only timeline.")
@@ -139,6 +141,13 @@ class Incident:
         return [
             from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)
         ]
+
+    @strawberry.field(description="Execution scopes bound to this incident, newest first.")
+    async def execution_scopes(self, info: Info) -> list[_ExecutionScope]:
+        from resolvers.scopes import incident_scopes  # noqa: PLC0415 - controls-owned module
+        from schema.scopes import execution_scope  # noqa: PLC0415 - cycle between the modules
+
+        return [execution_scope(s) for s in await incident_scopes(info.context, self.id)]
 
 
 def incident(record: IncidentRecord) -> Incident:

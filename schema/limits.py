@@ -43,6 +43,7 @@ __all__ = [
     "LimitQueries",
     "breach",
     "limit",
+    "override",
 ]
 
 _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
@@ -108,6 +109,7 @@ class LimitOverride:
     effective_value: Decimal = strawberry.field(
         description="overrideValue while ACTIVE, else originalValue."
     )
+    limit_name: str = strawberry.field(description="The name of the overridden limit.")
 
     @strawberry.field(description="The limit this override raises.")
     async def limit(self, info: Info) -> Limit:
@@ -182,6 +184,11 @@ def limit(record: LimitRecord) -> Limit:
 def breach(record: LimitBreachRecord) -> LimitBreach:
     """Convert a breach record."""
     return from_record(LimitBreach, record)
+
+
+def override(record: LimitOverrideRecord) -> LimitOverride:
+    """Convert an override record."""
+    return from_record(LimitOverride, record)
 
 
 @strawberry.input(description="Omitted category means BUDGET and omitted status ACTIVE.")

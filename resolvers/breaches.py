@@ -1,0 +1,115 @@
+"""Limit breaches (DOMAIN.md §3.2): the list and the mandatory governance write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from drivers import breaches as db
+from drivers import limits as limits_db
+from drivers.enums import BreachType
+from drivers.errors import NotFound as DbNotFound
+from drivers.mapping import LIMIT_BREACH, breach_orderings
+from drivers.records import LimitBreachRecord
+from resolvers import telemetry
+from resolvers.auth import Role
+from resolvers.context import Context
+from resolvers.errors import BadUserInput, GatewayError, GovernanceError, NotFound
+from resolvers.limit_writes import check_decimal
+from resolvers.lists import root_connection
+from resolvers.pagination import ConnectionResult
+from resolvers.unit_of_work import as_json, unit_of_work
+
+__all__ = ["RecordBreachInput", "list_breaches", "record_limit_breach"]
+
+
+async def list_breaches(
+    ctx: Context, *, first: int, after: str | None, filter: db.BreachFilter | None
+) -> ConnectionResult[LimitBreachRecord]:
+    """The tenant's breaches, newest first."""
+    return await root_connection(
+        ctx,
+        LIMIT_BREACH,
+        where=db.breach_filter_clauses(filter) if filter else [],
+        ordering=breach_orderings["BREACHED_AT_DESC"],
+        first=first,
+        after=after,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordBreachInput:
+    limit_id: str
+    breach_type: str
+    value_at_breach: Decimal | None = None
+    limit_value: Decimal | None = None
+    run_id: str | None = None
+    incident_id: str | None = None
+    details: Any = None
+
+
+def _check_input(data: RecordBreachInput) -> None:
+    if data.breach_type not in BreachType.__members__:
+        raise BadUserInput("breachType must be a BreachType", field="breachType")
+    check_decimal("valueAtBreach", data.value_at_breach, positive=False)
+    check_decimal("limitValue", data.limit_value, positive=False)
+
+
+async def _ensure(
+    conn: AsyncConnection, entity: str, tenant_id: str, entity_id: str, field: str
+) -> None:
+    try:
+        await db.ensure_exists(conn, entity, tenant_id=tenant_id, entity_id=entity_id)
+    except DbNotFound as exc:
+        raise NotFound(f"{entity} {entity_id} not found", field=field) from exc
+
+
+async def record_limit_breach(ctx: Context, data: RecordBreachInput) -> LimitBreachRecord:
+    """Validate, then append the breach; after validation any failure is GOVERNANCE_ERROR."""
+    _check_input(data)
+    validated = False
+    try:
+        async with unit_of_work(ctx, "recordLimitBreach", Role.INGEST) as uow:
+            tenant = uow.tenant_id
+            await _ensure(uow.conn, "Limit", tenant, data.limit_id, "limitId")
+            if data.run_id is not None:
+                await _ensure(uow.conn, "Run", tenant, data.run_id, "runId")
+            if data.incident_id is not None:
+                await _ensure(uow.conn, "Incident", tenant, data.incident_id, "incidentId")
+            validated = True
+            limit_value = data.limit_value
+            if limit_value is None:
+                limit = await limits_db.fetch_limit(
+                    uow.conn, tenant_id=tenant, limit_id=data.limit_id
+                )
+                limit_value = limit.effective_value
+            breach = await db.insert_breach(
+                uow.conn,
+                tenant_id=tenant,
+                limit_id=data.limit_id,
+                breach_type=data.breach_type,
+                value_at_breach=data.value_at_breach,
+                limit_value=limit_value,
+                run_id=data.run_id,
+                incident_id=data.incident_id,
+                details=data.details,
+                now=datetime.now(UTC),
+            )
+            uow.audit("limit_breaches", breach.id, before=None, after=as_json(breach))
+    except Exception as exc:
+        if not validated or isinstance(exc, GovernanceError):
+            raise
+        if isinstance(exc, GatewayError) and exc.code in ("UNAUTHENTICATED", "FORBIDDEN"):
+            raise
+        raise GovernanceError(
+            "recording the limit breach failed; nothing was written",
+            domain="Policies",
+            operation="recordLimitBreach",
+            entityId=data.limit_id,
+        ) from exc
+    telemetry.increment(telemetry.LIMIT_BREACHES, breach_type=data.breach_type)
+    return breach

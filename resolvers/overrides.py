@@ -1,0 +1,309 @@
+"""Limit overrides (DOMAIN.md §3.3): request, approve, reject, cancel, lists and the two jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from drivers import audit
+from drivers import limits as limits_db
+from drivers import overrides as db
+from drivers.errors import UniqueViolation
+from drivers.mapping import LIMIT_OVERRIDE, override_orderings
+from drivers.records import LimitOverrideRecord
+from drivers.rules import overrides as rules
+from resolvers.auth import Role
+from resolvers.context import Context
+from resolvers.errors import BadUserInput, Conflict, RateLimited
+from resolvers.limit_writes import check_decimal
+from resolvers.lists import root_connection, root_one
+from resolvers.pagination import ConnectionResult
+from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
+from resolvers.validation import check_length
+
+__all__ = [
+    "RequestOverrideInput",
+    "activate_due_overrides",
+    "approve_override",
+    "cancel_override",
+    "expire_overrides",
+    "get_override",
+    "list_overrides",
+    "reject_override",
+    "request_override",
+]
+
+# num(20,4): at most 16 digits before the point.
+_NUMERIC_20_4_MAX = Decimal(10) ** 16
+_ENTITY = "limit_overrides"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def list_overrides(
+    ctx: Context, *, first: int, after: str | None, status: list[str] | None
+) -> ConnectionResult[LimitOverrideRecord]:
+    """The tenant's overrides, newest request first, optionally only some statuses."""
+    return await root_connection(
+        ctx,
+        LIMIT_OVERRIDE,
+        where=db.override_status_clauses(status),
+        ordering=override_orderings["REQUESTED_AT_DESC"],
+        first=first,
+        after=after,
+    )
+
+
+async def get_override(ctx: Context, override_id: str) -> LimitOverrideRecord | None:
+    """One override of the tenant, or None (also for another tenant's id)."""
+    record: LimitOverrideRecord | None = await root_one(ctx, "override", override_id)
+    return record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestOverrideInput:
+    limit_id: str
+    override_value: Decimal
+    duration_hours: int
+    reason: str
+    start_immediately: bool = True
+    scheduled_start: datetime | None = None
+
+
+def _check_duration(field: str, hours: int | None) -> None:
+    if hours is not None and not rules.MIN_DURATION_HOURS <= hours <= rules.MAX_DURATION_HOURS:
+        raise BadUserInput(
+            f"{field} must be {rules.MIN_DURATION_HOURS}..{rules.MAX_DURATION_HOURS} hours",
+            field=field,
+        )
+
+
+def _check_request(data: RequestOverrideInput) -> None:
+    check_decimal("overrideValue", data.override_value, maximum=_NUMERIC_20_4_MAX)
+    _check_duration("durationHours", data.duration_hours)
+    check_length("reason", data.reason, rules.REASON_MAX, rules.REASON_MIN)
+    if not data.start_immediately and data.scheduled_start is None:
+        raise BadUserInput(
+            "scheduledStart is required when startImmediately is false", field="scheduledStart"
+        )
+
+
+def _stacking(limit_id: str) -> Conflict:
+    return Conflict(
+        f"limit {limit_id} already has a pending, approved or active override",
+        reason="OVERRIDE_ALREADY_OPEN",
+    )
+
+
+async def _reload(uow: UnitOfWork, override_id: str) -> LimitOverrideRecord:
+    return await db.fetch_override(uow.conn, tenant_id=uow.tenant_id, override_id=override_id)
+
+
+async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOverrideRecord:
+    """Checks in the order of §3.3; an immediate request approves itself and is ACTIVE."""
+    _check_request(data)
+    async with unit_of_work(ctx, "requestOverride", Role.OPERATOR) as uow:
+        limit = await limits_db.fetch_limit(
+            uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
+        )
+        await db.lock_tenant_overrides(uow.conn, tenant_id=uow.tenant_id)
+        active = await db.count_active_overrides(uow.conn, tenant_id=uow.tenant_id)
+        if active >= rules.MAX_ACTIVE_PER_TENANT:
+            raise RateLimited(
+                f"the tenant already has {active} active overrides "
+                f"(at most {rules.MAX_ACTIVE_PER_TENANT})",
+                reason="TOO_MANY_ACTIVE_OVERRIDES",
+            )
+        if await db.fetch_open_override_id(uow.conn, tenant_id=uow.tenant_id, limit_id=limit.id):
+            raise _stacking(limit.id)
+        now = _now()
+        actor = uow.principal.subject
+        starts = (
+            now if data.start_immediately or data.scheduled_start is None else data.scheduled_start
+        )
+        values = {
+            "limit_id": limit.id,
+            "original_value": limit.max_value,
+            "override_value": data.override_value,
+            "status": "ACTIVE" if data.start_immediately else "PENDING",
+            "requested_at": now,
+            "requested_by": actor,
+            "reason": data.reason,
+            "starts_at": starts,
+            "expires_at": starts + timedelta(hours=data.duration_hours),
+        }
+        if data.start_immediately:
+            values |= {"approved_at": now, "approved_by": actor}
+        try:
+            override_id = await db.insert_override(uow.conn, tenant_id=uow.tenant_id, values=values)
+        except UniqueViolation as exc:  # a concurrent request won the race
+            raise _stacking(limit.id) from exc
+        after = await _reload(uow, override_id)
+        uow.audit(_ENTITY, override_id, before=None, after=as_json(after))
+    return after
+
+
+def _illegal(
+    action: str, record: LimitOverrideRecord, reason: str = "ILLEGAL_TRANSITION"
+) -> Conflict:
+    return Conflict(
+        f"cannot {action} an override in status {record.status}",
+        reason=reason,
+        status=record.status,
+    )
+
+
+async def approve_override(
+    ctx: Context,
+    override_id: str,
+    adjusted_value: Decimal | None,
+    adjusted_duration_hours: int | None,
+) -> LimitOverrideRecord:
+    """PENDING → ACTIVE (starts_at ≤ now) or APPROVED, optionally adjusting value/duration."""
+    check_decimal("adjustedValue", adjusted_value, maximum=_NUMERIC_20_4_MAX)
+    _check_duration("adjustedDurationHours", adjusted_duration_hours)
+    async with unit_of_work(ctx, "approveOverride", Role.ADMIN) as uow:
+        before = await db.fetch_override(
+            uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
+        )
+        if before.status != "PENDING":
+            raise _illegal("approve", before)
+        now = _now()
+        values: dict[str, object] = {
+            "status": "ACTIVE" if before.starts_at <= now else "APPROVED",
+            "approved_at": now,
+            "approved_by": uow.principal.subject,
+        }
+        if adjusted_value is not None:
+            values["override_value"] = adjusted_value
+        if adjusted_duration_hours is not None:
+            base = max(before.starts_at, now)
+            values["expires_at"] = base + timedelta(hours=adjusted_duration_hours)
+        await db.set_override_status(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            override_id=override_id,
+            expected=("PENDING",),
+            values=values,
+        )
+        after = await _reload(uow, override_id)
+        uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
+    return after
+
+
+async def reject_override(ctx: Context, override_id: str, reason: str) -> LimitOverrideRecord:
+    """PENDING → REJECTED; approved_by/approved_at record the rejecter."""
+    check_length("reason", reason, rules.REASON_MAX, 1)
+    async with unit_of_work(ctx, "rejectOverride", Role.ADMIN) as uow:
+        before = await db.fetch_override(
+            uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
+        )
+        if before.status != "PENDING":
+            raise _illegal("reject", before)
+        await db.set_override_status(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            override_id=override_id,
+            expected=("PENDING",),
+            values={
+                "status": "REJECTED",
+                "rejection_reason": reason,
+                "approved_at": _now(),
+                "approved_by": uow.principal.subject,
+            },
+        )
+        after = await _reload(uow, override_id)
+        uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
+    return after
+
+
+async def cancel_override(ctx: Context, override_id: str) -> LimitOverrideRecord:
+    """PENDING/APPROVED/ACTIVE → CANCELLED; any other status is CONFLICT (CANNOT_CANCEL)."""
+    async with unit_of_work(ctx, "cancelOverride", Role.OPERATOR) as uow:
+        before = await db.fetch_override(
+            uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
+        )
+        if before.status not in rules.CANCELLABLE:
+            raise _illegal("cancel", before, reason="CANNOT_CANCEL")
+        await db.set_override_status(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            override_id=override_id,
+            expected=rules.CANCELLABLE,
+            values={
+                "status": "CANCELLED",
+                "cancelled_at": _now(),
+                "cancelled_by": uow.principal.subject,
+            },
+        )
+        after = await _reload(uow, override_id)
+        uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
+    return after
+
+
+# --- jobs (DOMAIN.md §7) --------------------------------------------------------------------------
+
+
+async def _move_due(
+    engine: AsyncEngine, *, job: str, status: str, column: str, to: str, now: datetime | None
+) -> int:
+    """Move due overrides one by one, each in its own short transaction with its audit row."""
+    moved = 0
+    while True:
+        at = now or _now()
+        async with engine.begin() as conn:
+            claimed = await db.claim_due(conn, status=status, column=column, now=at)
+            if claimed is None:
+                return moved
+            tenant_id, override_id = claimed
+            before = await db.fetch_override(conn, tenant_id=tenant_id, override_id=override_id)
+            await db.set_override_status(
+                conn,
+                tenant_id=tenant_id,
+                override_id=override_id,
+                expected=(status,),
+                values={"status": to},
+            )
+            after = await db.fetch_override(conn, tenant_id=tenant_id, override_id=override_id)
+            await audit.insert_audit(
+                conn,
+                tenant_id=tenant_id,
+                actor=job,
+                actor_role="SYSTEM",
+                operation=job,
+                entity_type=_ENTITY,
+                entity_id=override_id,
+                before=as_json(before),
+                after=as_json(after),
+                request_id=None,
+            )
+        moved += 1
+
+
+async def activate_due_overrides(engine: AsyncEngine, *, now: datetime | None = None) -> int:
+    """APPROVED overrides whose starts_at has come → ACTIVE; returns how many moved."""
+    return await _move_due(
+        engine,
+        job="activate_due_overrides",
+        status="APPROVED",
+        column="starts_at",
+        to="ACTIVE",
+        now=now,
+    )
+
+
+async def expire_overrides(engine: AsyncEngine, *, now: datetime | None = None) -> int:
+    """ACTIVE overrides whose expires_at has passed → EXPIRED; returns how many moved."""
+    return await _move_due(
+        engine,
+        job="expire_overrides",
+        status="ACTIVE",
+        column="expires_at",
+        to="EXPIRED",
+        now=now,
+    )

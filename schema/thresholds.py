@@ -1,0 +1,180 @@
+"""Threshold params and signals, and budget halts (API.md; DOMAIN.md §3.4-3.5)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from drivers.records import ThresholdSignalRecord
+from resolvers import thresholds as uc
+from schema.base import Info
+from schema.enums import SignalType, ThresholdAction, ThresholdMetric
+from schema.pagination import Connection, connection
+
+__all__ = [
+    "BudgetHalt",
+    "RecordThresholdSignalInput",
+    "ThresholdMutations",
+    "ThresholdParams",
+    "ThresholdQueries",
+    "ThresholdSignal",
+]
+
+
+@strawberry.type(description="Threshold params in force for an agent/project (§3.4).")
+class ThresholdParams:
+    max_execution_time_ms: int = strawberry.field(description="Run time limit in ms.")
+    max_tokens: int = strawberry.field(description="Input + output token limit.")
+    max_cost_usd: float = strawberry.field(description="Cost limit in USD.")
+    failure_signal: bool = strawberry.field(description="Whether failed runs signal.")
+    applied_limit_ids: list[strawberry.ID] = strawberry.field(
+        description="THRESHOLD limits overlaid, in application order (last wins)."
+    )
+
+
+@strawberry.type(description="Immutable near/breach evidence; only ack and alert fields change.")
+class ThresholdSignal:
+    record: strawberry.Private[ThresholdSignalRecord]
+    signal_id: str = strawberry.field(description="`SIG-` + 12 hex; same as id.")
+    run_id: str = strawberry.field(description="The run.")
+    policy_id: str = strawberry.field(description="The policy.")
+    step_index: int | None = strawberry.field(description="Step of the run, if known.")
+    signal_type: SignalType = strawberry.field(description="NEAR or BREACH.")
+    metric: ThresholdMetric = strawberry.field(description="What was measured.")
+    current_value: float = strawberry.field(description="Measured value.")
+    threshold_value: float = strawberry.field(description="Threshold it was compared with.")
+    percentage: float | None = strawberry.field(description="current / threshold x 100.")
+    action_taken: ThresholdAction | None = strawberry.field(description="BREACH only.")
+    timestamp: datetime = strawberry.field(description="When it was recorded.")
+    acknowledged: bool = strawberry.field(description="Acknowledged once by an operator.")
+    acknowledged_by: str | None = strawberry.field(description="Who acknowledged it.")
+    acknowledged_at: datetime | None = strawberry.field(description="When.")
+    alert_sent: bool = strawberry.field(description="Whether an alert went out.")
+    alert_sent_at: datetime | None = strawberry.field(description="When the alert went out.")
+    alert_channels: JSON | None = strawberry.field(description="Channels alerted.")
+
+    @strawberry.field(description="The signal id (`SIG-…`).")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.signal_id)
+
+
+_SIGNAL_FIELDS = tuple(f.name for f in dataclasses.fields(ThresholdSignalRecord) if f.name != "id")
+
+
+def signal(record: ThresholdSignalRecord) -> ThresholdSignal:
+    """Convert a signal record (its numeric row id stays private; `id` is the signal id)."""
+    return ThresholdSignal(record=record, **{n: getattr(record, n) for n in _SIGNAL_FIELDS})
+
+
+@strawberry.type(description="A run halted by the hard budget limit (§3.5).")
+class BudgetHalt:
+    run_id: strawberry.ID = strawberry.field(description="The halted run.")
+    consumed_cents: int = strawberry.field(description="X of `<X>c consumed`.")
+    limit_cents: int = strawberry.field(description="Y of `>= <Y>c limit`.")
+    total_steps: int | None = strawberry.field(description="The run's planned steps.")
+    completed_steps: int = strawberry.field(description="Steps completed before the halt.")
+    step_cost_cents: int = strawberry.field(description="Always 0 (not tracked per step).")
+    completed_at: datetime | None = strawberry.field(description="When the run stopped.")
+    error_message: str | None = strawberry.field(description="The halt message.")
+
+
+@strawberry.input(description="A NEAR or BREACH threshold signal reported by a machine client.")
+class RecordThresholdSignalInput:
+    run_id: str = strawberry.field(description="The run, 1..64 characters.")
+    policy_id: str = strawberry.field(description="The policy, 1..64 characters.")
+    signal_type: SignalType = strawberry.field(description="NEAR or BREACH.")
+    metric: ThresholdMetric = strawberry.field(description="What was measured.")
+    current_value: float = strawberry.field(description="Measured value.")
+    threshold_value: float = strawberry.field(description="Threshold compared with.")
+    step_index: int | None = strawberry.field(default=None, description="Step of the run.")
+    action_taken: ThresholdAction | None = strawberry.field(
+        default=None, description="Required for BREACH, refused for NEAR."
+    )
+
+
+@strawberry.type
+class ThresholdQueries:
+    @strawberry.field(description="Threshold params resolved AGENT > PROJECT > TENANT > GLOBAL.")
+    async def effective_thresholds(
+        self,
+        info: Info,
+        agent_id: Annotated[str | None, strawberry.argument(description="Agent id.")] = None,
+        project_id: Annotated[str | None, strawberry.argument(description="Project id.")] = None,
+    ) -> ThresholdParams:
+        got = await uc.effective_thresholds(info.context, agent_id=agent_id, project_id=project_id)
+        p = got.params
+        return ThresholdParams(
+            max_execution_time_ms=p.max_execution_time_ms,
+            max_tokens=p.max_tokens,
+            max_cost_usd=p.max_cost_usd,
+            failure_signal=p.failure_signal,
+            applied_limit_ids=[strawberry.ID(i) for i in got.applied_limit_ids],
+        )
+
+    @strawberry.field(description="The tenant's threshold signals, newest first.")
+    async def threshold_signals(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = 20,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        run_id: Annotated[str | None, strawberry.argument(description="One run.")] = None,
+        signal_type: Annotated[
+            SignalType | None, strawberry.argument(description="NEAR or BREACH.")
+        ] = None,
+    ) -> Connection[ThresholdSignal]:
+        page = await uc.list_signals(
+            info.context,
+            first=first,
+            after=after,
+            run_id=run_id,
+            signal_type=None if signal_type is None else str(signal_type),
+        )
+        return connection(page, signal)
+
+    @strawberry.field(description="Runs halted by the hard budget limit, newest first.")
+    async def budget_halts(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="At most this many runs.")] = 100,
+    ) -> list[BudgetHalt]:
+        halts = await uc.budget_halts(info.context, first=first)
+        return [
+            BudgetHalt(
+                run_id=strawberry.ID(h.run_id),
+                consumed_cents=h.consumed_cents,
+                limit_cents=h.limit_cents,
+                total_steps=h.total_steps,
+                completed_steps=h.completed_steps,
+                step_cost_cents=h.step_cost_cents,
+                completed_at=h.completed_at,
+                error_message=h.error_message,
+            )
+            for h in halts
+        ]
+
+
+@strawberry.type
+class ThresholdMutations:
+    @strawberry.mutation(description="Record a NEAR or BREACH threshold signal. [INGEST]")
+    async def record_threshold_signal(
+        self, info: Info, input: RecordThresholdSignalInput
+    ) -> ThresholdSignal:
+        data = uc.SignalInput(
+            run_id=input.run_id,
+            policy_id=input.policy_id,
+            signal_type=str(input.signal_type),
+            metric=str(input.metric),
+            current_value=input.current_value,
+            threshold_value=input.threshold_value,
+            step_index=input.step_index,
+            action_taken=None if input.action_taken is None else str(input.action_taken),
+        )
+        return signal(await uc.record_threshold_signal(info.context, data))
+
+    @strawberry.mutation(description="Acknowledge a signal (once). [OPERATOR]")
+    async def acknowledge_threshold_signal(self, info: Info, id: strawberry.ID) -> ThresholdSignal:
+        return signal(await uc.acknowledge_threshold_signal(info.context, str(id)))
