@@ -7,21 +7,23 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.incident_writes import IncidentWriteMutations
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
+from schema.runs import RunQueries
 from schema.viewer import ViewerQueries
 
 __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, RunQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations):
+class Mutation(IncidentMutations, IncidentWriteMutations):
     pass
 
 

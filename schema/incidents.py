@@ -29,6 +29,7 @@ from schema.pagination import Connection, connection
 
 if TYPE_CHECKING:
     from schema.limits import LimitBreach
+    from schema.runs import IncidentEvidence, Run
 
 __all__ = [
     "Incident",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
+_Run = Annotated["Run", strawberry.lazy("schema.runs")]
+_IncidentEvidence = Annotated["IncidentEvidence", strawberry.lazy("schema.runs")]
 
 
 @strawberry.type(description="One entry of an incident's append-only timeline.")
@@ -138,6 +141,20 @@ class Incident:
         return [
             from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)
         ]
+
+    @strawberry.field(description="The run this incident came from, if any.")
+    async def source_run(self, info: Info) -> _Run | None:
+        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
+
+        record = await uc.incident_source_run(info.context, self.record)
+        return None if record is None else run(record)
+
+    @strawberry.field(description="Append-only evidence attached to this incident, newest first.")
+    async def evidence(self, info: Info) -> list[_IncidentEvidence]:
+        from schema.runs import IncidentEvidence  # noqa: PLC0415 - cycle between the two modules
+
+        rows = await uc.incident_evidence(info.context, self.record)
+        return [from_record(IncidentEvidence, r) for r in rows]
 
 
 def incident(record: IncidentRecord) -> Incident:

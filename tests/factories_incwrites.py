@@ -1,0 +1,104 @@
+"""Row builders for runs, steps, violations and failures (incident-writes tests)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from drivers import tables as t
+from tests.factories import NOW
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+def run_row(tenant: str = "t1", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": _id(),
+        "tenant_id": tenant,
+        "agent_id": "agent-7",
+        "project_id": "proj-1",
+        "status": "RUNNING",
+        "started_at": NOW - timedelta(minutes=10),
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "estimated_cost_usd": Decimal("0.120000"),
+        "created_at": NOW - timedelta(minutes=10),
+        "updated_at": NOW - timedelta(minutes=10),
+    }
+    row.update(over)
+    return row
+
+
+def step_row(run_id: str, index: int, tenant: str = "t1", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "step_index": index,
+        "tenant_id": tenant,
+        "step_type": "LLM_CALL",
+        "tokens": 10 * (index + 1),
+        "cost_cents": Decimal("1.5000"),
+        "duration_ms": 100,
+        "status": "OK",
+    }
+    row.update(over)
+    return row
+
+
+def violation_row(run_id: str, tenant: str = "t1", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": _id(),
+        "tenant_id": tenant,
+        "run_id": run_id,
+        "policy_id": f"pol-{_id()[:8]}",
+        "violated_rule": "max_tokens",
+        "severity": "HIGH",
+    }
+    row.update(over)
+    return row
+
+
+def failure_row(run_id: str, tenant: str = "t1", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": _id(),
+        "tenant_id": tenant,
+        "run_id": run_id,
+        "failure_type": "TIMEOUT",
+        "error_code": "E_TIMEOUT",
+    }
+    row.update(over)
+    return row
+
+
+def evidence_row(incident_id: str, tenant: str = "t1", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": _id(),
+        "tenant_id": tenant,
+        "incident_id": incident_id,
+        "evidence_type": "POLICY_VIOLATION",
+        "payload": {"k": "v"},
+    }
+    row.update(over)
+    return row
+
+
+async def all_rows(engine: AsyncEngine, table: Any) -> list[Any]:
+    """Every row of a table (tables start empty in every test)."""
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(table))).all())
+
+
+async def count_rows(engine: AsyncEngine, table: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def audit_rows(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(t.audit_log).order_by(t.audit_log.c.id))).all())
