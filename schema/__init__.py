@@ -7,6 +7,7 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.governance import GovernanceMutations
 from schema.incident_writes import IncidentWriteMutations
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
@@ -23,7 +24,7 @@ class Query(ViewerQueries, IncidentQueries, LimitQueries, RunQueries):
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, IncidentWriteMutations):
+class Mutation(IncidentMutations, IncidentWriteMutations, GovernanceMutations):
     pass
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import tables as t
+from drivers.rules.incidents import window_start
 from tests.factories import NOW
 
 
@@ -102,3 +104,11 @@ async def count_rows(engine: AsyncEngine, table: Any) -> int:
 async def audit_rows(engine: AsyncEngine) -> list[Any]:
     async with engine.connect() as conn:
         return list((await conn.execute(select(t.audit_log).order_by(t.audit_log.c.id))).all())
+
+
+async def away_from_window_edge() -> None:
+    """Wait until at least 5 s remain in the current 300 s window (keys must not split)."""
+    now = datetime.now(UTC)
+    left = (window_start(now) + timedelta(seconds=300) - now).total_seconds()
+    if left < 5:
+        await asyncio.sleep(left + 0.1)

@@ -15,9 +15,8 @@ from sqlalchemy import update
 
 from drivers import tables as t
 from drivers.audit import NOTIFY_CHANNEL
-from drivers.rules.incidents import window_start
 from tests.factories import incident_row, insert_rows
-from tests.factories_incwrites import all_rows, audit_rows
+from tests.factories_incwrites import all_rows, audit_rows, away_from_window_edge
 from tests.helpers import error_codes, gql
 
 INGEST = """mutation($input: IncidentSignalInput!) { ingestIncidentSignal(input: $input) {
@@ -30,14 +29,6 @@ INGEST = """mutation($input: IncidentSignalInput!) { ingestIncidentSignal(input:
 
 async def ingest(client, role: str = "INGEST", tenant: str = "t1", **fields: Any) -> dict[str, Any]:
     return await gql(client, INGEST, {"input": fields}, role=role, tenant=tenant, sub="collector")
-
-
-async def away_from_window_edge() -> None:
-    """Wait until at least 5 s remain in the current 300 s window (keys must not split)."""
-    now = datetime.now(UTC)
-    left = (window_start(now) + timedelta(seconds=300) - now).total_seconds()
-    if left < 5:
-        await asyncio.sleep(left + 0.1)
 
 
 def now_row(tenant: str = "t1", **over: Any) -> dict[str, Any]:
