@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -16,7 +16,9 @@ from drivers.records import RunRecord
 __all__ = [
     "RunFilter",
     "fetch_run_for_update",
+    "has_run_incident",
     "increment_incident_count",
+    "insert_incident_proposal",
     "run_filter_clauses",
     "set_run_failed",
 ]
@@ -97,3 +99,38 @@ async def increment_incident_count(
     if row is None:
         raise NotFound("Run", run_id)
     return RunRecord(*row)
+
+
+async def has_run_incident(conn: AsyncConnection, *, tenant_id: str, run_id: str) -> bool:
+    """Whether the run already has its one RUN incident (§3.13)."""
+    inc = t.incidents
+    stmt = select(
+        exists().where(
+            inc.c.tenant_id == tenant_id,
+            inc.c.source_run_id == run_id,
+            inc.c.source_type == "RUN",
+        )
+    )
+    with map_db_errors():
+        return bool((await conn.execute(stmt)).scalar_one())
+
+
+async def insert_incident_proposal(
+    conn: AsyncConnection, *, tenant_id: str, incident_id: str, title: str, now: datetime
+) -> str:
+    """Insert a DRAFT policy proposal sourced from an incident; return its id."""
+    stmt = (
+        insert(t.policy_proposals)
+        .values(
+            tenant_id=tenant_id,
+            title=title,
+            status="DRAFT",
+            source_type="INCIDENT",
+            source_id=incident_id,
+            created_by="system",
+            created_at=now,
+        )
+        .returning(t.policy_proposals.c.id)
+    )
+    with map_db_errors():
+        return str((await conn.execute(stmt)).scalar_one())

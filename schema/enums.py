@@ -103,3 +103,5 @@ AutoAction = e.AutoAction
 strawberry.enum(AutoAction, description="Automatic action taken with an incident")
 CostAnomalyEntityType = e.CostAnomalyEntityType
 strawberry.enum(CostAnomalyEntityType, description="What a cost anomaly was measured on")
+RunOutcome = e.RunOutcome
+strawberry.enum(RunOutcome, description="Outcome of a terminal run")

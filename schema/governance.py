@@ -8,10 +8,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from resolvers import governance as uc
+from resolvers import run_outcomes
 from schema.base import Info
-from schema.enums import CostAnomalyEntityType, FailureType, Severity
+from schema.enums import CostAnomalyEntityType, FailureType, RunOutcome, Severity
 from schema.incidents import Incident, incident
-from schema.runs import LlmFailure, PolicyViolation, llm_failure, policy_violation
+from schema.runs import LlmFailure, PolicyViolation, Run, llm_failure, policy_violation, run
 
 __all__ = [
     "CostAnomalyInput",
@@ -20,6 +21,7 @@ __all__ = [
     "LlmFailureInput",
     "PolicyViolationInput",
     "PolicyViolationResult",
+    "RunOutcomeResult",
     "TruthCheck",
 ]
 
@@ -96,6 +98,21 @@ class LlmFailureInput:
     request_id: str | None = strawberry.field(default=None, description="≤ 64 chars.")
     duration_ms: int | None = strawberry.field(default=None, description="≥ 0.")
     metadata: JSON | None = strawberry.field(default=None, description="A JSON object.")
+
+
+@strawberry.type(description="What a run's outcome recorded (DOMAIN.md §3.13).")
+class RunOutcomeResult:
+    outcome: RunOutcome = strawberry.field(description="SUCCESS, FAILURE, BLOCKED or ABORTED.")
+    run: Run = strawberry.field(description="The run, with its incident count.")
+    incident: Incident | None = strawberry.field(description="The RUN incident; null on SUCCESS.")
+    error_code: str | None = strawberry.field(description="The RunErrorCode found, if failed.")
+    proposal_id: strawberry.ID | None = strawberry.field(
+        description="The DRAFT policy proposal opened for HIGH/CRITICAL incidents."
+    )
+    proposal_type: str | None = strawberry.field(description="e.g. TIMEOUT_POLICY.")
+    suggested_action: str | None = strawberry.field(
+        description="ALERT for HIGH, BLOCK for CRITICAL (kept only here, DOMAIN.md §8.3)."
+    )
 
 
 @strawberry.type
@@ -184,3 +201,18 @@ class GovernanceMutations:
             ),
         )
         return llm_failure(record)
+
+    @strawberry.mutation(
+        description="Record a terminal run's outcome: one RUN incident per failed run. [INGEST]"
+    )
+    async def record_run_outcome(self, info: Info, run_id: strawberry.ID) -> RunOutcomeResult:
+        result = await run_outcomes.record_run_outcome(info.context, str(run_id))
+        return RunOutcomeResult(
+            outcome=RunOutcome(result.outcome),
+            run=run(result.run),
+            incident=None if result.incident is None else incident(result.incident),
+            error_code=result.error_code,
+            proposal_id=None if result.proposal_id is None else strawberry.ID(result.proposal_id),
+            proposal_type=result.proposal_type,
+            suggested_action=result.suggested_action,
+        )
