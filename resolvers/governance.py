@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from drivers import errors as db_errors
 from drivers import failures as fdb
 from drivers import incidents as idb
 from drivers import runs as rdb
@@ -83,8 +84,8 @@ async def _governance_write(domain: str, operation: str, entity_id: str) -> Asyn
     """Turn any failure of a mandatory write into GOVERNANCE_ERROR (the UoW rolls back)."""
     try:
         yield
-    except GatewayError:
-        raise
+    except (GatewayError, db_errors.Unavailable):
+        raise  # typed errors keep their code; an outage stays SERVICE_UNAVAILABLE (§5)
     except Exception as exc:
         raise GovernanceError(
             f"the mandatory governance write of {operation} failed; nothing was recorded",

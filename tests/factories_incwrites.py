@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+import asyncpg
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import tables as t
+from drivers.audit import NOTIFY_CHANNEL
 from drivers.rules.incidents import window_start
 from tests.factories import NOW
 
@@ -112,3 +117,45 @@ async def away_from_window_edge() -> None:
     left = (window_start(now) + timedelta(seconds=300) - now).total_seconds()
     if left < 5:
         await asyncio.sleep(left + 0.1)
+
+
+@asynccontextmanager
+async def refusing(engine, table: str) -> AsyncIterator[None]:
+    """Make every INSERT into `table` fail while the block runs."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refusing writes'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION test_refuse()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER IF EXISTS test_refuse ON {table}"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS test_refuse()"))
+
+
+@asynccontextmanager
+async def listening(database_url: str) -> AsyncIterator[list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *a: received.append(json.loads(a[3])))
+    try:
+        yield received
+    finally:
+        await listener.close()
+
+
+async def wait_for(received: list[Any], n: int) -> None:
+    for _ in range(200):
+        if len(received) >= n:
+            return
+        await asyncio.sleep(0.01)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 from sqlalchemy import update
 
 from drivers import tables as t
-from drivers.audit import NOTIFY_CHANNEL
 from tests.factories import incident_row, insert_rows
-from tests.factories_incwrites import all_rows, audit_rows, away_from_window_edge
+from tests.factories_incwrites import (
+    all_rows,
+    audit_rows,
+    away_from_window_edge,
+    listening,
+    refusing,
+    wait_for,
+)
 from tests.helpers import error_codes, gql
 
 INGEST = """mutation($input: IncidentSignalInput!) { ingestIncidentSignal(input: $input) {
@@ -35,24 +37,6 @@ def now_row(tenant: str = "t1", **over: Any) -> dict[str, Any]:
     """An incident started just now (inside the current window)."""
     now = datetime.now(UTC)
     return incident_row(tenant, started_at=now, created_at=now, updated_at=now, **over)
-
-
-@asynccontextmanager
-async def listening(database_url: str) -> AsyncIterator[list[dict[str, Any]]]:
-    received: list[dict[str, Any]] = []
-    listener = await asyncpg.connect(database_url)
-    await listener.add_listener(NOTIFY_CHANNEL, lambda *a: received.append(json.loads(a[3])))
-    try:
-        yield received
-    finally:
-        await listener.close()
-
-
-async def wait_for(received: list[Any], n: int) -> None:
-    for _ in range(200):
-        if len(received) >= n:
-            return
-        await asyncio.sleep(0.01)
 
 
 async def test_first_signal_creates_an_incident_with_its_event_audit_and_notifications(
@@ -342,3 +326,21 @@ async def test_cost_is_numeric_not_float(client, engine):
         await ingest(client, triggerType="COST_DRIFT", costDeltaCents="0.1")
     [row] = await all_rows(engine, t.incidents)
     assert row.cost_delta_cents == Decimal("0.3000")
+
+
+async def test_a_failed_signal_write_rolls_back_completely(client, engine):
+    await away_from_window_edge()
+    async with refusing(engine, "incident_events"):
+        body = await ingest(client, triggerType="FREEZE", callId="x")
+    assert error_codes(body) == ["INTERNAL"]
+    assert await all_rows(engine, t.incidents) == []
+    assert await audit_rows(engine) == []
+    # an escalation whose event cannot be written leaves the incident as it was
+    inc = now_row(trigger_type="RATE_LIMIT", severity="LOW")
+    await insert_rows(engine, t.incidents, [inc])
+    await _set_calls(engine, inc["id"], 9, "LOW")
+    async with refusing(engine, "incident_events"):
+        body = await ingest(client, triggerType="RATE_LIMIT", callId="tenth")
+    assert error_codes(body) == ["INTERNAL"]
+    [row] = await all_rows(engine, t.incidents)
+    assert (row.calls_affected, row.severity, row.escalated) == (9, "LOW", False)

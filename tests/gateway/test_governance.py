@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from drivers import tables as t
-from tests.factories import insert_rows
-from tests.factories_incwrites import all_rows, audit_rows, away_from_window_edge, run_row
+from tests.factories import incident_row, insert_rows
+from tests.factories_incwrites import (
+    all_rows,
+    audit_rows,
+    away_from_window_edge,
+    refusing,
+    run_row,
+)
 from tests.helpers import error_codes, gql
 
 ANOMALY = """mutation($input: CostAnomalyInput!) { createIncidentFromCostAnomaly(input: $input) {
@@ -157,30 +161,6 @@ async def test_low_and_medium_anomalies_only_write_the_audit_row(client, engine)
     assert [(a.operation, a.entity_type, a.entity_id, a.after["created"]) for a in audits] == [
         ("createIncidentFromCostAnomaly", "cost_anomalies", "anom-1", False)
     ] * 2
-
-
-@asynccontextmanager
-async def refusing(engine, table: str) -> AsyncIterator[None]:
-    """Make every INSERT into `table` fail while the block runs."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'refusing writes'; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                f"CREATE TRIGGER test_refuse BEFORE INSERT ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION test_refuse()"
-            )
-        )
-    try:
-        yield
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f"DROP TRIGGER IF EXISTS test_refuse ON {table}"))
-            await conn.execute(text("DROP FUNCTION IF EXISTS test_refuse()"))
 
 
 async def test_a_failed_anomaly_write_is_a_governance_error_and_rolls_everything_back(
@@ -428,3 +408,25 @@ async def test_llm_failure_for_a_foreign_run_or_bad_input_writes_nothing(client,
     [stored] = await all_rows(engine, t.runs)
     assert stored.status == "RUNNING"
     assert await audit_rows(engine) == []
+
+
+async def test_policy_violation_over_the_hourly_cap_links_the_overflow_incident(client, engine):
+    await away_from_window_edge()
+    recent = datetime.now(UTC) - timedelta(minutes=10)
+    await insert_rows(engine, t.incidents, [incident_row(created_at=recent) for _ in range(20)])
+    body = await gql(client, VIOLATION, {"input": violation()}, role="INGEST")
+    res = body["data"]["recordPolicyViolation"]
+    assert (res["created"], res["overflow"]) == (True, True)
+    assert res["incident"]["triggerType"] == "RATE_LIMIT_OVERFLOW"
+    assert res["violation"]["incidentId"] == res["incident"]["id"]
+    assert res["truthCheck"]["passed"] is True
+    events = await all_rows(engine, t.incident_events)
+    assert [e.event_type for e in events] == ["INCIDENT_CREATED", "EVIDENCE_CAPTURED"]
+
+
+async def test_a_failed_violation_write_leaves_nothing_behind(client, engine):
+    async with refusing(engine, "incident_evidence"):
+        body = await gql(client, VIOLATION, {"input": violation()}, role="INGEST")
+    assert error_codes(body) == ["INTERNAL"]
+    for table in (t.policy_violations, t.incidents, t.incident_events, t.audit_log):
+        assert await all_rows(engine, table) == []

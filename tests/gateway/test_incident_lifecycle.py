@@ -9,7 +9,7 @@ from typing import Any
 from drivers import tables as t
 from resolvers.incidents import auto_resolve_stale_incidents
 from tests.factories import incident_row, insert_rows
-from tests.factories_incwrites import all_rows, audit_rows
+from tests.factories_incwrites import all_rows, audit_rows, listening, wait_for
 from tests.helpers import error_codes, gql
 
 CLOSE = """mutation($id: ID!, $reason: String!) { closeIncident(id: $id, reason: $reason) {
@@ -226,3 +226,26 @@ async def test_concurrent_auto_resolve_jobs_share_the_work(engine):
     events = await all_rows(engine, t.incident_events)
     assert sorted(e.incident_id for e in events) == sorted(r["id"] for r in rows)
     assert len(await audit_rows(engine)) == 12
+
+
+async def test_lifecycle_writes_publish_their_notifications(client, engine, database_url):
+    closing, noting = incident_row(), incident_row()
+    stale = incident_row(updated_at=datetime.now(UTC) - timedelta(hours=1))
+    for row in (closing, noting, stale):
+        await insert_rows(engine, t.incidents, [row])
+    note = {"eventType": "NOTE", "description": "x"}
+    async with listening(database_url) as received:
+        await gql(client, CLOSE, {"id": closing["id"], "reason": "dup"}, role="OPERATOR")
+        await gql(client, ADD_EVENT, {"id": noting["id"], "input": note}, role="OPERATOR")
+        # the others are no longer stale: they were just updated
+        assert await auto_resolve_stale_incidents(engine) == 1
+        await wait_for(received, 6)
+    events = {e.incident_id: e.id for e in await all_rows(engine, t.incident_events)}
+    assert [(n["kind"], n["id"]) for n in received] == [
+        ("INCIDENT_RESOLVED", closing["id"]),
+        ("INCIDENT_EVENT_ADDED", events[closing["id"]]),
+        ("INCIDENT_UPDATED", noting["id"]),
+        ("INCIDENT_EVENT_ADDED", events[noting["id"]]),
+        ("INCIDENT_RESOLVED", stale["id"]),
+        ("INCIDENT_EVENT_ADDED", events[stale["id"]]),
+    ]
