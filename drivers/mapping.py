@@ -171,6 +171,15 @@ incident_orderings: dict[str, Ordering] = {
     ),
 }
 
+# --- lessons and proposals (§1.9-1.10) ------------------------------------------------------------
+_pp = t.policy_proposals
+
+POLICY_PROPOSAL = Entity("PolicyProposal", _pp, r.PolicyProposalRecord)
+
+lesson_orderings: dict[str, Ordering] = {
+    "CREATED_AT_DESC": _desc_ts("LESSONS_CREATED_AT_DESC", _les.c.created_at, _les.c.id),
+}
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
@@ -181,6 +190,7 @@ ENTITIES: dict[str, Entity] = {
         LIMIT_INTEGRITY,
         LIMIT_BREACH,
         LIMIT_OVERRIDE,
+        POLICY_PROPOSAL,
     )
 }
 
@@ -231,6 +241,10 @@ RELATIONS: dict[tuple[str, str], Relation] = {
     ("LimitBreach", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
     ("LimitBreach", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
     ("LimitOverride", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
+    ("Query", "lesson"): Relation(LESSON, "id", _les.c.id, "one"),
+    # Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
+    ("Lesson", "sourceIncident"): Relation(INCIDENT, "source_event_id", _inc.c.id, "one"),
+    ("Lesson", "draftProposal"): Relation(POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one"),
 }
 
 # --- runs, violations, failures, evidence (incident writes; DOMAIN.md §1.8, §1.11-1.13) ---------

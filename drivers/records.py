@@ -20,6 +20,7 @@ __all__ = [
     "LimitIntegrityRecord",
     "LimitOverrideRecord",
     "LimitRecord",
+    "PolicyProposalRecord",
 ]
 
 JSON = Any
@@ -185,6 +186,17 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProposalRecord:
+    id: str
+    title: str
+    status: str
+    source_type: str
+    source_id: str
+    created_by: str
+    created_at: datetime
 
 
 # --- incident writes and runs (DOMAIN.md §1.8, §1.11-1.13) --------------------------------------

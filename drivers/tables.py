@@ -66,6 +66,7 @@ __all__ = [
     "enum_check",
     "execution_scopes",
     "failure_evidence",
+    "idempotency_keys",
     "incident_events",
     "incident_evidence",
     "incidents",
@@ -776,4 +777,23 @@ api_keys = sa.Table(
     _tstz("last_used_at"),
     _tstz("revoked_at"),
     enum_check("role", ApiKeyRole),
+)
+
+# --- API.md Idempotency-Key: stored answers, kept 24 h (docs/decisions.md) -----------------------
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _tenant(),
+    # Keys are scoped per caller, so one user never receives another's stored answer.
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    # NULL while the first request runs; the stored answer afterwards.
+    sa.Column("status_code", sa.Integer),
+    sa.Column("content_type", sa.Text),
+    sa.Column("body", sa.LargeBinary),
+    _created_at(),
+    sa.PrimaryKeyConstraint("tenant_id", "actor", "key"),
+    sa.Index("ix_idempotency_keys_created_at", "created_at"),
 )

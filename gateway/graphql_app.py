@@ -15,11 +15,14 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
+from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
+from gateway.idempotency import run_idempotent
+from gateway.responses import error_response
 from gateway.runtime import Runtime
 from resolvers.context import Context
 from resolvers.errors import GatewayError, Unauthenticated
 
-__all__ = ["ASSETS_DIR", "GraphQLApp", "error_response", "offline_ide_html"]
+__all__ = ["ASSETS_DIR", "GraphQLApp", "offline_ide_html"]
 
 log = logging.getLogger("gateway.errors")
 
@@ -50,12 +53,6 @@ def offline_ide_html(html: str) -> str:
     return html
 
 
-def error_response(error: GatewayError, status: int) -> Response:
-    """A GraphQL-shaped error body outside execution (auth, unavailable database)."""
-    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
 class GraphQLApp(GraphQL[Context, None]):
     """Authenticates before execution: a request without a valid token never reaches GraphQL."""
 
@@ -73,6 +70,18 @@ class GraphQLApp(GraphQL[Context, None]):
                     await error_response(exc, status)(scope, receive, send)
                     return
                 request.state.principal = principal
+                key = request.headers.get(IDEMPOTENCY_KEY)
+                if key is not None and request.method == "POST":
+                    await run_idempotent(
+                        super().__call__,
+                        engine=runtime.db.primary,
+                        principal=principal,
+                        key=key,
+                        scope=scope,
+                        receive=receive,
+                        send=send,
+                    )
+                    return
         await super().__call__(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:

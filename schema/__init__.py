@@ -7,9 +7,11 @@ from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.exports import ExportMutations
 from schema.governance import GovernanceMutations
 from schema.incident_writes import IncidentWriteMutations
 from schema.incidents import IncidentMutations, IncidentQueries
+from schema.lessons import LessonMutations, LessonQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.runs import RunQueries
@@ -19,12 +21,18 @@ __all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries, RunQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, LessonQueries, RunQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations, IncidentWriteMutations, GovernanceMutations):
+class Mutation(
+    IncidentMutations,
+    LessonMutations,
+    ExportMutations,
+    IncidentWriteMutations,
+    GovernanceMutations,
+):
     pass
 
 

@@ -10,6 +10,7 @@ from drivers import enums as e
 
 __all__ = [
     "BreachType",
+    "BundleKind",
     "CauseType",
     "Enforcement",
     "IncidentEventType",
@@ -28,6 +29,8 @@ __all__ = [
     "LimitScope",
     "LimitStatus",
     "OverrideStatus",
+    "ProposalSourceType",
+    "ProposalStatus",
     "ResetPeriod",
     "ResolutionMethod",
     "Role",
@@ -77,6 +80,12 @@ strawberry.enum(LessonSeverity, description="Lesson severity (NONE for successes
 LessonSourceType = e.LessonSourceType
 strawberry.enum(LessonSourceType, description="What produced the lesson")
 Role = e.ApiKeyRole
+ProposalStatus = e.ProposalStatus
+strawberry.enum(ProposalStatus, description="Policy proposal state")
+ProposalSourceType = e.ProposalSourceType
+strawberry.enum(ProposalSourceType, description="What a policy proposal came from")
+BundleKind = e.BundleKind
+strawberry.enum(BundleKind, description="Kind of incident export bundle")
 strawberry.enum(Role, name="Role", description="VIEWER < OPERATOR < ADMIN, plus INGEST")
 
 

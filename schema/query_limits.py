@@ -117,11 +117,13 @@ class _Walk:
     def _first(self, node: FieldNode, args: Mapping[str, Any]) -> int | None:
         if "first" not in args:
             return None
-        value: Any = DEFAULT_PAGE
+        default = args["first"].default_value
+        # A field's own default (lessons: 50) counts, not the generic 20.
+        value: Any = default if isinstance(default, int) else DEFAULT_PAGE
         for arg in node.arguments or ():
             if arg.name.value == "first":
                 if isinstance(arg.value, VariableNode):
-                    value = self.variables.get(arg.value.name.value, DEFAULT_PAGE)
+                    value = self.variables.get(arg.value.name.value, value)
                 else:
                     value = value_from_ast(arg.value, args["first"].type)
         if isinstance(value, float) and value.is_integer():
