@@ -330,5 +330,6 @@ RELATIONS.update(
             _desc_ts("FAILURE_EVIDENCE_NEWEST", _fev.c.created_at, _fev.c.id),
         ),
         ("PolicyViolation", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
+        ("Lesson", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
     }
 )

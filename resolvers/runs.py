@@ -7,6 +7,7 @@ from drivers.mapping import RUN, run_orderings
 from drivers.records import (
     FailureEvidenceRecord,
     IncidentRecord,
+    LessonRecord,
     LimitBreachRecord,
     PolicyViolationRecord,
     RunFailureRecord,
@@ -20,6 +21,7 @@ from resolvers.pagination import ConnectionResult
 __all__ = [
     "failure_evidence",
     "get_run",
+    "lesson_source_run",
     "list_runs",
     "run_breaches",
     "run_failures",
@@ -96,4 +98,10 @@ async def violation_incident(
     record: IncidentRecord | None = await nested_one(
         ctx, "PolicyViolation", "incident", violation.incident_id
     )
+    return record
+
+
+async def lesson_source_run(ctx: Context, lesson: LessonRecord) -> RunRecord | None:
+    """The run a lesson refers to, if any (batched)."""
+    record: RunRecord | None = await nested_one(ctx, "Lesson", "sourceRun", lesson.source_run_id)
     return record

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from drivers import tables as t
-from tests.factories import NOW, breach_row, incident_row, insert_rows, make_limits
+from tests.factories import NOW, breach_row, incident_row, insert_rows, lesson_row, make_limits
 from tests.factories_incwrites import (
     evidence_row,
     failure_row,
@@ -192,3 +192,31 @@ async def test_incident_source_run_and_evidence_are_batched(client, engine, coun
         assert [x["evidence"] for x in nodes if not x["sourceRun"]] == [[]]
         counts[tenant] = count_statements.count
     assert counts == {"small": 3, "large": 3}
+
+
+async def test_lesson_source_run_is_batched(client, engine, count_statements):
+    query = "query { lessons(first: 50) { nodes { id sourceRun { id agentId } } } }"
+    counts = {}
+    for tenant, n in (("small", 2), ("large", 8)):
+        runs = [run_row(tenant) for _ in range(n)]
+        await insert_rows(engine, t.runs, runs)
+        await insert_rows(
+            engine,
+            t.lessons_learned,
+            [
+                lesson_row(r["id"], tenant, source_event_type="RUN", source_run_id=r["id"])
+                for r in runs
+            ],
+        )
+        await insert_rows(engine, t.lessons_learned, [lesson_row("inc-x", tenant)])  # no run
+        count_statements.reset()
+        body = await gql(client, query, tenant=tenant)
+        assert "errors" not in body, body
+        nodes = body["data"]["lessons"]["nodes"]
+        assert sorted(x["sourceRun"]["id"] for x in nodes if x["sourceRun"]) == sorted(
+            r["id"] for r in runs
+        )
+        assert all(x["sourceRun"]["agentId"] == "agent-7" for x in nodes if x["sourceRun"])
+        assert sum(x["sourceRun"] is None for x in nodes) == 1
+        counts[tenant] = count_statements.count
+    assert counts == {"small": 2, "large": 2}
