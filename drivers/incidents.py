@@ -11,14 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
 from drivers.errors import NotFound, StaleState, map_db_errors
-from drivers.mapping import INCIDENT, INCIDENT_EVENT
-from drivers.records import IncidentEventRecord, IncidentRecord
+from drivers.mapping import INCIDENT, INCIDENT_EVENT, INCIDENT_EVIDENCE
+from drivers.records import IncidentEventRecord, IncidentEvidenceRecord, IncidentRecord
 
 __all__ = [
     "IncidentFilter",
+    "claim_stale_incident",
     "fetch_incident_for_update",
     "incident_filter_clauses",
     "insert_event",
+    "insert_evidence",
+    "insert_incident",
+    "touch_incident",
     "update_incident_acknowledged",
     "update_incident_resolved",
 ]
@@ -211,3 +215,81 @@ async def insert_event(
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
     return IncidentEventRecord(*row)
+
+
+async def insert_incident(
+    conn: AsyncConnection, *, tenant_id: str, values: dict[str, Any]
+) -> IncidentRecord:
+    """Insert one incident (the caller supplies every column it sets) and return it."""
+    stmt = insert(_inc).values(tenant_id=tenant_id, **values).returning(*INCIDENT.columns)
+    with map_db_errors():
+        row = (await conn.execute(stmt)).one()
+    return IncidentRecord(*row)
+
+
+async def touch_incident(
+    conn: AsyncConnection, *, tenant_id: str, incident_id: str, now: datetime
+) -> IncidentRecord:
+    """Bump updated_at (activity that keeps an incident from going stale)."""
+    stmt = (
+        update(_inc)
+        .where(_inc.c.tenant_id == tenant_id, _inc.c.id == incident_id)
+        .values(updated_at=now)
+        .returning(*INCIDENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        raise NotFound("Incident", incident_id)
+    return IncidentRecord(*row)
+
+
+async def insert_evidence(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    evidence_type: str,
+    payload: Any,
+    now: datetime,
+    recovery_executed: bool = False,
+) -> IncidentEvidenceRecord:
+    """Append one evidence row to an incident."""
+    stmt = (
+        insert(t.incident_evidence)
+        .values(
+            tenant_id=tenant_id,
+            incident_id=incident_id,
+            evidence_type=evidence_type,
+            recovery_executed=recovery_executed,
+            payload=payload,
+            created_at=now,
+        )
+        .returning(*INCIDENT_EVIDENCE.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).one()
+    return IncidentEvidenceRecord(*row)
+
+
+async def claim_stale_incident(
+    conn: AsyncConnection, *, cutoff: datetime
+) -> tuple[str, IncidentRecord] | None:
+    """Lock one OPEN incident (any tenant) not updated since `cutoff`, skipping locked rows.
+
+    SKIP LOCKED lets every replica run the job at once without two of them claiming one row;
+    FOR UPDATE re-checks the WHERE on the newest row version, so an incident that an
+    aggregated signal just refreshed is not claimed.
+    """
+    stmt = (
+        select(_inc.c.tenant_id, *INCIDENT.columns)
+        .where(_inc.c.status == "OPEN", _inc.c.updated_at < cutoff)
+        .order_by(_inc.c.updated_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    return row[0], IncidentRecord(*row[1:])

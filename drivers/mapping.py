@@ -320,3 +320,90 @@ RELATIONS: dict[tuple[str, str], Relation] = {
         _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
     ),
 }
+
+# --- runs, violations, failures, evidence (incident writes; DOMAIN.md §1.8, §1.11-1.13) ---------
+_run, _stp, _fail = t.runs, t.run_steps, t.run_failures
+_viol, _evd, _fev = t.policy_violations, t.incident_evidence, t.failure_evidence
+
+RUN = Entity("Run", _run, r.RunRecord)
+RUN_STEP = Entity("RunStep", _stp, r.RunStepRecord)
+RUN_FAILURE = Entity("LlmFailure", _fail, r.RunFailureRecord)
+FAILURE_EVIDENCE = Entity("FailureEvidence", _fev, r.FailureEvidenceRecord)
+POLICY_VIOLATION = Entity("PolicyViolation", _viol, r.PolicyViolationRecord)
+INCIDENT_EVIDENCE = Entity("IncidentEvidence", _evd, r.IncidentEvidenceRecord)
+
+run_orderings: dict[str, Ordering] = {
+    "CREATED_AT_DESC": _desc_ts("CREATED_AT_DESC", _run.c.created_at, _run.c.id),
+}
+
+ENTITIES.update(
+    {
+        e.name: e
+        for e in (
+            RUN,
+            RUN_STEP,
+            RUN_FAILURE,
+            FAILURE_EVIDENCE,
+            POLICY_VIOLATION,
+            INCIDENT_EVIDENCE,
+        )
+    }
+)
+
+RELATIONS.update(
+    {
+        ("Query", "run"): Relation(RUN, "id", _run.c.id, "one"),
+        ("Incident", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
+        ("Incident", "evidence"): Relation(
+            INCIDENT_EVIDENCE,
+            "id",
+            _evd.c.incident_id,
+            "list",
+            _desc_ts("EVIDENCE_NEWEST", _evd.c.created_at, _evd.c.id),
+        ),
+        ("Run", "incidents"): Relation(
+            INCIDENT,
+            "id",
+            _inc.c.source_run_id,
+            "connection",
+            _desc_ts("RUN_INCIDENTS_NEWEST", _inc.c.created_at, _inc.c.id),
+        ),
+        ("Run", "breaches"): Relation(
+            LIMIT_BREACH,
+            "id",
+            _brk.c.run_id,
+            "connection",
+            _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
+        ),
+        ("Run", "steps"): Relation(
+            RUN_STEP,
+            "id",
+            _stp.c.run_id,
+            "connection",
+            Ordering("STEPS_IN_ORDER", (OrderKey(_stp.c.step_index, False, "int"),)),
+        ),
+        ("Run", "failures"): Relation(
+            RUN_FAILURE,
+            "id",
+            _fail.c.run_id,
+            "connection",
+            _desc_ts("FAILURES_NEWEST", _fail.c.created_at, _fail.c.id),
+        ),
+        ("Run", "violations"): Relation(
+            POLICY_VIOLATION,
+            "id",
+            _viol.c.run_id,
+            "list",
+            _desc_ts("VIOLATIONS_NEWEST", _viol.c.created_at, _viol.c.id),
+        ),
+        ("LlmFailure", "evidence"): Relation(
+            FAILURE_EVIDENCE,
+            "id",
+            _fev.c.failure_id,
+            "list",
+            _desc_ts("FAILURE_EVIDENCE_NEWEST", _fev.c.created_at, _fev.c.id),
+        ),
+        ("PolicyViolation", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
+        ("Lesson", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
+    }
+)

@@ -300,3 +300,85 @@ class ThresholdSignalRecord:
     alert_sent: bool
     alert_sent_at: datetime | None
     alert_channels: JSON
+
+
+# --- incident writes and runs (DOMAIN.md §1.8, §1.11-1.13) --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvidenceRecord:
+    id: str
+    incident_id: str
+    evidence_type: str
+    recovery_executed: bool
+    payload: JSON
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    agent_id: str | None
+    project_id: str | None
+    status: str
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    input_tokens: int
+    output_tokens: int
+    estimated_cost_usd: Decimal | None
+    incident_count: int
+    plan_step_count: int | None
+    completed_step_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunStepRecord:
+    run_id: str
+    step_index: int
+    step_type: str
+    tokens: int
+    cost_cents: Decimal
+    duration_ms: int
+    status: str
+    content_hash: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailureRecord:
+    id: str
+    run_id: str
+    failure_type: str
+    error_code: str | None
+    error_message: str | None
+    model: str | None
+    request_id: str | None
+    duration_ms: int | None
+    metadata: JSON
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEvidenceRecord:
+    id: str
+    failure_id: str
+    evidence_type: str
+    evidence_data: JSON
+    is_immutable: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolationRecord:
+    id: str
+    run_id: str
+    policy_id: str
+    violated_rule: str
+    severity: str
+    reason: str | None
+    evidence: JSON
+    incident_id: str | None
+    created_at: datetime

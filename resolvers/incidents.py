@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from drivers import audit
 from drivers import incidents as db
 from drivers.mapping import INCIDENT, incident_orderings
-from drivers.records import IncidentEventRecord, IncidentRecord, LessonRecord, LimitBreachRecord
+from drivers.records import (
+    IncidentEventRecord,
+    IncidentEvidenceRecord,
+    IncidentRecord,
+    LessonRecord,
+    LimitBreachRecord,
+    RunRecord,
+)
+from drivers.rules.incidents import AUTO_RESOLVE_AFTER_SECONDS
 from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict
-from resolvers.lists import nested_connection, nested_list, root_connection, root_one
+from resolvers.lists import (
+    nested_connection,
+    nested_list,
+    nested_one,
+    root_connection,
+    root_one,
+)
 from resolvers.pagination import ConnectionResult
 from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
 
 __all__ = [
+    "HUMAN_EVENT_TYPES",
+    "EventInput",
     "ResolveInput",
     "acknowledge_incident",
+    "add_incident_event",
+    "auto_resolve_stale_incidents",
+    "close_incident",
     "get_incident",
     "incident_breaches",
     "incident_events",
+    "incident_evidence",
     "incident_lessons",
+    "incident_source_run",
     "list_incidents",
     "resolve_incident",
 ]
@@ -71,6 +97,19 @@ async def incident_breaches(ctx: Context, incident: IncidentRecord) -> list[Limi
 async def incident_lessons(ctx: Context, incident: IncidentRecord) -> list[LessonRecord]:
     """Lessons learned from the incident, newest first."""
     return await nested_list(ctx, "Incident", "lessons", incident.id)
+
+
+async def incident_source_run(ctx: Context, incident: IncidentRecord) -> RunRecord | None:
+    """The run the incident came from, if any (batched)."""
+    record: RunRecord | None = await nested_one(
+        ctx, "Incident", "sourceRun", incident.source_run_id
+    )
+    return record
+
+
+async def incident_evidence(ctx: Context, incident: IncidentRecord) -> list[IncidentEvidenceRecord]:
+    """The incident's evidence rows, newest first (batched)."""
+    return await nested_list(ctx, "Incident", "evidence", incident.id)
 
 
 def _now() -> datetime:
@@ -176,3 +215,173 @@ async def resolve_incident(ctx: Context, incident_id: str, data: ResolveInput) -
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
     ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
     return after
+
+
+async def close_incident(ctx: Context, incident_id: str, reason: str) -> IncidentRecord:
+    """Manual closure (false positive, duplicate): resolve with MANUAL_CLOSURE and the reason."""
+    if not reason.strip():
+        raise BadUserInput("reason must not be blank", field="reason")
+    check_length("reason", reason, 10_000, minimum=1)
+    async with unit_of_work(ctx, "closeIncident", Role.OPERATOR) as uow:
+        before = await db.fetch_incident_for_update(
+            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
+        )
+        if before.status not in ("OPEN", "ACKNOWLEDGED"):
+            raise _illegal("close", before)
+        now = _now()
+        actor = uow.principal.subject
+        after = await db.update_incident_resolved(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            incident_id=incident_id,
+            actor=actor,
+            now=now,
+            started_at=before.started_at,
+            method="MANUAL_CLOSURE",
+            notes=reason,
+            resolution_type=None,
+            summary=None,
+            postmortem_artifact_id=None,
+        )
+        event = await db.insert_event(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            incident_id=incident_id,
+            event_type="MANUALLY_CLOSED",
+            description=f"Incident manually closed by {actor}: {reason}",
+            data={"resolution_method": "MANUAL_CLOSURE", "reason": reason},
+            now=now,
+        )
+        uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
+        uow.notify("INCIDENT_RESOLVED", incident_id)
+        uow.notify("INCIDENT_EVENT_ADDED", event.id)
+    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    return after
+
+
+# Lifecycle event types come only from the transitions; people may add these (§3.11).
+HUMAN_EVENT_TYPES = (
+    "NOTE",
+    "CALL_FAILED",
+    "THRESHOLD_CROSSED",
+    "FREEZE_TRIGGERED",
+    "EVIDENCE_CAPTURED",
+)
+MAX_EVENT_DATA_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventInput:
+    event_type: str
+    description: str
+    data: Any = None  # a JSON object once checked
+
+
+def _check_event_input(data: EventInput) -> None:
+    if data.event_type not in HUMAN_EVENT_TYPES:
+        raise BadUserInput(
+            f"eventType must be one of {', '.join(HUMAN_EVENT_TYPES)}; lifecycle events come "
+            "from the lifecycle mutations",
+            field="eventType",
+        )
+    if not data.description.strip():
+        raise BadUserInput("description must not be blank", field="description")
+    check_length("description", data.description, 2000, minimum=1)
+    if data.data is not None:
+        if not isinstance(data.data, dict):
+            raise BadUserInput("data must be a JSON object", field="data")
+        if len(orjson.dumps(data.data)) > MAX_EVENT_DATA_BYTES:
+            raise BadUserInput(f"data must be at most {MAX_EVENT_DATA_BYTES} bytes", field="data")
+
+
+async def add_incident_event(
+    ctx: Context, incident_id: str, data: EventInput
+) -> IncidentEventRecord:
+    """Append an operator's timeline entry and bump the incident's updated_at."""
+    _check_event_input(data)
+    async with unit_of_work(ctx, "addIncidentEvent", Role.OPERATOR) as uow:
+        await db.fetch_incident_for_update(
+            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
+        )
+        now = _now()
+        event = await db.insert_event(
+            uow.conn,
+            tenant_id=uow.tenant_id,
+            incident_id=incident_id,
+            event_type=data.event_type,
+            description=data.description,
+            data=data.data or {},
+            now=now,
+        )
+        after = await db.touch_incident(
+            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id, now=now
+        )
+        uow.audit("incident_events", event.id, before=None, after=as_json(event))
+        uow.notify("INCIDENT_UPDATED", incident_id)
+        uow.notify("INCIDENT_EVENT_ADDED", event.id)
+    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    return event
+
+
+AUTO_RESOLVE_JOB = "auto_resolve_stale_incidents"
+AUTO_RESOLVED_BY = "system_auto_resolve"
+
+
+async def auto_resolve_stale_incidents(engine: AsyncEngine, *, now: datetime | None = None) -> int:
+    """Resolve OPEN incidents idle for 900 s (§7); one short transaction per incident.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED, so replicas share the work without doing any
+    incident twice. ACKNOWLEDGED incidents are never touched. Returns how many were resolved.
+    """
+    resolved = 0
+    while True:
+        at = now or _now()
+        async with engine.begin() as conn:
+            claimed = await db.claim_stale_incident(
+                conn, cutoff=at - timedelta(seconds=AUTO_RESOLVE_AFTER_SECONDS)
+            )
+            if claimed is None:
+                return resolved
+            tenant_id, before = claimed
+            after = await db.update_incident_resolved(
+                conn,
+                tenant_id=tenant_id,
+                incident_id=before.id,
+                actor=AUTO_RESOLVED_BY,
+                now=at,
+                started_at=before.started_at,
+                method="AUTO",
+                notes=None,
+                resolution_type=None,
+                summary=None,
+                postmortem_artifact_id=None,
+            )
+            event = await db.insert_event(
+                conn,
+                tenant_id=tenant_id,
+                incident_id=before.id,
+                event_type="AUTO_RESOLVED",
+                description=(
+                    f"Incident auto-resolved after {AUTO_RESOLVE_AFTER_SECONDS}s of inactivity"
+                ),
+                data={"resolved_by": "system", "reason": "inactivity_timeout"},
+                now=at,
+            )
+            await audit.insert_audit(
+                conn,
+                tenant_id=tenant_id,
+                actor=AUTO_RESOLVE_JOB,
+                actor_role="SYSTEM",
+                operation=AUTO_RESOLVE_JOB,
+                entity_type="incidents",
+                entity_id=before.id,
+                before=as_json(before),
+                after=as_json(after),
+                request_id=None,
+            )
+            for kind, entity_id in (
+                ("INCIDENT_RESOLVED", before.id),
+                ("INCIDENT_EVENT_ADDED", event.id),
+            ):
+                await audit.notify(conn, tenant_id=tenant_id, kind=kind, entity_id=entity_id)
+        resolved += 1

@@ -10,12 +10,15 @@ from schema.analytics import AnalyticsQueries
 from schema.breakers import BreakerMutations, BreakerQueries
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
+from schema.governance import GovernanceMutations
+from schema.incident_writes import IncidentWriteMutations
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.lessons import LessonMutations, LessonQueries
 from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
+from schema.runs import RunQueries
 from schema.scopes import ScopeMutations, ScopeQueries
 from schema.thresholds import ThresholdMutations, ThresholdQueries
 from schema.viewer import ViewerQueries
@@ -35,6 +38,7 @@ class Query(
     LessonQueries,
     AnalyticsQueries,
     BreakerQueries,
+    RunQueries,
 ):
     pass
 
@@ -49,6 +53,8 @@ class Mutation(
     LessonMutations,
     ExportMutations,
     BreakerMutations,
+    IncidentWriteMutations,
+    GovernanceMutations,
 ):
     pass
 

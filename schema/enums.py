@@ -122,3 +122,22 @@ class IncidentOrder(Enum):
     CREATED_AT_ASC = "CREATED_AT_ASC"
     SEVERITY_DESC = "SEVERITY_DESC"
     RESOLVED_AT_DESC = "RESOLVED_AT_DESC"
+
+
+# --- incident writes and runs --------------------------------------------------------------------
+RunStatus = e.RunStatus
+strawberry.enum(RunStatus, description="Run lifecycle state")
+StepStatus = e.StepStatus
+strawberry.enum(StepStatus, description="Outcome of one run step")
+FailureType = e.FailureType
+strawberry.enum(FailureType, description="Kind of LLM failure")
+FailureEvidenceType = e.FailureEvidenceType
+strawberry.enum(FailureEvidenceType, description="Kind of failure evidence")
+IncidentEvidenceType = e.IncidentEvidenceType
+strawberry.enum(IncidentEvidenceType, description="Kind of incident evidence")
+AutoAction = e.AutoAction
+strawberry.enum(AutoAction, description="Automatic action taken with an incident")
+CostAnomalyEntityType = e.CostAnomalyEntityType
+strawberry.enum(CostAnomalyEntityType, description="What a cost anomaly was measured on")
+RunOutcome = e.RunOutcome
+strawberry.enum(RunOutcome, description="Outcome of a terminal run")

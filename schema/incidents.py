@@ -30,6 +30,7 @@ from schema.pagination import Connection, connection
 
 if TYPE_CHECKING:
     from schema.limits import LimitBreach
+    from schema.runs import IncidentEvidence, Run
     from schema.scopes import ExecutionScope
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
 
 _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 _ExecutionScope = Annotated["ExecutionScope", strawberry.lazy("schema.scopes")]
+_Run = Annotated["Run", strawberry.lazy("schema.runs")]
+_IncidentEvidence = Annotated["IncidentEvidence", strawberry.lazy("schema.runs")]
 
 
 @strawberry.type(description="One entry of an incident's append-only timeline.")
@@ -148,6 +151,20 @@ class Incident:
         from schema.scopes import execution_scope  # noqa: PLC0415 - cycle between the modules
 
         return [execution_scope(s) for s in await incident_scopes(info.context, self.id)]
+
+    @strawberry.field(description="The run this incident came from, if any.")
+    async def source_run(self, info: Info) -> _Run | None:
+        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
+
+        record = await uc.incident_source_run(info.context, self.record)
+        return None if record is None else run(record)
+
+    @strawberry.field(description="Append-only evidence attached to this incident, newest first.")
+    async def evidence(self, info: Info) -> list[_IncidentEvidence]:
+        from schema.runs import IncidentEvidence  # noqa: PLC0415 - cycle between the two modules
+
+        rows = await uc.incident_evidence(info.context, self.record)
+        return [from_record(IncidentEvidence, r) for r in rows]
 
 
 def incident(record: IncidentRecord) -> Incident:

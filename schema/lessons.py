@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from drivers.lessons import LessonFilter as LessonFilterSpec
 from drivers.records import LessonRecord, PolicyProposalRecord
 from resolvers import lessons as uc
+from resolvers import runs as run_reads
 from schema.base import Info, from_record
 from schema.enums import (
     LessonSeverity,
@@ -26,6 +27,7 @@ from schema.pagination import Connection, connection
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
+    from schema.runs import Run
 
 __all__ = [
     "CreateLessonInput",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
+_Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
 @strawberry.type(description="A draft policy, created when a lesson is converted.")
@@ -82,6 +85,13 @@ class Lesson:
 
         record = await uc.lesson_source_incident(info.context, self.record)
         return None if record is None else incident(record)
+
+    @strawberry.field(description="The run this lesson refers to, if any.")
+    async def source_run(self, info: Info) -> _Run | None:
+        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
+
+        record = await run_reads.lesson_source_run(info.context, self.record)
+        return None if record is None else run(record)
 
     @strawberry.field(description="The draft policy this lesson was converted into, if any.")
     async def draft_proposal(self, info: Info) -> PolicyProposal | None:

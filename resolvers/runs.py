@@ -1,0 +1,107 @@
+"""Run reads (DOMAIN.md §1.12): the runs list, one run, and its batched nested fields."""
+
+from __future__ import annotations
+
+from drivers import runs as db
+from drivers.mapping import RUN, run_orderings
+from drivers.records import (
+    FailureEvidenceRecord,
+    IncidentRecord,
+    LessonRecord,
+    LimitBreachRecord,
+    PolicyViolationRecord,
+    RunFailureRecord,
+    RunRecord,
+    RunStepRecord,
+)
+from resolvers.context import Context
+from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
+from resolvers.pagination import ConnectionResult
+
+__all__ = [
+    "failure_evidence",
+    "get_run",
+    "lesson_source_run",
+    "list_runs",
+    "run_breaches",
+    "run_failures",
+    "run_incidents",
+    "run_steps",
+    "run_violations",
+    "violation_incident",
+]
+
+
+async def list_runs(
+    ctx: Context, *, first: int, after: str | None, filter: db.RunFilter | None
+) -> ConnectionResult[RunRecord]:
+    """The tenant's runs, newest first, one keyset page at a time."""
+    where = db.run_filter_clauses(filter) if filter else []
+    return await root_connection(
+        ctx,
+        RUN,
+        where=where,
+        ordering=run_orderings["CREATED_AT_DESC"],
+        first=first,
+        after=after,
+    )
+
+
+async def get_run(ctx: Context, run_id: str) -> RunRecord | None:
+    """One run of the tenant, or None (also for another tenant's id)."""
+    record: RunRecord | None = await root_one(ctx, "run", run_id)
+    return record
+
+
+async def run_incidents(
+    ctx: Context, run: RunRecord, *, first: int, after: str | None
+) -> ConnectionResult[IncidentRecord]:
+    """Incidents whose source is the run, newest first."""
+    return await nested_connection(ctx, "Run", "incidents", run.id, first=first, after=after)
+
+
+async def run_breaches(
+    ctx: Context, run: RunRecord, *, first: int, after: str | None
+) -> ConnectionResult[LimitBreachRecord]:
+    """Limit breaches recorded against the run, newest first."""
+    return await nested_connection(ctx, "Run", "breaches", run.id, first=first, after=after)
+
+
+async def run_steps(
+    ctx: Context, run: RunRecord, *, first: int, after: str | None
+) -> ConnectionResult[RunStepRecord]:
+    """The run's steps in step_index order."""
+    return await nested_connection(ctx, "Run", "steps", run.id, first=first, after=after)
+
+
+async def run_failures(
+    ctx: Context, run: RunRecord, *, first: int, after: str | None
+) -> ConnectionResult[RunFailureRecord]:
+    """LLM failures recorded for the run, newest first."""
+    return await nested_connection(ctx, "Run", "failures", run.id, first=first, after=after)
+
+
+async def run_violations(ctx: Context, run: RunRecord) -> list[PolicyViolationRecord]:
+    """Policy violations of the run (at most one per policy), newest first."""
+    return await nested_list(ctx, "Run", "violations", run.id)
+
+
+async def failure_evidence(ctx: Context, failure: RunFailureRecord) -> list[FailureEvidenceRecord]:
+    """The immutable evidence captured with a failure."""
+    return await nested_list(ctx, "LlmFailure", "evidence", failure.id)
+
+
+async def violation_incident(
+    ctx: Context, violation: PolicyViolationRecord
+) -> IncidentRecord | None:
+    """The incident a violation was aggregated into, if any."""
+    record: IncidentRecord | None = await nested_one(
+        ctx, "PolicyViolation", "incident", violation.incident_id
+    )
+    return record
+
+
+async def lesson_source_run(ctx: Context, lesson: LessonRecord) -> RunRecord | None:
+    """The run a lesson refers to, if any (batched)."""
+    record: RunRecord | None = await nested_one(ctx, "Lesson", "sourceRun", lesson.source_run_id)
+    return record
