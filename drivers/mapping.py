@@ -405,5 +405,6 @@ RELATIONS.update(
         ),
         ("PolicyViolation", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
         ("Lesson", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
+        ("LimitBreach", "run"): Relation(RUN, "run_id", _run.c.id, "one"),
     }
 )

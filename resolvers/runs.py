@@ -105,3 +105,9 @@ async def lesson_source_run(ctx: Context, lesson: LessonRecord) -> RunRecord | N
     """The run a lesson refers to, if any (batched)."""
     record: RunRecord | None = await nested_one(ctx, "Lesson", "sourceRun", lesson.source_run_id)
     return record
+
+
+async def breach_run(ctx: Context, breach: LimitBreachRecord) -> RunRecord | None:
+    """The run a breach happened in, if any (batched)."""
+    record: RunRecord | None = await nested_one(ctx, "LimitBreach", "run", breach.run_id)
+    return record

@@ -17,6 +17,7 @@ from drivers.records import (
     LimitRecord,
 )
 from resolvers import limits as uc
+from resolvers.runs import breach_run
 from schema.base import Info, from_record
 from schema.enums import (
     BreachType,
@@ -33,6 +34,7 @@ from schema.pagination import Connection, connection
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
+    from schema.runs import Run
 
 __all__ = [
     "Limit",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
+_Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
 @strawberry.type(description="The integrity verdict kept for every limit.")
@@ -86,6 +89,13 @@ class LimitBreach:
 
         record = await uc.breach_incident(info.context, self.record)
         return None if record is None else incident(record)
+
+    @strawberry.field(description="The run this breach happened in, if any.")
+    async def run(self, info: Info) -> _Run | None:
+        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
+
+        record = await breach_run(info.context, self.record)
+        return None if record is None else run(record)
 
 
 @strawberry.type(description="A temporary increase of a limit.")

@@ -15,11 +15,11 @@ from tests.helpers import error_codes, gql
 
 RECORD = """mutation($input: RecordLimitBreachInput!) { recordLimitBreach(input: $input) {
   id limitId runId incidentId breachType valueAtBreach limitValue details breachedAt
-  limit { id name } incident { id }
+  limit { id name } incident { id } run { id status }
 } }"""
 LIST = """query($filter: BreachFilter, $first: Int = 20, $after: String) {
   limitBreaches(first: $first, after: $after, filter: $filter) {
-    totalCount nodes { id breachType limit { id name } incident { id title } }
+    totalCount nodes { id breachType limit { id name } incident { id title } run { id } }
     pageInfo { hasNextPage endCursor }
 } }"""
 
@@ -68,6 +68,7 @@ async def test_record_breach_with_run_and_incident(client, engine):
     )
     assert got["limit"] == {"id": lim["id"], "name": "Spend"}
     assert got["incident"] == {"id": inc["id"]}
+    assert got["run"] == {"id": run["id"], "status": run["status"]}
     [audit] = await audits(engine, "recordLimitBreach")
     assert (audit.entity_type, audit.entity_id, audit.actor_role) == (
         "limit_breaches",
@@ -180,20 +181,22 @@ async def test_breach_list_statement_count_does_not_grow(client, engine, count_s
     for tenant, n in (("small", 3), ("large", 60)):
         limits = await make_limits(engine, n, tenant)
         incs = [incident_row(tenant) for _ in range(n)]
+        runs = [run_row(tenant) for _ in range(n)]
         await insert_rows(engine, t.incidents, incs)
+        await insert_rows(engine, t.runs, runs)
         await insert_rows(
             engine,
             t.limit_breaches,
             [
-                breach_row(lim["id"], tenant, incident_id=inc["id"])
-                for lim, inc in zip(limits, incs, strict=True)
+                breach_row(lim["id"], tenant, incident_id=inc["id"], run_id=run["id"])
+                for lim, inc, run in zip(limits, incs, runs, strict=True)
             ],
         )
         count_statements.reset()
         body = await gql(client, LIST, {"first": 100}, tenant=tenant)
         assert "errors" not in body, body
         nodes = body["data"]["limitBreaches"]["nodes"]
-        assert len(nodes) == n and all(x["incident"] and x["limit"] for x in nodes)
+        assert len(nodes) == n and all(x["incident"] and x["limit"] and x["run"] for x in nodes)
         counts[tenant] = count_statements.count
-    # page + count + limits batch + incidents batch
-    assert counts == {"small": 4, "large": 4}
+    # page + count + limits batch + incidents batch + runs batch
+    assert counts == {"small": 5, "large": 5}
