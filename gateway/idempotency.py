@@ -22,7 +22,7 @@ from gateway.responses import error_response
 from resolvers.auth import Principal
 from resolvers.errors import BadUserInput, Conflict, GatewayError
 
-__all__ = ["HEADER", "run_idempotent"]
+__all__ = ["HEADER", "purge_expired_keys", "run_idempotent"]
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotent-replayed"
@@ -139,3 +139,9 @@ async def _answer_held(
             replay.headers["content-type"] = held.content_type
         replay.headers[REPLAYED_HEADER] = "true"
         await replay(scope, receive, send)
+
+
+async def purge_expired_keys(engine: AsyncEngine) -> int:
+    """Background job: delete stored answers past the 24 h retention."""
+    async with engine.begin() as conn:
+        return await store.purge_idempotency_keys(conn)

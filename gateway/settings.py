@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     job_alert_delivery_seconds: float = Field(default=5.0, gt=0)
     job_alert_purge_seconds: float = Field(default=3600.0, gt=0)
     job_breaker_sweep_seconds: float = Field(default=30.0, gt=0)
+    job_override_seconds: float = Field(default=30.0, gt=0)
+    job_stale_incident_seconds: float = Field(default=60.0, gt=0)
+    job_lesson_reactivation_seconds: float = Field(default=60.0, gt=0)
+    job_scope_expiry_seconds: float = Field(default=60.0, gt=0)
+    job_idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator(
         "database_url",

@@ -21,9 +21,14 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.idempotency import purge_expired_keys
 from gateway.settings import Settings, breaker_settings
 from resolvers.alerts import deliver_alerts, purge_alerts
 from resolvers.breaker_state import recover_expired_breakers
+from resolvers.incidents import auto_resolve_stale_incidents
+from resolvers.lessons import reactivate_deferred_lessons
+from resolvers.overrides import activate_due_overrides, expire_overrides
+from resolvers.scopes import expire_scopes
 
 __all__ = ["JOB_RUNS", "JOB_SECONDS", "Job", "Runner", "default_jobs"]
 
@@ -71,7 +76,25 @@ def default_jobs(settings: Settings) -> list[Job]:
             settings.job_breaker_sweep_seconds,
             functools.partial(recover_expired_breakers, settings=breaker),
         ),
+        Job("overrides", settings.job_override_seconds, _override_tick),
+        Job(
+            "auto_resolve_stale_incidents",
+            settings.job_stale_incident_seconds,
+            auto_resolve_stale_incidents,
+        ),
+        Job(
+            "reactivate_deferred_lessons",
+            settings.job_lesson_reactivation_seconds,
+            reactivate_deferred_lessons,
+        ),
+        Job("expire_scopes", settings.job_scope_expiry_seconds, expire_scopes),
+        Job("purge_idempotency_keys", settings.job_idempotency_purge_seconds, purge_expired_keys),
     ]
+
+
+async def _override_tick(engine: AsyncEngine) -> int:
+    """Activation then expiry in one tick (DOMAIN.md §7), so a short override can do both."""
+    return await activate_due_overrides(engine) + await expire_overrides(engine)
 
 
 class Runner:

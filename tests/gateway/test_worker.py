@@ -7,15 +7,19 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
+from drivers import tables as t
 from gateway.app import create_app
 from gateway.settings import Settings, breaker_settings
 from gateway.worker import Job, Runner, default_jobs
+from tests.factories import NOW, insert_rows, make_limits, override_row
 from tests.factories_breaker import add_alert, outbox
 from tests.helpers import token
 
@@ -77,7 +81,44 @@ async def test_stop_cancels_a_job_that_overstays_the_grace_period(engine):
 
 def test_registry_has_the_domain_jobs_at_their_intervals():
     jobs = {j.name: j.interval for j in default_jobs(Settings(database_url="postgresql://x/y"))}
-    assert jobs == {"deliver_alerts": 5.0, "purge_alerts": 3600.0, "recover_expired_breakers": 30.0}
+    assert jobs == {
+        "deliver_alerts": 5.0,
+        "purge_alerts": 3600.0,
+        "recover_expired_breakers": 30.0,
+        "overrides": 30.0,
+        "auto_resolve_stale_incidents": 60.0,
+        "reactivate_deferred_lessons": 60.0,
+        "expire_scopes": 60.0,
+        "purge_idempotency_keys": 3600.0,
+    }
+
+
+async def test_one_override_tick_activates_then_expires(engine):
+    # given an APPROVED override whose whole window already passed
+    [lim] = await make_limits(engine, 1)
+    row = override_row(
+        lim["id"],
+        status="APPROVED",
+        starts_at=NOW - timedelta(hours=2),
+        expires_at=NOW - timedelta(hours=1),
+    )
+    await insert_rows(engine, t.limit_overrides, [row])
+    [job] = [
+        j for j in default_jobs(Settings(database_url="postgresql://x/y")) if j.name == "overrides"
+    ]
+
+    # when the runner calls the override job once
+    changed = await Runner(engine, [job]).run_once(job)
+
+    # then it was activated and expired in the same tick
+    assert changed == 2
+    async with engine.connect() as conn:
+        status = (
+            await conn.execute(
+                select(t.limit_overrides.c.status).where(t.limit_overrides.c.id == row["id"])
+            )
+        ).scalar_one()
+    assert status == "EXPIRED"
 
 
 async def test_the_app_lifespan_runs_the_jobs(settings, engine):
