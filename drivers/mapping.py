@@ -232,3 +232,69 @@ RELATIONS: dict[tuple[str, str], Relation] = {
     ("LimitBreach", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
     ("LimitOverride", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
 }
+
+
+# --- root lists and list arguments (read by the compiled path, drivers/compiler.py) -------------
+
+
+@dataclass(frozen=True, eq=False)
+class ArgFilter:
+    """One filter argument: `in`, `eq`, `gte`, `lt`, or `pattern` (exact, or prefix with `*`)."""
+
+    column: ColumnElement[Any]
+    op: Literal["in", "eq", "gte", "lt", "pattern"]
+
+
+@dataclass(frozen=True, eq=False)
+class RootList:
+    """A root connection: its entity, filter input fields, orderings and defaults."""
+
+    entity: Entity
+    orderings: Mapping[str, Ordering]
+    default_order: str
+    filters: Mapping[str, ArgFilter] = field(default_factory=dict)
+    filter_defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    order_arg: str | None = None
+
+
+ROOT_LISTS: dict[tuple[str, str], RootList] = {
+    ("Query", "incidents"): RootList(
+        INCIDENT,
+        incident_orderings,
+        "CREATED_AT_DESC",
+        filters={
+            "status": ArgFilter(_inc.c.status, "in"),
+            "severity": ArgFilter(_inc.c.severity, "in"),
+            "category": ArgFilter(_inc.c.category, "in"),
+            "cause_type": ArgFilter(_inc.c.cause_type, "in"),
+            "trigger_type": ArgFilter(_inc.c.trigger_type, "in"),
+            "source_run_id": ArgFilter(_inc.c.source_run_id, "eq"),
+            "created_after": ArgFilter(_inc.c.created_at, "gte"),
+            "created_before": ArgFilter(_inc.c.created_at, "lt"),
+            "resolved_after": ArgFilter(_inc.c.resolved_at, "gte"),
+            "resolved_before": ArgFilter(_inc.c.resolved_at, "lt"),
+        },
+        order_arg="order_by",
+    ),
+    ("Query", "limits"): RootList(
+        LIMIT,
+        limit_orderings,
+        "LAST_BREACHED_DESC",
+        filters={
+            "category": ArgFilter(_lim.c.limit_category, "in"),
+            "status": ArgFilter(_lim.c.status, "in"),
+            "scope": ArgFilter(_lim.c.scope, "in"),
+            "enforcement": ArgFilter(_lim.c.enforcement, "in"),
+            "limit_type": ArgFilter(_lim.c.limit_type, "pattern"),
+            "created_after": ArgFilter(_lim.c.created_at, "gte"),
+            "created_before": ArgFilter(_lim.c.created_at, "lt"),
+        },
+        # DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE.
+        filter_defaults={"category": ("BUDGET",), "status": ("ACTIVE",)},
+    ),
+}
+
+# Arguments of nested list fields that narrow the list (argument name -> filter).
+RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
+    ("Limit", "overrides"): {"status": ArgFilter(_ovr.c.status, "in")},
+}

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["HTTP_REQUESTS", "HTTP_SECONDS", "RequestContextMiddleware"]
+__all__ = ["GRAPHQL_OPERATIONS", "HTTP_REQUESTS", "HTTP_SECONDS", "RequestContextMiddleware"]
 
 HTTP_REQUESTS = Counter(
     "gateway_http_requests_total", "HTTP requests by path and status", ["path", "status"]
@@ -20,6 +20,9 @@ HTTP_SECONDS = Histogram(
     "HTTP request latency by path",
     ["path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+GRAPHQL_OPERATIONS = Counter(
+    "gateway_graphql_operations_total", "GraphQL operations by read path", ["path"]
 )
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}

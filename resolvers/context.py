@@ -29,6 +29,7 @@ class Context:
     principal: Principal | None
     db: Database
     request_id: str
+    compiled_reads: bool = True  # serve mapped query operations with one SQL statement
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

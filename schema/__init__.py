@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from schema.compiled import CompiledReads
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
@@ -35,6 +36,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             lambda: QueryLimits(limits=limits),
+            CompiledReads,  # after QueryLimits: only operations that passed it compile
             lambda: ParseErrorsInside(maxsize=512),
             lambda: ValidationCache(maxsize=512),
         ],

@@ -115,12 +115,27 @@ def settings(database_url: str) -> Settings:
         jwt_secret=JWT_SECRET,
         api_key_cache_seconds=0,
         db_pool_size=5,
+        # The shared `client` serves the resolver path (the reference, whose batching the
+        # statement-count tests measure); `compiled_client` serves compiled reads.
+        gateway_compiled_reads=False,
     )
 
 
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+        ) as http,
+    ):
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def compiled_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"gateway_compiled_reads": True}))
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
