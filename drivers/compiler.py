@@ -41,7 +41,15 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from drivers.errors import map_db_errors
 from drivers.keyset import Ordering, OrderKey
-from drivers.mapping import RELATION_ARGS, RELATIONS, ROOT_LISTS, ArgFilter, Entity, Relation
+from drivers.mapping import (
+    COMPUTED,
+    RELATION_ARGS,
+    RELATIONS,
+    ROOT_LISTS,
+    ArgFilter,
+    Entity,
+    Relation,
+)
 from drivers.selection import Field, flatten, shape
 
 __all__ = ["NotCompilable", "Plan", "PlanCache", "compile_operation", "execute_plan"]
@@ -137,10 +145,14 @@ class _Compiler:
 
     def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
         names = {x.name for x in dataclasses.fields(entity.record)}
-        if f.resolver or f.attr not in names:
+        computed = COMPUTED.get((entity.name, f.attr))
+        if computed is not None:
+            expr = adapt(computed)
+        elif f.resolver or f.attr not in names:
             raise NotCompilable(f"{entity.name}.{f.name}")
-        source = entity.derived.get(f.attr)
-        expr = adapt(source if source is not None else entity.table.c[f.attr])
+        else:
+            source = entity.derived.get(f.attr)
+            expr = adapt(source if source is not None else entity.table.c[f.attr])
         if f.type_name == "DateTime":
             return _iso(expr)
         if f.type_name in ("Decimal", "ID"):

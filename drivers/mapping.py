@@ -19,12 +19,13 @@ from sqlalchemy import (
     Label,
     Table,
     case,
+    cast,
     func,
     literal_column,
     select,
     text,
 )
-from sqlalchemy.types import DateTime
+from sqlalchemy.types import BigInteger, DateTime, Float
 
 from drivers import records as r
 from drivers import tables as t
@@ -297,4 +298,16 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
 # Arguments of nested list fields that narrow the list (argument name -> filter).
 RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
     ("Limit", "overrides"): {"status": ArgFilter(_ovr.c.status, "in")},
+}
+
+# SQL of fields whose resolver computes them in Python from the record, for the compiled path;
+# tests/compiled/ proves each equal to its resolver. Keyed by (type, Python field name).
+_usec = func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1_000_000
+COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
+    ("Incident", "first_seen_at"): _inc.c.created_at,
+    ("Incident", "topic"): case((_inc.c.status == "RESOLVED", "RESOLVED"), else_="ACTIVE"),
+    # int(timedelta.total_seconds() * 1000): the same two float8 operations, then truncation.
+    ("Incident", "time_to_resolution_ms"): func.trunc(
+        cast(cast(_usec, BigInteger), Float(precision=53)) / 1_000_000.0 * 1000.0
+    ).cast(BigInteger),
 }

@@ -22,6 +22,8 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLIncludeDirective,
+    GraphQLInputField,
+    GraphQLInputObjectType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
@@ -50,14 +52,28 @@ class _Unsupported(Exception):
     pass
 
 
-def _neutral(value: Any) -> Any:
+def _python_name(field: GraphQLInputField, name: str) -> str:
+    definition = (field.extensions or {}).get("strawberry-definition")
+    return str(getattr(definition, "python_name", None) or name)
+
+
+def _neutral(value: Any, type_: Any = None) -> Any:
+    """Plain values keyed by Python names: enums by value, input objects as dicts."""
+    named = get_named_type(type_) if type_ is not None else None
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, list | tuple):
-        return [_neutral(v) for v in value]
+        return [_neutral(v, named) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _neutral(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
+        if isinstance(named, GraphQLInputObjectType):
+            return {
+                _python_name(named.fields[k], k) if k in named.fields else k: _neutral(
+                    v, named.fields[k].type if k in named.fields else None
+                )
+                for k, v in value.items()
+            }
         return {k: _neutral(v) for k, v in value.items()}
     return value
 
@@ -133,7 +149,12 @@ class _Builder:
             for a in getattr(strawberry_field, "arguments", ())
         }
         raw = get_argument_values(definition, group[0], self.variables)
-        args = {arg_names.get(k, k): _neutral(v) for k, v in raw.items()}
+        args = {
+            arg_names.get(k, k): _neutral(
+                v, definition.args[k].type if k in definition.args else None
+            )
+            for k, v in raw.items()
+        }
         if is_leaf_type(named):
             return Field(
                 key,

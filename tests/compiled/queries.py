@@ -101,7 +101,7 @@ BAD_CURSORS = ["garbage", "WyJOT1BFIl0", ""]
 
 @st.composite
 def _after(draw: st.DrawFn, pool: list[str], doc: _Doc) -> str | None:
-    choice = draw(st.sampled_from(["none", "none", "valid", "valid", "bad"]))
+    choice = draw(st.sampled_from(["none"] * 5 + ["valid"] * 4 + ["bad"]))
     if choice == "none" or not pool:
         return None
     value = draw(st.sampled_from(pool)) if choice == "valid" else draw(st.sampled_from(BAD_CURSORS))
@@ -112,7 +112,13 @@ def _after(draw: st.DrawFn, pool: list[str], doc: _Doc) -> str | None:
 
 @st.composite
 def _first(draw: st.DrawFn, doc: _Doc) -> str | None:
-    value = draw(st.sampled_from([None, 1, 2, 3, 5, 100, 0, 101]))
+    value = draw(
+        st.sampled_from(
+            [None, None, None, 1, 2, 3, 5, 7, 20, 100, 0, 101][
+                : 12 if draw(st.integers(0, 5)) == 0 else 10
+            ]
+        )
+    )
     if value is None:
         return None
     if draw(st.booleans()):
