@@ -66,6 +66,9 @@ _MICROS: ColumnElement[Any] = literal_column("'.US'")
 _EMPTY = literal_column("'[]'::json", JSON)
 
 
+_CALLER = frozenset({"tenant", "actor", "role"})  # bound per request from the principal
+
+
 class NotCompilable(Exception):
     """The selection leaves the mapping; run the operation on the resolver path."""
 
@@ -103,6 +106,11 @@ class _Compiler:
         self.dynamic: dict[str, Getter] = {}
         self.connections: dict[int, Ordering] = {}
         self.tenant = bindparam("tenant", type_=String)
+        self.caller = {
+            "tenant_id": self.tenant,
+            "actor": bindparam("actor", type_=String),
+            "role": bindparam("role", type_=String),
+        }
         self._aliases = 0
 
     # -- parameters and aliases -------------------------------------------------------------
@@ -443,6 +451,18 @@ class _Compiler:
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
         return select(body).select_from(alias).where(*clauses).limit(1).scalar_subquery()
 
+    def viewer(self, f: Field) -> ColumnElement[Any]:
+        """`viewer`: the caller's tenant, subject and role, bound like every other value."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr in self.caller and not sub.resolver:
+                pairs.append((sub.key, self.caller[sub.attr]))
+            else:
+                raise NotCompilable(f"Viewer.{sub.name}")
+        return self.obj(pairs)
+
     def operation(self, root: tuple[Field, ...]) -> ColumnElement[Any]:
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for f in root:
@@ -450,6 +470,8 @@ class _Compiler:
                 pairs.append((f.key, self.const("Query")))
             elif ("Query", f.name) in ROOT_LISTS:
                 pairs.append((f.key, self.root_list(f)))
+            elif f.name == "viewer" and not f.args:
+                pairs.append((f.key, self.viewer(f)))
             elif (rel := RELATIONS.get(("Query", f.name))) is not None and rel.kind == "one":
                 pairs.append((f.key, self.root_one(f, rel)))
             else:
@@ -478,7 +500,7 @@ def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
             **{
                 k: v
                 for k, v in compiled.params.items()
-                if k not in compiler.dynamic and k != "tenant"
+                if k not in compiler.dynamic and k not in _CALLER
             },
             **compiler.static,
         },
@@ -518,11 +540,18 @@ class PlanCache:
 
 
 async def execute_plan(
-    conn: AsyncConnection, plan: Plan, root: tuple[Field, ...], pages: Pages, *, tenant_id: str
+    conn: AsyncConnection,
+    plan: Plan,
+    root: tuple[Field, ...],
+    pages: Pages,
+    *,
+    tenant_id: str,
+    actor: str = "",
+    role: str = "",
 ) -> str:
     """Run the plan as exactly one statement; return PostgreSQL's JSON text of `data`."""
     nodes = list(flatten(root))
-    values: dict[str, Any] = {"tenant": tenant_id, **plan.static}
+    values: dict[str, Any] = {"tenant": tenant_id, "actor": actor, "role": role, **plan.static}
     for name, getter in plan.dynamic.items():
         values[name] = getter(nodes, pages)
     params = tuple(values[name] for name in plan.positions)

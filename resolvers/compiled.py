@@ -42,7 +42,15 @@ async def run_compiled(ctx: Context, root: tuple[Field, ...]) -> str | None:
     try:
         with translate_errors():
             async with engine.connect() as conn:
-                return await execute_plan(conn, plan, root, pages, tenant_id=principal.tenant_id)
+                return await execute_plan(
+                    conn,
+                    plan,
+                    root,
+                    pages,
+                    tenant_id=principal.tenant_id,
+                    actor=principal.subject,
+                    role=principal.role.value,
+                )
     except GatewayError as exc:
         log.warning("compiled read failed (%s); the resolver path answers", exc.message)
         return None
