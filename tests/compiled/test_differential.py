@@ -153,3 +153,28 @@ async def test_generated_queries_are_identical(client, compiled_client, engine):
     # then
     assert not mismatches, (len(mismatches), mismatches[:2])
     assert served["compiled"] >= 300, served
+
+
+async def test_wide_objects_and_metrics(client, compiled_client, engine):
+    # given: every Incident leaf and 25 aliases: more keys than json_build_object takes
+    from graphql import get_named_type, is_leaf_type  # noqa: PLC0415
+
+    from tests.compiled.queries import SCHEMA  # noqa: PLC0415
+
+    data = await seed(engine)
+    incident = SCHEMA.type_map["Incident"]
+    leaves = [n for n, f in incident.fields.items() if is_leaf_type(get_named_type(f.type))]  # type: ignore[attr-defined]
+    extra = [f"x_{n}: {n}" for n in leaves[:25]]  # MAX_ALIASES is 30
+    assert len(leaves) + len(extra) > 50
+    selection = " ".join(leaves + extra)
+    query = f"query($id: ID!) {{ incident(id: $id) {{ {selection} }} }}"
+    for row in data.incidents["t1"][:4]:
+        # when
+        path, want, got = await both(client, compiled_client, query, {"id": row["id"]})
+        # then
+        assert path == "compiled"
+        assert got == want
+        assert len(got["data"]["incident"]) == len(leaves) + len(extra)
+    metrics = (await compiled_client.get("/metrics")).text
+    assert 'gateway_graphql_operations_total{path="compiled"}' in metrics
+    assert 'gateway_graphql_operations_total{path="resolver"}' in metrics
