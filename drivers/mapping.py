@@ -19,12 +19,13 @@ from sqlalchemy import (
     Label,
     Table,
     case,
+    cast,
     func,
     literal_column,
     select,
     text,
 )
-from sqlalchemy.types import DateTime
+from sqlalchemy.types import BigInteger, DateTime, Float
 
 from drivers import records as r
 from drivers import tables as t
@@ -408,3 +409,81 @@ RELATIONS.update(
         ("LimitBreach", "run"): Relation(RUN, "run_id", _run.c.id, "one"),
     }
 )
+
+
+# --- root lists and list arguments (read by the compiled path, drivers/compiler.py) -------------
+
+
+@dataclass(frozen=True, eq=False)
+class ArgFilter:
+    """One filter argument: `in`, `eq`, `gte`, `lt`, or `pattern` (exact, or prefix with `*`)."""
+
+    column: ColumnElement[Any]
+    op: Literal["in", "eq", "gte", "lt", "pattern"]
+
+
+@dataclass(frozen=True, eq=False)
+class RootList:
+    """A root connection: its entity, filter input fields, orderings and defaults."""
+
+    entity: Entity
+    orderings: Mapping[str, Ordering]
+    default_order: str
+    filters: Mapping[str, ArgFilter] = field(default_factory=dict)
+    filter_defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    order_arg: str | None = None
+
+
+ROOT_LISTS: dict[tuple[str, str], RootList] = {
+    ("Query", "incidents"): RootList(
+        INCIDENT,
+        incident_orderings,
+        "CREATED_AT_DESC",
+        filters={
+            "status": ArgFilter(_inc.c.status, "in"),
+            "severity": ArgFilter(_inc.c.severity, "in"),
+            "category": ArgFilter(_inc.c.category, "in"),
+            "cause_type": ArgFilter(_inc.c.cause_type, "in"),
+            "trigger_type": ArgFilter(_inc.c.trigger_type, "in"),
+            "source_run_id": ArgFilter(_inc.c.source_run_id, "eq"),
+            "created_after": ArgFilter(_inc.c.created_at, "gte"),
+            "created_before": ArgFilter(_inc.c.created_at, "lt"),
+            "resolved_after": ArgFilter(_inc.c.resolved_at, "gte"),
+            "resolved_before": ArgFilter(_inc.c.resolved_at, "lt"),
+        },
+        order_arg="order_by",
+    ),
+    ("Query", "limits"): RootList(
+        LIMIT,
+        limit_orderings,
+        "LAST_BREACHED_DESC",
+        filters={
+            "category": ArgFilter(_lim.c.limit_category, "in"),
+            "status": ArgFilter(_lim.c.status, "in"),
+            "scope": ArgFilter(_lim.c.scope, "in"),
+            "enforcement": ArgFilter(_lim.c.enforcement, "in"),
+            "limit_type": ArgFilter(_lim.c.limit_type, "pattern"),
+            "created_after": ArgFilter(_lim.c.created_at, "gte"),
+            "created_before": ArgFilter(_lim.c.created_at, "lt"),
+        },
+        # DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE.
+        filter_defaults={"category": ("BUDGET",), "status": ("ACTIVE",)},
+    ),
+}
+
+# Arguments of nested list fields that narrow the list (argument name -> filter).
+RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
+    ("Limit", "overrides"): {"status": ArgFilter(_ovr.c.status, "in")},
+}
+
+# SQL of fields whose resolver computes them in Python from the record, for the compiled path;
+# tests/compiled/ proves each equal to its resolver. Keyed by (type, Python field name).
+_usec = func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1_000_000
+COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
+    ("Incident", "first_seen_at"): _inc.c.created_at,
+    ("Incident", "topic"): case((_inc.c.status == "RESOLVED", "RESOLVED"), else_="ACTIVE"),
+    # int(timedelta.total_seconds() * 1000): the same two float8 operations, then truncation.
+    ("Incident", "time_to_resolution_ms"): func.trunc(
+        cast(cast(_usec, BigInteger), Float(precision=53)) / 1_000_000.0 * 1000.0
+    ).cast(BigInteger),
+}

@@ -17,16 +17,18 @@ from strawberry.types import ExecutionResult
 
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
 from gateway.idempotency import run_idempotent
+from gateway.metrics import GRAPHQL_OPERATIONS
 from gateway.responses import error_response
 from gateway.runtime import Runtime
 from resolvers.context import Context
 from resolvers.errors import GatewayError, Unauthenticated
 
-__all__ = ["ASSETS_DIR", "GraphQLApp", "offline_ide_html"]
+__all__ = ["ASSETS_DIR", "READ_PATH_HEADER", "GraphQLApp", "offline_ide_html"]
 
 log = logging.getLogger("gateway.errors")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+READ_PATH_HEADER = "x-gateway-read-path"
 ASSETS_DIR = Path(__file__).parent / "static" / "graphiql"
 # The IDE's CDN assets, served from ASSETS_DIR instead so GraphiQL works without internet.
 _LOCAL_ASSETS = {
@@ -102,6 +104,7 @@ class GraphQLApp(GraphQL[Context, None]):
             db=runtime.db,
             request_id=getattr(request.state, "request_id", "-"),
             breaker=runtime.breaker,
+            compiled_reads=runtime.settings.gateway_compiled_reads,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
@@ -116,6 +119,10 @@ class GraphQLApp(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        # Which read path served the operation: a header, and the per-path counter.
+        path = "compiled" if isinstance(result.data, orjson.Fragment) else "resolver"
+        request.state.sub_response.headers[READ_PATH_HEADER] = path
+        GRAPHQL_OPERATIONS.labels(path).inc()
         # Last guard: an error that escaped the schema's ErrorCodes (e.g. raised inside an
         # extension hook) still gets a code and never leaks its message.
         errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]

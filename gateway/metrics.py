@@ -12,7 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers import telemetry
 
-__all__ = ["DOMAIN_COUNTERS", "HTTP_REQUESTS", "HTTP_SECONDS", "RequestContextMiddleware"]
+__all__ = [
+    "DOMAIN_COUNTERS",
+    "GRAPHQL_OPERATIONS",
+    "HTTP_REQUESTS",
+    "HTTP_SECONDS",
+    "RequestContextMiddleware",
+]
 
 HTTP_REQUESTS = Counter(
     "gateway_http_requests_total", "HTTP requests by path and status", ["path", "status"]
@@ -35,6 +41,9 @@ def _forward(spec: telemetry.CounterSpec, labels: dict[str, str]) -> None:
 
 
 telemetry.install_sink(_forward)
+GRAPHQL_OPERATIONS = Counter(
+    "gateway_graphql_operations_total", "GraphQL operations by read path", ["path"]
+)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2_000, ge=1)
     max_query_cost: int = Field(default=50_000, ge=1)
 
+    gateway_compiled_reads: bool = Field(
+        default=True, description="serve mapped query operations with one SQL statement"
+    )
+
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="apply migrations when serving")
 

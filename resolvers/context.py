@@ -32,6 +32,7 @@ class Context:
     request_id: str
     # Circuit-breaker and Alertmanager settings (DOMAIN.md §3.7); the gateway fills them.
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    compiled_reads: bool = True  # serve mapped query operations with one SQL statement
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

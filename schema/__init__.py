@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.analytics import AnalyticsQueries
 from schema.breakers import BreakerMutations, BreakerQueries
+from schema.compiled import CompiledReads
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
 from schema.governance import GovernanceMutations
@@ -69,6 +70,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             lambda: QueryLimits(limits=limits),
+            CompiledReads,  # after QueryLimits: only operations that passed it compile
             lambda: ParseErrorsInside(maxsize=512),
             lambda: ValidationCache(maxsize=512),
         ],

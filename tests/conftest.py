@@ -117,12 +117,27 @@ def settings(database_url: str) -> Settings:
         db_pool_size=5,
         # Jobs would race the tests' own calls; tests/gateway/test_worker.py turns them on.
         gateway_background_jobs=False,
+        # The shared `client` serves the resolver path (the reference, whose batching the
+        # statement-count tests measure); `compiled_client` serves compiled reads.
+        gateway_compiled_reads=False,
     )
 
 
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+        ) as http,
+    ):
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def compiled_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"gateway_compiled_reads": True}))
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(

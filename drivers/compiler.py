@@ -1,0 +1,561 @@
+"""The compiled read path: one query operation -> ONE SQL statement that builds the response JSON.
+
+Driven entirely by the mapping (drivers/mapping.py): an entity's fields, its relations, the root
+lists with their filters and orderings. Every table gets its own alias, its tenant filter and
+bound parameters only (values, JSON keys and the tenant alike); nothing from the request is
+spliced into SQL text. Values are formatted in SQL exactly as the resolver path renders them:
+DateTime as Python's `isoformat()` in UTC, Decimal as `str(Decimal)`, cursors byte-identical to
+drivers/keyset.py. A selection the mapping does not describe raises NotCompilable, and the
+operation runs on the resolver path instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal_column,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.util import ClauseAdapter
+
+from drivers.errors import map_db_errors
+from drivers.keyset import Ordering, OrderKey
+from drivers.mapping import (
+    COMPUTED,
+    RELATION_ARGS,
+    RELATIONS,
+    ROOT_LISTS,
+    ArgFilter,
+    Entity,
+    Relation,
+)
+from drivers.selection import Field, flatten, shape
+
+__all__ = ["NotCompilable", "Plan", "PlanCache", "compile_operation", "execute_plan"]
+
+# Page arguments checked by the resolvers: node index -> (first, decoded `after` values or None).
+Pages = Mapping[int, tuple[int, tuple[Any, ...] | None]]
+Getter = Callable[[Sequence[Field], Pages], Any]
+
+_RAW_SCALARS = frozenset({"String", "Int", "Boolean", "JSON"})
+_MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+_UTC: ColumnElement[Any] = literal_column("'UTC'")
+_ISO: ColumnElement[Any] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS'""")
+_MICROS: ColumnElement[Any] = literal_column("'.US'")
+_EMPTY = literal_column("'[]'::json", JSON)
+
+
+_CALLER = frozenset({"tenant", "actor", "role"})  # bound per request from the principal
+
+
+class NotCompilable(Exception):
+    """The selection leaves the mapping; run the operation on the resolver path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One compiled operation: SQL text, parameter order and how to find each value."""
+
+    sql: str
+    positions: tuple[str, ...]
+    static: Mapping[str, Any]
+    dynamic: Mapping[str, Getter]
+    # Connections whose `first`/`after` the resolvers check: node index -> ordering.
+    connections: Mapping[int, Ordering]
+
+
+def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Timestamptz -> text exactly as Python's datetime.isoformat() of a UTC datetime."""
+    utc = func.timezone(_UTC, expr)
+    frac = func.nullif(func.to_char(utc, _MICROS), literal_column("'.000000'"))
+    text = func.to_char(utc, _ISO).op("||", return_type=Text)(
+        func.coalesce(frac, literal_column("''"))
+    )
+    return text.op("||", return_type=Text)(literal_column("'+00:00'"))
+
+
+def _json_text(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.to_json(cast(expr, Text)), Text)
+
+
+class _Compiler:
+    def __init__(self, root: tuple[Field, ...]) -> None:
+        self.index = {id(f): i for i, f in enumerate(flatten(root))}
+        self.static: dict[str, Any] = {}
+        self.dynamic: dict[str, Getter] = {}
+        self.connections: dict[int, Ordering] = {}
+        self.tenant = bindparam("tenant", type_=String)
+        self.caller = {
+            "tenant_id": self.tenant,
+            "actor": bindparam("actor", type_=String),
+            "role": bindparam("role", type_=String),
+        }
+        self._aliases = 0
+
+    # -- parameters and aliases -------------------------------------------------------------
+    def const(self, value: Any, type_: Any = String) -> BindParameter[Any]:
+        name = f"c{len(self.static)}"
+        self.static[name] = value
+        return bindparam(name, type_=type_)
+
+    def dyn(self, getter: Getter, type_: Any = None) -> BindParameter[Any]:
+        name = f"p{len(self.dynamic)}"
+        self.dynamic[name] = getter
+        return bindparam(name, type_=type_)
+
+    def arg(
+        self, f: Field, key: str, type_: Any = None, fn: Callable[[Any], Any] = lambda v: v
+    ) -> Any:
+        i = self.index[id(f)]
+        return self.dyn(lambda nodes, _p: fn(nodes[i].args[key]), type_)
+
+    def alias(self, entity: Entity) -> tuple[FromClause, Callable[[Any], Any]]:
+        self._aliases += 1
+        alias = entity.table.alias(f"t{self._aliases}")
+        adapter = ClauseAdapter(alias)
+        return alias, adapter.traverse
+
+    # -- objects ----------------------------------------------------------------------------
+    def obj(self, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+        if len(pairs) <= _MAX_KEYS:
+            return func.json_build_object(*(x for k, v in pairs for x in (self.const(k), v)))
+        chunks = [
+            func.jsonb_build_object(
+                *(x for k, v in pairs[i : i + _MAX_KEYS] for x in (self.const(k), v))
+            )
+            for i in range(0, len(pairs), _MAX_KEYS)
+        ]
+        merged: ColumnElement[Any] = chunks[0]
+        for chunk in chunks[1:]:
+            merged = merged.op("||", return_type=JSONB)(chunk)
+        return cast(merged, JSON)
+
+    def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
+        names = {x.name for x in dataclasses.fields(entity.record)}
+        computed = COMPUTED.get((entity.name, f.attr))
+        if computed is not None:
+            expr = adapt(computed)
+        elif f.resolver or f.attr not in names:
+            raise NotCompilable(f"{entity.name}.{f.name}")
+        else:
+            source = entity.derived.get(f.attr)
+            expr = adapt(source if source is not None else entity.table.c[f.attr])
+        if f.type_name == "DateTime":
+            return _iso(expr)
+        if f.type_name in ("Decimal", "ID"):
+            return cast(expr, Text)
+        if f.enum or f.type_name in _RAW_SCALARS:
+            return expr  # type: ignore[no-any-return]
+        raise NotCompilable(f"scalar {f.type_name}")
+
+    def entity_object(
+        self,
+        entity: Entity,
+        alias: FromClause,
+        adapt: Callable[[Any], Any],
+        fields: tuple[Field, ...],
+        type_name: str,
+    ) -> ColumnElement[Any]:
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for f in fields:
+            if f.name == "__typename":
+                pairs.append((f.key, self.const(type_name)))
+            elif f.leaf:
+                pairs.append((f.key, self.leaf(entity, adapt, f)))
+            else:
+                relation = RELATIONS.get((entity.name, f.name))
+                if relation is None:
+                    raise NotCompilable(f"{entity.name}.{f.name}")
+                parent = entity.derived.get(relation.parent_field)
+                parent_expr = adapt(
+                    parent if parent is not None else entity.table.c[relation.parent_field]
+                )
+                pairs.append((f.key, self.relation(entity.name, relation, parent_expr, alias, f)))
+        return self.obj(pairs)
+
+    # -- relations --------------------------------------------------------------------------
+    def _child_where(
+        self, relation: Relation, parent_expr: ColumnElement[Any]
+    ) -> Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]]:
+        def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
+            clauses = [alias.c.tenant_id == self.tenant, adapt(relation.child_key) == parent_expr]
+            if relation.where is not None:
+                clauses.append(adapt(relation.where))
+            return clauses
+
+        return where
+
+    def relation(
+        self,
+        parent: str,
+        relation: Relation,
+        parent_expr: ColumnElement[Any],
+        parent_alias: FromClause,
+        f: Field,
+    ) -> ColumnElement[Any]:
+        entity = relation.target
+        where = self._child_where(relation, parent_expr)
+        if relation.kind == "connection":
+            if relation.ordering is None or set(f.args) - {"first", "after"}:
+                raise NotCompilable(f"{parent}.{f.name} arguments")
+            return self.connection(entity, where, relation.ordering, f, parent_alias)
+        alias, adapt = self.alias(entity)
+        clauses = where(alias, adapt)
+        if relation.kind == "one":
+            if f.args:
+                raise NotCompilable(f"{parent}.{f.name} arguments")
+            stmt = select(
+                self.entity_object(entity, alias, adapt, f.fields, f.type_name)
+            ).select_from(alias)
+            if relation.ordering is not None:
+                stmt = stmt.order_by(*self._ordering(relation.ordering, adapt).order_by())
+            return stmt.where(*clauses).limit(1).scalar_subquery()
+        filters = RELATION_ARGS.get((parent, f.name), {})
+        for name, value in f.args.items():
+            if name not in filters:
+                raise NotCompilable(f"{parent}.{f.name}({name})")
+            if value is not None:
+                clauses.append(self.filter(filters[name], adapt, f, name))
+        body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
+        order = self._ordering(relation.ordering, adapt).order_by() if relation.ordering else []
+        agg = func.json_agg(aggregate_order_by(body, *order)) if order else func.json_agg(body)
+        return func.coalesce(
+            select(agg).select_from(alias).where(*clauses).scalar_subquery(), _EMPTY
+        )
+
+    def filter(
+        self,
+        spec: ArgFilter,
+        adapt: Callable[[Any], Any],
+        f: Field,
+        key: str,
+        sub: str | None = None,
+    ) -> ColumnElement[bool]:
+        column = adapt(spec.column)
+
+        def get(v: Any) -> Any:
+            return v if sub is None else v[sub]
+
+        if spec.op == "in":
+            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
+            clause: ColumnElement[bool] = column == any_(values)
+            return clause
+        if spec.op == "eq":
+            return column == self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
+        if spec.op == "gte":
+            return column >= self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
+        if spec.op == "lt":
+            return column < self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
+        if spec.op == "pattern":
+            return column.like(self.arg(f, key, String, lambda v: _pattern(get(v))), escape="/")  # type: ignore[no-any-return]
+        raise NotCompilable(f"filter op {spec.op}")
+
+    @staticmethod
+    def _ordering(ordering: Ordering, adapt: Callable[[Any], Any]) -> Ordering:
+        return Ordering(
+            ordering.name, tuple(OrderKey(adapt(k.expr), k.desc, k.kind) for k in ordering.keys)
+        )
+
+    def _cursor(self, ordering: Ordering) -> ColumnElement[Any]:
+        parts: list[ColumnElement[Any]] = [
+            literal_column("'['"),
+            _json_text(self.const(ordering.name)),
+        ]
+        for key in ordering.keys:
+            parts.append(literal_column("','"))
+            if key.kind == "ts":
+                parts.append(_json_text(_iso(key.expr)))
+            elif key.kind in ("str", "dec"):
+                parts.append(_json_text(key.expr))
+            else:
+                parts.append(cast(key.expr, Text))
+        parts.append(literal_column("']'"))
+        text = parts[0]
+        for part in parts[1:]:
+            text = text.op("||", return_type=Text)(part)
+        b64 = func.encode(
+            func.convert_to(text, literal_column("'UTF8'")), literal_column("'base64'")
+        )
+        return func.rtrim(
+            func.translate(b64, literal_column("'+/' || chr(10)"), literal_column("'-_'")),
+            literal_column("'='"),
+        )
+
+    def connection(  # noqa: PLR0912, PLR0915 - one pass over the connection's selection
+        self,
+        entity: Entity,
+        where: Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]],
+        ordering: Ordering,
+        f: Field,
+        parent_alias: FromClause | None,
+    ) -> ColumnElement[Any]:
+        idx = self.index[id(f)]
+        self.connections[idx] = ordering
+        first = self.dyn(lambda _n, pages: pages[idx][0], Integer)
+        limit = self.dyn(lambda _n, pages: pages[idx][0] + 1, Integer)
+        alias, adapt = self.alias(entity)
+        local = self._ordering(ordering, adapt)
+        clauses = where(alias, adapt)
+        has_after = f.args.get("after") is not None
+        if has_after:
+            values = tuple(
+                self.dyn(lambda _n, pages, i=i: pages[idx][1][i], k.expr.type)  # type: ignore[misc]
+                for i, k in enumerate(ordering.keys)
+            )
+            clauses.append(local.after(values))
+        rn = func.row_number().over(order_by=local.order_by()).label("rn")
+        columns: list[Any] = [rn]
+        cursor_needed = False
+        row_cols: dict[int, str] = {}
+        for n, sub in enumerate(f.fields):
+            if sub.name == "nodes":
+                columns.append(
+                    self.entity_object(entity, alias, adapt, sub.fields, sub.type_name).label(
+                        f"j{n}"
+                    )
+                )
+                row_cols[n] = f"j{n}"
+            elif sub.name == "edges":
+                pairs: list[tuple[str, ColumnElement[Any]]] = []
+                for e in sub.fields:
+                    if e.name == "__typename":
+                        pairs.append((e.key, self.const(sub.type_name)))
+                    elif e.name == "cursor":
+                        pairs.append((e.key, self._cursor(local)))
+                    elif e.name == "node":
+                        pairs.append(
+                            (e.key, self.entity_object(entity, alias, adapt, e.fields, e.type_name))
+                        )
+                    else:
+                        raise NotCompilable(f"edge field {e.name}")
+                columns.append(self.obj(pairs).label(f"j{n}"))
+                row_cols[n] = f"j{n}"
+            elif sub.name == "pageInfo":
+                cursor_needed = cursor_needed or any(
+                    p.name in ("startCursor", "endCursor") for p in sub.fields
+                )
+            elif sub.name not in ("totalCount", "__typename"):
+                raise NotCompilable(f"connection field {sub.name}")
+        if cursor_needed:
+            columns.append(self._cursor(local).label("cur"))
+        inner = (
+            select(*columns)
+            .select_from(alias)
+            .where(*clauses)
+            .order_by(*local.order_by())
+            .limit(limit)
+        )
+        if parent_alias is not None:
+            inner = inner.correlate(parent_alias)
+        page = inner.subquery(f"pg{idx}")
+        in_page = page.c.rn <= first
+        pairs = []
+        for n, sub in enumerate(f.fields):
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.name == "totalCount":
+                count_alias, count_adapt = self.alias(entity)
+                count = (
+                    select(func.count())
+                    .select_from(count_alias)
+                    .where(*where(count_alias, count_adapt))
+                )
+                if parent_alias is not None:
+                    count = count.correlate(parent_alias)
+                pairs.append((sub.key, count.scalar_subquery()))
+            elif n in row_cols:
+                agg = func.json_agg(aggregate_order_by(page.c[row_cols[n]], page.c.rn)).filter(
+                    in_page
+                )
+                pairs.append((sub.key, func.coalesce(agg, _EMPTY)))
+            else:  # pageInfo
+                info: list[tuple[str, ColumnElement[Any]]] = []
+                for p in sub.fields:
+                    if p.name == "__typename":
+                        info.append((p.key, self.const(sub.type_name)))
+                    elif p.name == "hasNextPage":
+                        info.append((p.key, func.count() > first))
+                    elif p.name == "hasPreviousPage":
+                        info.append((p.key, true() if has_after else false()))
+                    elif p.name in ("startCursor", "endCursor"):
+                        direction = page.c.rn.asc() if p.name == "startCursor" else page.c.rn.desc()
+                        cursors = func.array_agg(
+                            aggregate_order_by(page.c.cur, direction), type_=ARRAY(Text)
+                        ).filter(in_page)
+                        info.append((p.key, type_coerce(cursors.self_group(), ARRAY(Text))[1]))
+                    else:
+                        raise NotCompilable(f"pageInfo field {p.name}")
+                pairs.append((sub.key, self.obj(info)))
+        # HAVING makes it an aggregate query: exactly one row even over an empty page and when
+        # no aggregate is selected (e.g. only totalCount).
+        return select(self.obj(pairs)).select_from(page).having(true()).scalar_subquery()
+
+    # -- roots ------------------------------------------------------------------------------
+    def root_list(self, f: Field) -> ColumnElement[Any]:
+        spec = ROOT_LISTS[("Query", f.name)]
+        known = {"first", "after", "filter"} | ({spec.order_arg} if spec.order_arg else set())
+        if set(f.args) - known:
+            raise NotCompilable(f"Query.{f.name} arguments")
+        ordering = spec.orderings[spec.default_order]
+        if spec.order_arg is not None and f.args.get(spec.order_arg) is not None:
+            ordering = spec.orderings[str(f.args[spec.order_arg])]
+        given: Mapping[str, Any] = f.args.get("filter") or {}
+        for name in given:
+            if name not in spec.filters:
+                raise NotCompilable(f"Query.{f.name} filter {name}")
+        entity = spec.entity
+
+        def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
+            clauses: list[ColumnElement[bool]] = [alias.c.tenant_id == self.tenant]
+            for name, flt in spec.filters.items():
+                if given.get(name) is not None:
+                    clauses.append(self.filter(flt, adapt, f, "filter", sub=name))
+                elif name in spec.filter_defaults:
+                    values = list(spec.filter_defaults[name])
+                    column = adapt(flt.column)
+                    clauses.append(column == any_(self.const(values, ARRAY(column.type))))
+            return clauses
+
+        return self.connection(entity, where, ordering, f, None)
+
+    def root_one(self, f: Field, relation: Relation) -> ColumnElement[Any]:
+        if set(f.args) != {relation.parent_field}:
+            raise NotCompilable(f"Query.{f.name} arguments")
+        entity = relation.target
+        alias, adapt = self.alias(entity)
+        key = self.arg(f, relation.parent_field, adapt(relation.child_key).type, str)
+        clauses = [alias.c.tenant_id == self.tenant, adapt(relation.child_key) == key]
+        if relation.where is not None:
+            clauses.append(adapt(relation.where))
+        body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
+        return select(body).select_from(alias).where(*clauses).limit(1).scalar_subquery()
+
+    def viewer(self, f: Field) -> ColumnElement[Any]:
+        """`viewer`: the caller's tenant, subject and role, bound like every other value."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr in self.caller and not sub.resolver:
+                pairs.append((sub.key, self.caller[sub.attr]))
+            else:
+                raise NotCompilable(f"Viewer.{sub.name}")
+        return self.obj(pairs)
+
+    def operation(self, root: tuple[Field, ...]) -> ColumnElement[Any]:
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for f in root:
+            if f.name == "__typename":
+                pairs.append((f.key, self.const("Query")))
+            elif ("Query", f.name) in ROOT_LISTS:
+                pairs.append((f.key, self.root_list(f)))
+            elif f.name == "viewer" and not f.args:
+                pairs.append((f.key, self.viewer(f)))
+            elif (rel := RELATIONS.get(("Query", f.name))) is not None and rel.kind == "one":
+                pairs.append((f.key, self.root_one(f, rel)))
+            else:
+                raise NotCompilable(f"Query.{f.name}")
+        return cast(self.obj(pairs), Text)
+
+
+def _pattern(value: str) -> str:
+    """`limitType` semantics: exact, or a prefix when it ends in `*` (LIKE, `/` escapes)."""
+    prefix = value.endswith("*")
+    body = value[:-1] if prefix else value
+    body = body.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return body + "%" if prefix else body
+
+
+def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
+    """Compile a query operation's selection into one statement, or raise NotCompilable."""
+    compiler = _Compiler(root)
+    stmt = select(compiler.operation(root).label("body"))
+    compiled = stmt.compile(dialect=dialect)
+    return Plan(
+        sql=compiled.string,
+        positions=tuple(compiled.positiontup or ()),
+        # Anonymous binds SQLAlchemy made itself (e.g. an array index) keep their values.
+        static={
+            **{
+                k: v
+                for k, v in compiled.params.items()
+                if k not in compiler.dynamic and k not in _CALLER
+            },
+            **compiler.static,
+        },
+        dynamic=dict(compiler.dynamic),
+        connections=dict(compiler.connections),
+    )
+
+
+_ORDER_ARGS = frozenset(s.order_arg for s in ROOT_LISTS.values() if s.order_arg)
+
+
+class PlanCache:
+    """Bounded LRU of plans keyed by the selection's shape (None = not compilable)."""
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self.maxsize = maxsize
+        self._plans: OrderedDict[Any, Plan | None] = OrderedDict()
+
+    def get(self, root: tuple[Field, ...], dialect: Dialect) -> Plan | None:
+        key = shape(root, _ORDER_ARGS)
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            try:
+                plan = compile_operation(root, dialect)
+            except NotCompilable:
+                plan = None
+            self._plans[key] = plan
+            if len(self._plans) > self.maxsize:
+                self._plans.popitem(last=False)
+            return plan
+        self._plans.move_to_end(key)
+        return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+
+async def execute_plan(
+    conn: AsyncConnection,
+    plan: Plan,
+    root: tuple[Field, ...],
+    pages: Pages,
+    *,
+    tenant_id: str,
+    actor: str = "",
+    role: str = "",
+) -> str:
+    """Run the plan as exactly one statement; return PostgreSQL's JSON text of `data`."""
+    nodes = list(flatten(root))
+    values: dict[str, Any] = {"tenant": tenant_id, "actor": actor, "role": role, **plan.static}
+    for name, getter in plan.dynamic.items():
+        values[name] = getter(nodes, pages)
+    params = tuple(values[name] for name in plan.positions)
+    with map_db_errors():
+        result = await conn.exec_driver_sql(plan.sql, params)
+        body = result.scalar_one()
+    return str(body)
