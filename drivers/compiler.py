@@ -29,6 +29,7 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    or_,
     select,
     true,
     type_coerce,
@@ -42,6 +43,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from drivers.errors import map_db_errors
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
+    COMPILED_RELATIONS,
     COMPUTED,
     RELATION_ARGS,
     RELATIONS,
@@ -184,7 +186,7 @@ class _Compiler:
             elif f.leaf:
                 pairs.append((f.key, self.leaf(entity, adapt, f)))
             else:
-                relation = RELATIONS.get((entity.name, f.name))
+                relation = _relation(entity.name, f.name)
                 if relation is None:
                     raise NotCompilable(f"{entity.name}.{f.name}")
                 parent = entity.derived.get(relation.parent_field)
@@ -261,6 +263,10 @@ class _Compiler:
             values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
             clause: ColumnElement[bool] = column == any_(values)
             return clause
+        if spec.op == "in_or_null":
+            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
+            null_matches = self.const(spec.null_as) == any_(values)
+            return or_(column == any_(values), column.is_(None) & null_matches)
         if spec.op == "eq":
             return column == self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
         if spec.op == "gte":
@@ -472,11 +478,16 @@ class _Compiler:
                 pairs.append((f.key, self.root_list(f)))
             elif f.name == "viewer" and not f.args:
                 pairs.append((f.key, self.viewer(f)))
-            elif (rel := RELATIONS.get(("Query", f.name))) is not None and rel.kind == "one":
+            elif (rel := _relation("Query", f.name)) is not None and rel.kind == "one":
                 pairs.append((f.key, self.root_one(f, rel)))
             else:
                 raise NotCompilable(f"Query.{f.name}")
         return cast(self.obj(pairs), Text)
+
+
+def _relation(parent: str, name: str) -> Relation | None:
+    """A relation the compiled path may follow (see COMPILED_RELATIONS), else None."""
+    return RELATIONS.get((parent, name)) if (parent, name) in COMPILED_RELATIONS else None
 
 
 def _pattern(value: str) -> str:

@@ -419,7 +419,9 @@ class ArgFilter:
     """One filter argument: `in`, `eq`, `gte`, `lt`, or `pattern` (exact, or prefix with `*`)."""
 
     column: ColumnElement[Any]
-    op: Literal["in", "eq", "gte", "lt", "pattern"]
+    # in_or_null: `in`, and a null column also matches when the values hold `null_as`.
+    op: Literal["in", "in_or_null", "eq", "gte", "lt", "pattern"]
+    null_as: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,7 +444,8 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         filters={
             "status": ArgFilter(_inc.c.status, "in"),
             "severity": ArgFilter(_inc.c.severity, "in"),
-            "category": ArgFilter(_inc.c.category, "in"),
+            # UNCATEGORIZED also matches a null category, as in drivers/incidents.py.
+            "category": ArgFilter(_inc.c.category, "in_or_null", null_as="UNCATEGORIZED"),
             "cause_type": ArgFilter(_inc.c.cause_type, "in"),
             "trigger_type": ArgFilter(_inc.c.trigger_type, "in"),
             "source_run_id": ArgFilter(_inc.c.source_run_id, "eq"),
@@ -470,6 +473,27 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         filter_defaults={"category": ("BUDGET",), "status": ("ACTIVE",)},
     ),
 }
+
+# The relations the compiled path may follow: those the differential suite (tests/compiled/)
+# proves identical to their resolvers. A relation added to RELATIONS runs on the resolver path
+# until it is listed here (with its filters/rules mirrored, e.g. Lesson.sourceIncident only
+# follows INCIDENT sources) and covered by the generated queries.
+COMPILED_RELATIONS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("Query", "incident"),
+        ("Query", "limit"),
+        ("Incident", "events"),
+        ("Incident", "breaches"),
+        ("Incident", "lessons"),
+        ("Limit", "breaches"),
+        ("Limit", "overrides"),
+        ("Limit", "integrity"),
+        ("Limit", "activeOverride"),
+        ("LimitBreach", "limit"),
+        ("LimitBreach", "incident"),
+        ("LimitOverride", "limit"),
+    }
+)
 
 # Arguments of nested list fields that narrow the list (argument name -> filter).
 RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {

@@ -9,7 +9,7 @@ from graphql import GraphQLEnumType, GraphQLObjectType, get_named_type, is_leaf_
 from hypothesis import strategies as st
 
 from drivers.keyset import encode_cursor
-from drivers.mapping import RELATIONS, incident_orderings, limit_orderings
+from drivers.mapping import COMPILED_RELATIONS, RELATIONS, incident_orderings, limit_orderings
 from schema import Limits, build_schema
 from tests.factories_compiler import BASE, Seeded
 
@@ -155,7 +155,10 @@ def _object(
     objects = sorted(n for n, f in t.fields.items() if not is_leaf_type(get_named_type(f.type)))
     if depth < 3:
         for name in objects:
-            if draw(st.integers(0, 2)) == 0:
+            # Fields outside COMPILED_RELATIONS send the whole operation to the resolver path:
+            # keep them rare so most generated operations still compile.
+            odds = 2 if (type_name, name) in COMPILED_RELATIONS else 80
+            if draw(st.integers(0, odds)) == 0:
                 items.append(draw(_nested(type_name, name, depth + 1, doc, pool)))
     mode = draw(st.integers(0, 7))
     if mode == 0 and len(items) > 1:  # a named fragment
@@ -264,8 +267,13 @@ def _incident_filter(draw: st.DrawFn) -> dict[str, Any]:
         )
     if draw(st.integers(0, 3)) == 0:
         f["category"] = draw(
-            st.lists(st.sampled_from(["BUDGET_EXCEEDED", "RATE_LIMIT", "NOPE"]), max_size=2)
+            st.lists(
+                st.sampled_from(["BUDGET_EXCEEDED", "RATE_LIMIT", "UNCATEGORIZED", "NOPE"]),
+                max_size=2,
+            )
         )
+    if draw(st.integers(0, 4)) == 0:
+        f["topic"] = draw(st.sampled_from(_enum_values("IncidentListTopic")))
     if draw(st.integers(0, 3)) == 0:
         f["createdAfter"] = (BASE + timedelta(minutes=draw(st.integers(0, 100)))).isoformat()
     if draw(st.integers(0, 3)) == 0:

@@ -178,3 +178,28 @@ async def test_wide_objects_and_metrics(client, compiled_client, engine):
     metrics = (await compiled_client.get("/metrics")).text
     assert 'gateway_graphql_operations_total{path="compiled"}' in metrics
     assert 'gateway_graphql_operations_total{path="resolver"}' in metrics
+
+
+async def test_fields_outside_the_compiled_relations_run_on_the_resolver_path(
+    client, compiled_client, engine
+):
+    # given: root fields and relations added after the compiler (rules of their own: a breaker
+    # that was never written reads CLOSED; sourceIncident follows only INCIDENT sources)
+    data = await seed(engine)
+    incident_id = data.incidents["t1"][0]["id"]
+    queries = [
+        '{ circuitBreaker(name: "costsim_v2") { name } }',
+        '{ run(id: "no-such-run") { id } }',
+        '{ lesson(id: "no-such-lesson") { id } }',
+        "{ incidents(first: 3) { nodes { id lessons { id sourceIncident { id } } } } }",
+        "{ limitBreaches(first: 3) { nodes { id } } }",
+        f'{{ incident(id: "{incident_id}") {{ id sourceRun {{ id }} }} }}',
+    ]
+    for query in queries:
+        # when
+        path, want, got = await both(client, compiled_client, query, None)
+        # then
+        assert path == "resolver", query
+        assert got == want
+        assert "errors" not in got, got
+    assert want["data"]["incident"]["id"] == incident_id
