@@ -33,7 +33,7 @@ async def once(url: str, spec: QuerySpec) -> Any:
     try:
         if spec.mutation:
             async with conn.transaction():
-                text = await conn.fetchval(spec.floor_sql, *spec.floor_args)
+                text = await conn.fetchval(spec.floor_sql, *spec.args_for(0))
                 raise _Rollback(text)
         text = await conn.fetchval(spec.floor_sql, *spec.floor_args)
     except _Rollback as rollback:
@@ -63,13 +63,17 @@ async def load(
     errors = 0
     deadline = time.perf_counter() + duration
 
+    sent = 0
+
     async def worker() -> None:
-        nonlocal errors
+        nonlocal errors, sent
         while time.perf_counter() < deadline:
             started = time.perf_counter()
+            args = spec.args_for(sent)
+            sent += 1
             try:
                 async with pool.acquire() as conn:
-                    text = await conn.fetchval(spec.floor_sql, *spec.floor_args)
+                    text = await conn.fetchval(spec.floor_sql, *args)
                 # The response body a server would send: the JSON text as bytes.
                 _ = (b'{"data":' + text.encode() + b"}") if text else b""
             except (asyncpg.PostgresError, OSError):

@@ -16,7 +16,16 @@ from typing import Any
 
 import jwt
 
-__all__ = ["BENCH_DIR", "ROOT", "Server", "graphql_post", "ours", "postgraphile", "token"]
+__all__ = [
+    "BENCH_DIR",
+    "ROOT",
+    "Server",
+    "gateway_dir",
+    "graphql_post",
+    "ours",
+    "postgraphile",
+    "token",
+]
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -136,7 +145,12 @@ def ours(
         "LOG_LEVEL": "WARNING",
         "GATEWAY_COMPILED_READS": compiled,
     }
-    return Server(name, port, argv, env, ROOT, auth="")
+    return Server(name, port, argv, env, gateway_dir(), auth="")
+
+
+def gateway_dir() -> Path:
+    """Where our gateway is run from: this checkout, or BENCH_GATEWAY_DIR (another branch's)."""
+    return Path(os.environ.get("BENCH_GATEWAY_DIR") or ROOT).resolve()
 
 
 def postgraphile(*, db_url: str, port: int, pool_size: int) -> Server:

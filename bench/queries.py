@@ -15,7 +15,10 @@ __all__ = ["QUERIES", "TENANT", "QuerySpec"]
 HERE = Path(__file__).resolve().parent / "queries"
 TENANT = "bench-1"
 POINT_ID = f"{TENANT}-inc-02000"
-WRITE_ID = f"{TENANT}-inc-00001"  # Q4 appends here: far from Q1's page and Q3's incident
+# Q4 appends to incidents 00001..00100 in turn (far from Q1's page and Q3's incident): every
+# write locks its incident, so one shared incident would measure a row lock, not the server.
+WRITE_ROTATE = 100
+WRITE_ID = f"{TENANT}-inc-__ROT__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +33,26 @@ class QuerySpec:
     floor_sql: str
     floor_args: tuple[Any, ...]
     mutation: bool = False
+    # > 0: "__ROT__" in ids is replaced by 00001..rotate, one per request in turn.
+    rotate: int = 0
     # Fields that differ by design between peers (generated ids of a write).
     ignore: frozenset[str] = field(default_factory=frozenset)
+
+    def args_for(self, n: int) -> tuple[Any, ...]:
+        """The floor's arguments for the n-th request (n counts from 0)."""
+        if not self.rotate:
+            return self.floor_args
+        number = f"{n % self.rotate + 1:05d}"
+        return tuple(
+            a.replace("__ROT__", number) if isinstance(a, str) else a for a in self.floor_args
+        )
+
+    def variables_for_check(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """Variables of the equality check (the first rotated row)."""
+        return {
+            k: v.replace("__ROT__", "00001") if isinstance(v, str) else v
+            for k, v in variables.items()
+        }
 
     @property
     def ours(self) -> str:
@@ -134,11 +155,15 @@ SELECT json_build_object('incident', (
   FROM incidents i WHERE i.id = $2 AND i.tenant_id = $1))::text
 """
 
-# The write floor: the event, its audit row and the change notification in one statement.
+# The write floor: what our mutation must do (lock and touch the incident, insert the event and
+# its audit row, notify) in one statement.
 Q4_FLOOR = """
-WITH ev AS (
+WITH inc AS (
+  UPDATE incidents SET updated_at = now() WHERE id = $2 AND tenant_id = $1
+  RETURNING id, tenant_id
+), ev AS (
   INSERT INTO incident_events (tenant_id, incident_id, event_type, description)
-  SELECT tenant_id, id, 'NOTE', 'bench q4' FROM incidents WHERE id = $2 AND tenant_id = $1
+  SELECT tenant_id, id, 'NOTE', 'bench q4' FROM inc
   RETURNING id, tenant_id, incident_id, event_type, description
 ), audit AS (
   INSERT INTO audit_log (tenant_id, actor, actor_role, operation, entity_type, entity_id, after)
@@ -189,5 +214,6 @@ QUERIES: tuple[QuerySpec, ...] = (
         Q4_FLOOR,
         (TENANT, WRITE_ID),
         mutation=True,
+        rotate=WRITE_ROTATE,
     ),
 )

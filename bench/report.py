@@ -61,7 +61,7 @@ def machine_header(pg_version: str, root: Path, settings: str) -> str:
         f"- machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.system()}"
         f" {platform.release()}\n"
         f"- PostgreSQL: {pg_version}\n"
-        f"- commit: {commit} (branch {branch})\n"
+        f"- commit: {commit or 'n/a'} (branch {branch or 'n/a'})\n"
         f"- settings: {settings}\n"
     )
 

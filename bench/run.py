@@ -20,19 +20,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.compare import comparable, first_difference, normalise
 from bench.database import prepare
 from bench.measure import PgProbe, process_tree_cpu
-from bench.peers import BENCH_DIR, ROOT, Server, graphql_post, ours, postgraphile, token
+from bench.peers import (
+    BENCH_DIR,
+    ROOT,
+    Server,
+    gateway_dir,
+    graphql_post,
+    ours,
+    postgraphile,
+    token,
+)
 from bench.private_pg import private_server
 from bench.queries import QUERIES, TENANT, QuerySpec
 from bench.report import Row, machine_header, render
-from gateway.settings import Settings
 
 __all__ = ["main"]
 
 LUA = BENCH_DIR / "lua" / "post.lua"
+LUA_ROTATING = BENCH_DIR / "lua" / "post_rotating.lua"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,7 @@ class Bench:
             note=f"{errors} errors" if errors else "",
         )
 
-    def wrk(self, server: Server, body: Path, seconds: float) -> dict[str, Any]:
+    def wrk(self, server: Server, body: Path, seconds: float, rotate: int = 0) -> dict[str, Any]:
         """Wrk -cN against the server with the Lua POST script; returns its BENCH_JSON line."""
         out = subprocess.run(
             [
@@ -153,11 +163,12 @@ class Bench:
                 "--timeout",
                 "10s",
                 "-s",
-                str(LUA),
+                str(LUA_ROTATING if rotate else LUA),
                 server.url,
                 "--",
                 str(body),
                 server.auth,
+                str(rotate),
             ],
             capture_output=True,
             text=True,
@@ -171,17 +182,17 @@ class Bench:
         """Check the server's data, warm it up, then measure it under wrk."""
         document = spec.postgraphile if pgl else spec.ours
         variables = spec.pgl_variables if pgl else spec.variables
-        problem = self.check(server, spec, document, variables)
+        problem = self.check(server, spec, document, spec.variables_for_check(variables))
         if problem and problem.startswith("errors"):
             print(f"  {spec.key} {server.name}: skipped ({problem})", flush=True)
             return Row(spec.key, server.name, note=f"skipped: {problem}")
         body = self.tmp / f"{spec.key}-{server.name}.json"
         body.write_text(json.dumps({"query": document, "variables": variables}))
-        self.wrk(server, body, self.cfg.warmup)
+        self.wrk(server, body, self.cfg.warmup, spec.rotate)
         row = self.measure(
             spec.key,
             server.name,
-            lambda: self.wrk(server, body, self.cfg.duration),
+            lambda: self.wrk(server, body, self.cfg.duration, spec.rotate),
             lambda: process_tree_cpu(server.pid),
         )
         self._after_write(spec)
@@ -232,19 +243,33 @@ class Bench:
 
 
 def _has_compiled_reads() -> bool:
-    """Whether this build reads GATEWAY_COMPILED_READS (the compiled path exists)."""
-    saved = os.environ.get("GATEWAY_COMPILED_READS")
-    try:
-        dumps = []
-        for value in ("on", "off"):
-            os.environ["GATEWAY_COMPILED_READS"] = value
-            dumps.append(Settings().model_dump())
-    finally:
-        if saved is None:
-            os.environ.pop("GATEWAY_COMPILED_READS", None)
-        else:
-            os.environ["GATEWAY_COMPILED_READS"] = saved
-    return dumps[0] != dumps[1]
+    """Whether the gateway being measured reads GATEWAY_COMPILED_READS (the compiled path)."""
+    probe = (
+        "import os\n"
+        "from gateway.settings import Settings\n"
+        "dumps = []\n"
+        "for value in ('on', 'off'):\n"
+        "    os.environ['GATEWAY_COMPILED_READS'] = value\n"
+        "    dumps.append(Settings().model_dump())\n"
+        "print(dumps[0] != dumps[1])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=gateway_dir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip() == "True"
+
+
+def _settings_line(cfg: Config, url: str) -> str:
+    where = urlsplit(url)
+    private = " (private cluster, pg_stat_statements)" if os.environ.get("BENCH_PRIVATE_PG") else ""
+    line = f"{cfg.label()}; database {where.hostname}:{where.port}{where.path}{private}"
+    if gateway_dir() != ROOT:
+        line += f"; gateway from {gateway_dir()}"
+    return line
 
 
 def _fields(row: Row) -> dict[str, Any]:
@@ -318,7 +343,7 @@ def _run() -> int:
         " shared_preload_libraries (see bench/README.md).\n"
     )
     text = (
-        machine_header(str(pg_version), ROOT, cfg.label())
+        machine_header(str(pg_version), gateway_dir(), _settings_line(cfg, url))
         + "\n"
         + render(bench.rows, titles)
         + statements_note
