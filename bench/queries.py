@@ -65,22 +65,21 @@ class QuerySpec:
         return (HERE / f"{self.file}.postgraphile.graphql").read_text()
 
 
-# Shared fragments of floor SQL: an incident's first 20 events as our connection object.
+# Shared fragment of floor SQL: an incident's first 20 events as our connection object. `ec.n`
+# is the incident's event count from a LATERAL join (it answers totalCount and hasNextPage).
 _EVENTS_20 = """json_build_object(
-  'totalCount', (SELECT count(*) FROM incident_events c
-                 WHERE c.incident_id = i.id AND c.tenant_id = i.tenant_id),
+  'totalCount', ec.n,
   'nodes', coalesce((
      SELECT json_agg(json_build_object({fields}) ORDER BY e.created_at DESC, e.id DESC)
      FROM (SELECT * FROM incident_events e
            WHERE e.incident_id = i.id AND e.tenant_id = i.tenant_id
            ORDER BY e.created_at DESC, e.id DESC LIMIT 20) e), '[]'::json),
-  'pageInfo', json_build_object('hasNextPage', (
-     SELECT count(*) > 20 FROM (SELECT 1 FROM incident_events h
-        WHERE h.incident_id = i.id AND h.tenant_id = i.tenant_id LIMIT 21) h)))"""
+  'pageInfo', json_build_object('hasNextPage', ec.n > 20))"""
+_EVENT_COUNT = """LATERAL (SELECT count(*) AS n FROM incident_events c
+                  WHERE c.incident_id = i.id AND c.tenant_id = i.tenant_id) ec"""
 
 
 def _events_20(fields: str) -> str:
-    # hasNextPage probes for a 21st row instead of counting them all.
     return _EVENTS_20.replace("{fields}", fields)
 
 
@@ -103,7 +102,7 @@ SELECT json_build_object('incidents', json_build_object('nodes', coalesce(json_a
          AND s.source_event_type = 'INCIDENT'), '[]'::json))
   ORDER BY i.created_at DESC, i.id DESC), '[]'::json)))::text
 FROM (SELECT * FROM incidents WHERE tenant_id = $1
-      ORDER BY created_at DESC, id DESC LIMIT $2) i
+      ORDER BY created_at DESC, id DESC LIMIT $2) i, {_EVENT_COUNT}
 """
 
 Q2_FLOOR = """
@@ -112,8 +111,7 @@ SELECT json_build_object('limits', json_build_object('nodes', coalesce(json_agg(
     'id', l.id, 'name', l.name, 'limitCategory', l.limit_category,
     'maxValue', l.max_value::text, 'status', l.status, 'createdAt', l.created_at,
     'breaches', json_build_object(
-       'totalCount', (SELECT count(*) FROM limit_breaches c
-                      WHERE c.limit_id = l.id AND c.tenant_id = l.tenant_id),
+       'totalCount', bc.n,
        'nodes', coalesce((
           SELECT json_agg(json_build_object(
                    'id', b.id, 'breachType', b.breach_type,
@@ -122,9 +120,7 @@ SELECT json_build_object('limits', json_build_object('nodes', coalesce(json_agg(
           FROM (SELECT * FROM limit_breaches b
                 WHERE b.limit_id = l.id AND b.tenant_id = l.tenant_id
                 ORDER BY b.breached_at DESC, b.id DESC LIMIT 5) b), '[]'::json),
-       'pageInfo', json_build_object('hasNextPage', (
-          SELECT count(*) > 5 FROM (SELECT 1 FROM limit_breaches h
-             WHERE h.limit_id = l.id AND h.tenant_id = l.tenant_id LIMIT 6) h))),
+       'pageInfo', json_build_object('hasNextPage', bc.n > 5)),
     'overrides', coalesce((
        SELECT json_agg(json_build_object('id', o.id, 'status', o.status,
                                          'overrideValue', o.override_value::text,
@@ -138,7 +134,9 @@ FROM (SELECT lim.*, coalesce((SELECT max(breached_at) FROM limit_breaches x
                                 AND x.breached_at >= now() - interval '30 days'),
                              'epoch'::timestamptz) AS sort_key
       FROM limits lim WHERE lim.tenant_id = $1
-      ORDER BY sort_key DESC, lim.created_at DESC, lim.id DESC LIMIT $2) l
+      ORDER BY sort_key DESC, lim.created_at DESC, lim.id DESC LIMIT $2) l,
+     LATERAL (SELECT count(*) AS n FROM limit_breaches c
+              WHERE c.limit_id = l.id AND c.tenant_id = l.tenant_id) bc
 """
 
 Q3_FLOOR = f"""
@@ -152,7 +150,7 @@ SELECT json_build_object('incident', (
         "'createdAt', e.created_at"
     )
 })
-  FROM incidents i WHERE i.id = $2 AND i.tenant_id = $1))::text
+  FROM incidents i, {_EVENT_COUNT} WHERE i.id = $2 AND i.tenant_id = $1))::text
 """
 
 # The write floor: what our mutation must do (lock and touch the incident, insert the event and
