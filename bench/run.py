@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = ["main"]
 
 LUA = BENCH_DIR / "lua" / "post.lua"
 LUA_ROTATING = BENCH_DIR / "lua" / "post_rotating.lua"
+STATEMENT_SAMPLES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class Bench:
         self, query: str, peer: str, run: Callable[[], dict[str, Any]], cpu: Callable[[], float]
     ) -> Row:
         """Run one load with CPU, PostgreSQL CPU and statement counters around it."""
+        self.quiesce()
         before = self.loop.run_until_complete(self.probe.sample())
         cpu0 = cpu()
         result = run()
@@ -200,9 +203,48 @@ class Bench:
         note = row.note if same else f"{problem} {row.note}".strip()
         if not row.requests:
             note = f"no request completed within {self.cfg.duration:g} s {note}".strip()
-        row = Row(**{**_fields(row), "same_data": same, "note": note})
+        statements = self.statements_per_request(server, document, spec, variables)
+        row = Row(**{**_fields(row), "same_data": same, "note": note, "statements": statements})
         print(f"  {spec.key} {server.name}: {row.rps:,.0f} req/s {row.note}", flush=True)
         return row
+
+    def quiesce(self, limit: float = 30.0) -> None:
+        """Wait until requests left in flight by the previous load have drained.
+
+        A server keeps working on the requests wrk had sent when it stopped; that work must not
+        count against the next measurement. Idle = no statement and under 20 ms of backend CPU
+        in half a second.
+        """
+        deadline = time.monotonic() + limit
+        previous = self.loop.run_until_complete(self.probe.sample())
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            current = self.loop.run_until_complete(self.probe.sample())
+            busy = PgProbe.cpu_between(previous, current) > 0.02
+            if current.statements != previous.statements or busy:
+                previous = current
+                continue
+            return
+
+    def statements_per_request(
+        self, server: Server, document: str, spec: QuerySpec, variables: dict[str, Any]
+    ) -> float | None:
+        """Statements per request from a few sequential requests, when they can be counted.
+
+        Exact, unlike the count over the wrk run, where requests in flight at its start and end
+        add statements without adding completed requests.
+        """
+        if not self.probe.has_statements:
+            return None
+        self.quiesce()
+        before = self.loop.run_until_complete(self.probe.sample())
+        for _ in range(STATEMENT_SAMPLES):
+            graphql_post(server.url, document, spec.variables_for_check(variables), server.auth)
+        after = self.loop.run_until_complete(self.probe.sample())
+        self._after_write(spec)
+        if before.statements is None or after.statements is None:
+            return None
+        return (after.statements - before.statements) / STATEMENT_SAMPLES
 
     def load_floor(self, spec: QuerySpec) -> Row:
         """The floor's own load process (its client CPU is reported as its server CPU)."""
