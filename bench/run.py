@@ -96,6 +96,7 @@ class Bench:
         self.loop = asyncio.new_event_loop()
         self.probe = self.loop.run_until_complete(PgProbe.open(url))
         self.rows: list[Row] = []
+        self.running: list[Server] = []  # started servers, watched until idle between loads
         self.reference: dict[str, Any] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="gw-bench-"))
 
@@ -128,7 +129,7 @@ class Bench:
         self, query: str, peer: str, run: Callable[[], dict[str, Any]], cpu: Callable[[], float]
     ) -> Row:
         """Run one load with CPU, PostgreSQL CPU and statement counters around it."""
-        self.quiesce()
+        self.quiesce(self.running)
         before = self.loop.run_until_complete(self.probe.sample())
         cpu0 = cpu()
         result = run()
@@ -208,21 +209,25 @@ class Bench:
         print(f"  {spec.key} {server.name}: {row.rps:,.0f} req/s {row.note}", flush=True)
         return row
 
-    def quiesce(self, limit: float = 30.0) -> None:
+    def quiesce(self, servers: list[Server], limit: float = 60.0) -> None:
         """Wait until requests left in flight by the previous load have drained.
 
         A server keeps working on the requests wrk had sent when it stopped; that work must not
-        count against the next measurement. Idle = no statement and under 20 ms of backend CPU
-        in half a second.
+        count against the next measurement. Idle = no statement, and under 20 ms of CPU in the
+        database backends and in each server, over half a second.
         """
         deadline = time.monotonic() + limit
         previous = self.loop.run_until_complete(self.probe.sample())
+        server_cpu = [process_tree_cpu(s.pid) for s in servers]
         while time.monotonic() < deadline:
             time.sleep(0.5)
             current = self.loop.run_until_complete(self.probe.sample())
-            busy = PgProbe.cpu_between(previous, current) > 0.02
+            now_cpu = [process_tree_cpu(s.pid) for s in servers]
+            busy = PgProbe.cpu_between(previous, current) > 0.02 or any(
+                b - a > 0.02 for a, b in zip(server_cpu, now_cpu, strict=True)
+            )
             if current.statements != previous.statements or busy:
-                previous = current
+                previous, server_cpu = current, now_cpu
                 continue
             return
 
@@ -236,7 +241,7 @@ class Bench:
         """
         if not self.probe.has_statements:
             return None
-        self.quiesce()
+        self.quiesce(self.running)
         before = self.loop.run_until_complete(self.probe.sample())
         for _ in range(STATEMENT_SAMPLES):
             graphql_post(server.url, document, spec.variables_for_check(variables), server.auth)
@@ -364,6 +369,7 @@ def _run() -> int:
         for server, pgl in servers:
             server.auth = "" if pgl else auth
             server.start()
+            bench.running.append(server)
         for spec in bench.specs():
             bench.reference[spec.key] = bench.floor_once(spec)
             print(f"{spec.key}: {spec.title}", flush=True)
@@ -373,6 +379,7 @@ def _run() -> int:
     finally:
         for server, _ in servers:
             server.stop()
+        bench.running.clear()
     if cfg.workers > 0:
         _whole_machine(bench, url, auth, compiled)
     pg_version = bench.loop.run_until_complete(bench.probe.conn.fetchval("SHOW server_version"))
@@ -415,10 +422,12 @@ def _whole_machine(bench: Bench, url: str, auth: str, compiled: bool) -> None:
     print(f"whole machine: {name}", flush=True)
     try:
         server.start()
+        bench.running.append(server)
         for spec in bench.specs():
             bench.rows.append(bench.load_server(server, spec, pgl=False))
     finally:
         server.stop()
+        bench.running.clear()
 
 
 if __name__ == "__main__":
