@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help run test lint format schema clean install install-dev
+.PHONY: help run test lint format schema clean install install-dev bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,17 @@ format: install-dev ## format and autofix
 
 schema: install ## write schema.graphql from the live schema
 	$(PY) -m gateway schema-export
+
+# wrk from Debian when absent; PostGraphile 5 and Node 22 from bench/package-lock.json (npm ci).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: install bench/node_modules/.installed ## benchmark vs PostGraphile 5 and raw SQL (BENCH_QUICK=1: ~1 min)
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk)
+	$(PY) -m bench.run
 
 clean: ## remove the virtualenv and caches (keeps the demo database)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
