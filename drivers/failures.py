@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -13,7 +13,7 @@ from drivers.errors import map_db_errors
 from drivers.mapping import FAILURE_EVIDENCE, RUN_FAILURE
 from drivers.records import FailureEvidenceRecord, RunFailureRecord
 
-__all__ = ["insert_failure", "insert_failure_evidence"]
+__all__ = ["count_contaminating_incidents", "insert_failure", "insert_failure_evidence"]
 
 
 async def insert_failure(
@@ -55,3 +55,19 @@ async def insert_failure_evidence(
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
     return FailureEvidenceRecord(*row)
+
+
+async def count_contaminating_incidents(
+    conn: AsyncConnection, *, tenant_id: str, run_id: str
+) -> int:
+    """Count the tenant's non-LLM_FAILURE incidents whose trigger_value names the run (§3.15)."""
+    inc = t.incidents
+    needle = "run_id=" + run_id
+    stmt = select(func.count()).where(
+        inc.c.tenant_id == tenant_id,
+        inc.c.trigger_type != "LLM_FAILURE",
+        # strpos, not LIKE: run ids may hold % or _.
+        func.strpos(inc.c.trigger_value, needle) > 0,
+    )
+    with map_db_errors():
+        return int((await conn.execute(stmt)).scalar_one())

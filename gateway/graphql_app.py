@@ -105,6 +105,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=getattr(request.state, "request_id", "-"),
             breaker=runtime.breaker,
             compiled_reads=runtime.settings.gateway_compiled_reads,
+            verification_mode=runtime.settings.aos_verification_mode,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

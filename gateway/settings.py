@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     hostname: str | None = None
     alert_retention_days: int = Field(default=30, ge=1)
 
+    # DOMAIN.md §3.14-3.15: evidence becomes mandatory for ingest paths.
+    aos_verification_mode: bool = False
+
     # Background jobs (DOMAIN.md §7): in this process (on) or only in `gateway worker` (off).
     gateway_background_jobs: bool = True
     job_alert_delivery_seconds: float = Field(default=5.0, gt=0)

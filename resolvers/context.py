@@ -33,6 +33,8 @@ class Context:
     # Circuit-breaker and Alertmanager settings (DOMAIN.md §3.7); the gateway fills them.
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     compiled_reads: bool = True  # serve mapped query operations with one SQL statement
+    # AOS_VERIFICATION_MODE (DOMAIN.md §3.14-3.15): stricter evidence rules for ingest.
+    verification_mode: bool = False
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

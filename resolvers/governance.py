@@ -27,7 +27,7 @@ from drivers.records import IncidentRecord, PolicyViolationRecord, RunFailureRec
 from resolvers.aggregation import Signal, aggregate, notify_outcome
 from resolvers.auth import Role
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, GatewayError, GovernanceError
+from resolvers.errors import BadUserInput, Conflict, GatewayError, GovernanceError
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -237,7 +237,9 @@ class ViolationOutcome:
     truth_check: TruthCheck
 
 
-def _check_violation(v: ViolationInput) -> None:
+def _check_violation(v: ViolationInput, *, verification_mode: bool) -> None:
+    if verification_mode and not v.evidence:
+        raise BadUserInput("evidence is required in verification mode", field="evidence")
     _check_required("runId", v.run_id, 128)
     _check_required("policyId", v.policy_id, 128)
     _check_required("violatedRule", v.violated_rule, 500)
@@ -288,7 +290,7 @@ async def _truth_check(uow: UnitOfWork, violation: PolicyViolationRecord) -> Tru
 
 async def record_policy_violation(ctx: Context, v: ViolationInput) -> ViolationOutcome:
     """Record a violation once, aggregate its incident and capture its evidence (§3.14)."""
-    _check_violation(v)
+    _check_violation(v, verification_mode=ctx.verification_mode)
     async with unit_of_work(ctx, "recordPolicyViolation", Role.INGEST) as uow:
         now = _now()
         inserted = await vdb.insert_violation(
@@ -410,6 +412,13 @@ async def record_llm_failure(ctx: Context, f: LlmFailureInput) -> RunFailureReco
         run_before = await rdb.fetch_run_for_update(
             uow.conn, tenant_id=uow.tenant_id, run_id=f.run_id
         )
+        if ctx.verification_mode and await fdb.count_contaminating_incidents(
+            uow.conn, tenant_id=uow.tenant_id, run_id=f.run_id
+        ):
+            raise Conflict(
+                "an incident of another trigger type already names this run",
+                reason="FAILURE_CONTAMINATION_VIOLATION",
+            )
         failure = await fdb.insert_failure(
             uow.conn,
             tenant_id=uow.tenant_id,
