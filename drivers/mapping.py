@@ -394,7 +394,7 @@ RELATIONS.update(
             POLICY_VIOLATION,
             "id",
             _viol.c.run_id,
-            "list",
+            "connection",
             _desc_ts("VIOLATIONS_NEWEST", _viol.c.created_at, _viol.c.id),
         ),
         ("LlmFailure", "evidence"): Relation(

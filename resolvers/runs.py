@@ -81,9 +81,11 @@ async def run_failures(
     return await nested_connection(ctx, "Run", "failures", run.id, first=first, after=after)
 
 
-async def run_violations(ctx: Context, run: RunRecord) -> list[PolicyViolationRecord]:
+async def run_violations(
+    ctx: Context, run: RunRecord, *, first: int, after: str | None
+) -> ConnectionResult[PolicyViolationRecord]:
     """Policy violations of the run (at most one per policy), newest first."""
-    return await nested_list(ctx, "Run", "violations", run.id)
+    return await nested_connection(ctx, "Run", "violations", run.id, first=first, after=after)
 
 
 async def failure_evidence(ctx: Context, failure: RunFailureRecord) -> list[FailureEvidenceRecord]:

@@ -190,9 +190,12 @@ class Run:
         page = await uc.run_failures(info.context, self.record, first=first, after=after)
         return connection(page, llm_failure)
 
-    @strawberry.field(description="Policy violations of this run (one per policy at most).")
-    async def violations(self, info: Info) -> list[PolicyViolation]:
-        return [policy_violation(v) for v in await uc.run_violations(info.context, self.record)]
+    @strawberry.field(description="Policy violations of this run (one per policy), newest first.")
+    async def violations(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[PolicyViolation]:
+        page = await uc.run_violations(info.context, self.record, first=first, after=after)
+        return connection(page, policy_violation)
 
 
 def run(record: RunRecord) -> Run:

@@ -33,7 +33,7 @@ RUN_CONSOLE = """query($first: Int!) {
       steps(first: 3) { totalCount nodes { stepIndex tokens costCents status }
                         pageInfo { hasNextPage } }
       failures(first: 5) { nodes { id failureType evidence { evidenceType } } }
-      violations { id policyId severity incident { id } }
+      violations { nodes { id policyId severity incident { id } } }
     }
   }
 }"""
@@ -89,7 +89,7 @@ async def test_run_point_read_with_nested_fields(client, engine):
         incidents { nodes { sourceType causeType } }
         breaches { nodes { runId } }
         failures { nodes { failureType errorCode runId } }
-        violations { runId violatedRule incident { sourceRun { id } } }
+        violations { nodes { runId violatedRule incident { sourceRun { id } } } }
     } }"""
     body = await gql(client, query, {"id": run["id"]}, role="VIEWER")
     assert "errors" not in body, body
@@ -107,7 +107,7 @@ async def test_run_point_read_with_nested_fields(client, engine):
     assert got["failures"]["nodes"] == [
         {"failureType": "TIMEOUT", "errorCode": "E_TIMEOUT", "runId": run["id"]}
     ]
-    assert got["violations"] == [
+    assert got["violations"]["nodes"] == [
         {
             "runId": run["id"],
             "violatedRule": "max_tokens",
@@ -148,7 +148,7 @@ async def test_run_console_statement_count_does_not_grow_with_runs(
             and x["incidents"]["nodes"][0]["sourceRun"]["id"] == x["id"]
             and len(x["breaches"]["nodes"]) == 1
             and x["failures"]["nodes"][0]["evidence"] == []
-            and x["violations"][0]["incident"]["id"] == x["incidents"]["nodes"][0]["id"]
+            and x["violations"]["nodes"][0]["incident"]["id"] == x["incidents"]["nodes"][0]["id"]
             for x in nodes
         )
         counts[tenant] = count_statements.count
