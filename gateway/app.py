@@ -23,6 +23,7 @@ from gateway.auth import Authenticator
 from gateway.database import resolve_database_url
 from gateway.graphql_app import ASSETS_DIR, GraphQLApp
 from gateway.metrics import RequestContextMiddleware
+from gateway.notifications import NotificationHub
 from gateway.runtime import Runtime
 from gateway.settings import Settings, get_settings
 from resolvers.context import Database
@@ -69,10 +70,19 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             jwt_issuer=settings.jwt_issuer,
             cache_seconds=settings.api_key_cache_seconds,
         ),
+        hub=NotificationHub(
+            url,
+            reads,
+            queue_size=settings.subscriber_queue_size,
+            ping_interval=settings.listener_ping_seconds,
+            backoff_max=settings.listener_backoff_max_seconds,
+        ),
     )
+    await runtime.hub.start()
     try:
         yield {"runtime": runtime}
     finally:
+        await runtime.hub.stop()
         await primary.dispose()
         if replica is not primary:
             await replica.dispose()
@@ -84,7 +94,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The database answers and its schema is at the migrations' head."""
+    """The database answers, its schema is at the migrations' head, and LISTEN is connected.
+
+    A replica whose LISTEN connection is down would leave its subscribers without events, so
+    it reports unavailable (reason `listener`) until the hub has reconnected.
+    """
     runtime: Runtime = request.state.runtime
     head = head_revision()
     try:
@@ -99,7 +113,13 @@ async def readyz(request: Request) -> Response:
             {"status": "unavailable", "reason": "migrations", "current": current, "head": head},
             status_code=503,
         )
-    return JSONResponse({"status": "ok", "revision": current})
+    listener = runtime.hub.state
+    if listener != "connected":
+        return JSONResponse(
+            {"status": "unavailable", "reason": "listener", "listener": listener},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "revision": current, "listener": listener})
 
 
 async def metrics(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.auth import Authenticator
+from gateway.notifications import NotificationHub
 from gateway.settings import Settings
 from resolvers.context import Database
 
@@ -17,3 +18,4 @@ class Runtime:
     database_url: str
     db: Database
     auth: Authenticator
+    hub: NotificationHub

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2_000, ge=1)
     max_query_cost: int = Field(default=50_000, ge=1)
 
+    subscriber_queue_size: int = Field(
+        default=256, ge=1, description="changes buffered per subscriber before it is cut off"
+    )
+    listener_ping_seconds: float = Field(
+        default=10.0, gt=0, description="how often the idle LISTEN connection is checked"
+    )
+    listener_backoff_max_seconds: float = Field(
+        default=10.0, gt=0, description="longest pause between LISTEN reconnect attempts"
+    )
+
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="apply migrations when serving")
 

@@ -7,11 +7,15 @@ test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.auth import Principal
 from resolvers.loaders import Loaders
+
+if TYPE_CHECKING:
+    from resolvers.subscriptions import ChangeFeed
 
 __all__ = ["Context", "Database"]
 
@@ -29,6 +33,8 @@ class Context:
     principal: Principal | None
     db: Database
     request_id: str
+    # The process's change feed (the gateway's LISTEN hub); None outside a server.
+    feed: ChangeFeed | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

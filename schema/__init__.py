@@ -10,9 +10,10 @@ from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
+from schema.subscriptions import IncidentSubscriptions
 from schema.viewer import ViewerQueries
 
-__all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
+__all__ = ["Limits", "Mutation", "Query", "Subscription", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
@@ -25,11 +26,19 @@ class Mutation(IncidentMutations):
     pass
 
 
+@strawberry.type(
+    description="Live changes over graphql-transport-ws; each subscriber sees only its tenant."
+)
+class Subscription(IncidentSubscriptions):
+    pass
+
+
 def build_schema(limits: Limits) -> strawberry.Schema:
     """Build the schema with its error coding and query limits."""
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[

@@ -1,0 +1,79 @@
+"""The notification hub on its own, against real PostgreSQL: slow subscribers, bad payloads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from drivers import tables as t
+from drivers.audit import NOTIFY_CHANNEL
+from gateway.notifications import NotificationHub
+from resolvers.subscriptions import INCIDENT_KINDS, SubscriberTooSlow
+from tests.factories import incident_row, insert_rows
+
+
+async def _notify(engine, payload: object) -> None:
+    raw = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+    async with engine.begin() as conn:
+        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, raw)))
+
+
+async def _hub(database_url: str, engine, **options) -> NotificationHub:
+    hub = NotificationHub(database_url, engine, **options)
+    await hub.start()
+    assert hub.state == "connected"
+    return hub
+
+
+async def test_a_slow_subscriber_is_cut_off_and_the_others_keep_receiving(database_url, engine):
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    hub = await _hub(database_url, engine, queue_size=2)
+    try:
+        kinds = frozenset(INCIDENT_KINDS)
+        async with (
+            hub.subscribe("t1", kinds, lambda _: True) as slow,
+            hub.subscribe("t1", kinds, lambda _: True) as fast,
+        ):
+            received = []
+            for _ in range(3):
+                await _notify(
+                    engine, {"tenant_id": "t1", "kind": "INCIDENT_UPDATED", "id": row["id"]}
+                )
+                received.append(await asyncio.wait_for(anext(fast), 5))
+            assert [c.id for c in received] == [row["id"]] * 3
+            # the slow one never read: its third change overflowed the queue of 2
+            with pytest.raises(SubscriberTooSlow) as caught:
+                await asyncio.wait_for(anext(slow), 5)
+            assert caught.value.extensions == {
+                "code": "SERVICE_UNAVAILABLE",
+                "reason": "SLOW_SUBSCRIBER",
+            }
+            assert hub.subscriber_count() == 1
+        assert hub.subscriber_count() == 0
+    finally:
+        await hub.stop()
+
+
+async def test_malformed_unknown_missing_and_foreign_notifications_are_skipped(
+    database_url, engine
+):
+    row = incident_row("t2")
+    await insert_rows(engine, t.incidents, [row])
+    hub = await _hub(database_url, engine)
+    try:
+        async with hub.subscribe("t1", frozenset(INCIDENT_KINDS), lambda _: True) as stream:
+            await _notify(engine, "not json")
+            await _notify(engine, {"tenant_id": "t1"})
+            await _notify(engine, {"tenant_id": "t1", "kind": "SOMETHING_ELSE", "id": "x"})
+            await _notify(engine, {"tenant_id": "t1", "kind": "INCIDENT_UPDATED", "id": "missing"})
+            # t2's incident id under t1's tenant: the load is tenant-filtered, so nothing
+            await _notify(engine, {"tenant_id": "t1", "kind": "INCIDENT_UPDATED", "id": row["id"]})
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(stream), 0.4)
+    finally:
+        await hub.stop()
+    assert hub.state == "stopped"
