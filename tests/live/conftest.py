@@ -1,54 +1,14 @@
-"""Real servers for the live tests: uvicorn on a free 127.0.0.1 port, real WebSocket clients."""
+"""Fixtures for the live tests: a threaded uvicorn server and two gateway processes."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from gateway.app import create_app
 from gateway.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class ThreadedServer:
-    """uvicorn in its own thread and event loop, serving the real app over TCP."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+from tests.live.servers import GatewayProcess, ThreadedServer
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +28,24 @@ def live_server(live_settings: Settings) -> Iterator[ThreadedServer]:
 async def http(live_server: ThreadedServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def replicas(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two gateway processes on the test database (started together, stopped at the end)."""
+    log_dir = tmp_path_factory.mktemp("replicas")
+    pair = (
+        GatewayProcess(database_url, log_dir, "a"),
+        GatewayProcess(database_url, log_dir, "b"),
+    )
+    try:
+        for gateway in pair:
+            gateway.start()
+        for gateway in pair:
+            gateway.wait_ready()
+        yield pair
+    finally:
+        for gateway in pair:
+            gateway.stop()
