@@ -171,6 +171,23 @@ incident_orderings: dict[str, Ordering] = {
     ),
 }
 
+# --- circuit breakers (§1.14) -------------------------------------------------------------------
+_cb, _bi = t.circuit_breakers, t.breaker_incidents
+
+CIRCUIT_BREAKER = Entity(
+    "CircuitBreaker",
+    _cb,
+    r.CircuitBreakerRecord,
+    derived={
+        "opened_at": select(_bi.c.created_at)
+        .where(_bi.c.id == _cb.c.incident_id, _bi.c.tenant_id == _cb.c.tenant_id)
+        .scalar_subquery()
+    },
+)
+BREAKER_INCIDENT = Entity("BreakerIncident", _bi, r.BreakerIncidentRecord)
+ALERT_OUTBOX = Entity("AlertOutbox", t.alert_outbox, r.AlertOutboxRecord)
+_breaker_incidents_newest = _desc_ts("BREAKER_INCIDENTS_NEWEST", _bi.c.created_at, _bi.c.id)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
     for e in (
@@ -181,6 +198,9 @@ ENTITIES: dict[str, Entity] = {
         LIMIT_INTEGRITY,
         LIMIT_BREACH,
         LIMIT_OVERRIDE,
+        CIRCUIT_BREAKER,
+        BREAKER_INCIDENT,
+        ALERT_OUTBOX,
     )
 }
 
@@ -231,4 +251,24 @@ RELATIONS: dict[tuple[str, str], Relation] = {
     ("LimitBreach", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
     ("LimitBreach", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
     ("LimitOverride", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
+    ("Query", "circuitBreaker"): Relation(CIRCUIT_BREAKER, "name", _cb.c.name, "one"),
+    ("CircuitBreaker", "currentIncident"): Relation(
+        BREAKER_INCIDENT, "incident_id", _bi.c.id, "one"
+    ),
+    # Unresolved only (the default), and every incident (includeResolved: true).
+    ("CircuitBreaker", "incidents"): Relation(
+        BREAKER_INCIDENT,
+        "name",
+        _bi.c.circuit_breaker_name,
+        "connection",
+        _breaker_incidents_newest,
+        where=_bi.c.resolved.is_(False),
+    ),
+    ("CircuitBreaker", "allIncidents"): Relation(
+        BREAKER_INCIDENT,
+        "name",
+        _bi.c.circuit_breaker_name,
+        "connection",
+        _breaker_incidents_newest,
+    ),
 }

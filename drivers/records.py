@@ -12,7 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "AlertOutboxRecord",
     "ApiKeyRecord",
+    "BreakerIncidentRecord",
+    "CircuitBreakerRecord",
     "IncidentEventRecord",
     "IncidentRecord",
     "LessonRecord",
@@ -185,3 +188,57 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerRecord:
+    id: int | None  # None: the breaker was never written (reads as CLOSED, DOMAIN.md §3.7)
+    name: str
+    disabled: bool
+    disabled_by: str | None
+    disabled_reason: str | None
+    disabled_until: datetime | None
+    incident_id: str | None
+    consecutive_failures: int
+    last_failure_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    # Derived: the current breaker incident's created_at while OPEN (the trip time).
+    opened_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerIncidentRecord:
+    id: str
+    circuit_breaker_name: str
+    created_at: datetime
+    reason: str
+    severity: str
+    drift_score: float | None
+    sample_count: int | None
+    details: JSON
+    resolved: bool
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_notes: str | None
+    alert_sent: bool
+    alert_sent_at: datetime | None
+    alert_response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutboxRecord:
+    id: int
+    tenant_id: str
+    payload: JSON
+    alert_type: str
+    circuit_breaker_name: str | None
+    incident_id: str | None
+    attempts: int
+    max_attempts: int
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime
+    last_error: str | None
+    status: str
+    created_at: datetime
+    sent_at: datetime | None

@@ -25,7 +25,8 @@ from gateway.graphql_app import ASSETS_DIR, GraphQLApp
 from gateway.metrics import RequestContextMiddleware
 from gateway.notifications import NotificationHub
 from gateway.runtime import Runtime
-from gateway.settings import Settings, get_settings
+from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.worker import Runner, default_jobs
 from resolvers.context import Database
 from schema import Limits, build_schema
 
@@ -77,11 +78,17 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             ping_interval=settings.listener_ping_seconds,
             backoff_max=settings.listener_backoff_max_seconds,
         ),
+        breaker=breaker_settings(settings),
     )
     await runtime.hub.start()
+    jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
+    if jobs is not None:
+        jobs.start()
     try:
         yield {"runtime": runtime}
     finally:
+        if jobs is not None:
+            await jobs.stop()
         await runtime.hub.stop()
         await primary.dispose()
         if replica is not primary:

@@ -166,6 +166,7 @@ class GraphQLApp(GraphQL[Context, None]):
             db=runtime.db,
             request_id=getattr(request.state, "request_id", "-"),
             feed=runtime.hub,
+            breaker=runtime.breaker,
         )
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:

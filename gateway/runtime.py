@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from drivers.rules.breaker import BreakerSettings
 from gateway.auth import Authenticator
 from gateway.notifications import NotificationHub
 from gateway.settings import Settings
@@ -19,3 +20,4 @@ class Runtime:
     db: Database
     auth: Authenticator
     hub: NotificationHub
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)

@@ -8,7 +8,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+from drivers.rules.breaker import BreakerSettings
+
+__all__ = ["Settings", "breaker_settings", "get_settings"]
 
 
 class Settings(BaseSettings):
@@ -52,10 +54,57 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="apply migrations when serving")
 
-    @field_validator("database_url", "database_read_url", "jwt_secret", mode="before")
+    # Circuit breaker and Alertmanager (DOMAIN.md §3.7-3.8).
+    costsim_drift_threshold: float = Field(default=0.2, ge=0, le=1)
+    costsim_drift_warning_threshold: float = Field(default=0.15, ge=0, le=1)
+    costsim_failure_threshold: int = Field(default=3, ge=1)
+    costsim_schema_error_threshold: int = Field(default=5, ge=1)
+    costsim_v2_auto_disable: bool = True
+    costsim_auto_recover: bool = True
+    costsim_disable_ttl_hours: float = Field(default=24.0, ge=0, description="0 = manual reset")
+    costsim_runbook_url: str = "https://runbooks.example.com/costsim/circuit-breaker"
+    alertmanager_url: str | None = Field(default=None, description="unset = alerts marked SENT")
+    alertmanager_timeout: float = Field(default=10.0, gt=0)
+    instance_id: str | None = Field(default=None, description="alert label; else HOSTNAME")
+    hostname: str | None = None
+    alert_retention_days: int = Field(default=30, ge=1)
+
+    # Background jobs (DOMAIN.md §7): in this process (on) or only in `gateway worker` (off).
+    gateway_background_jobs: bool = True
+    job_alert_delivery_seconds: float = Field(default=5.0, gt=0)
+    job_alert_purge_seconds: float = Field(default=3600.0, gt=0)
+    job_breaker_sweep_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator(
+        "database_url",
+        "database_read_url",
+        "jwt_secret",
+        "alertmanager_url",
+        "instance_id",
+        "hostname",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+
+def breaker_settings(settings: Settings) -> BreakerSettings:
+    """The plain breaker/alert settings the resolvers and jobs receive."""
+    return BreakerSettings(
+        drift_threshold=settings.costsim_drift_threshold,
+        drift_warning_threshold=settings.costsim_drift_warning_threshold,
+        failure_threshold=settings.costsim_failure_threshold,
+        schema_error_threshold=settings.costsim_schema_error_threshold,
+        auto_disable=settings.costsim_v2_auto_disable,
+        auto_recover=settings.costsim_auto_recover,
+        disable_ttl_hours=settings.costsim_disable_ttl_hours,
+        alertmanager_url=settings.alertmanager_url,
+        alertmanager_timeout=settings.alertmanager_timeout,
+        instance_id=settings.instance_id or settings.hostname or "aos-unknown",
+        runbook_url=settings.costsim_runbook_url,
+        alert_retention_days=settings.alert_retention_days,
+    )
 
 
 @lru_cache(maxsize=1)

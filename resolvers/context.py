@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from drivers.rules.breaker import BreakerSettings
 from resolvers.auth import Principal
 from resolvers.loaders import Loaders
 
@@ -35,6 +36,8 @@ class Context:
     request_id: str
     # The process's change feed (the gateway's LISTEN hub); None outside a server.
     feed: ChangeFeed | None = None
+    # Circuit-breaker and Alertmanager settings (DOMAIN.md §3.7); the gateway fills them.
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -18,19 +18,22 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from drivers import changes
-from drivers.records import IncidentEventRecord, IncidentRecord
+from drivers.records import CircuitBreakerRecord, IncidentEventRecord, IncidentRecord
+from resolvers import breakers
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
 from resolvers.errors import Unavailable, translate_errors
 from resolvers.loaders import Loaders
 
 __all__ = [
+    "BREAKER_KINDS",
     "EVENT_KINDS",
     "INCIDENT_KINDS",
     "Change",
     "ChangeFeed",
     "Notification",
     "SubscriberTooSlow",
+    "breaker_changes",
     "incident_changes",
     "incident_events_added",
     "load_change",
@@ -45,6 +48,7 @@ INCIDENT_KINDS: dict[str, str] = {
     "INCIDENT_RESOLVED": "RESOLVED",
 }
 EVENT_KINDS = frozenset({"INCIDENT_EVENT_ADDED"})
+BREAKER_KINDS = frozenset({"BREAKER_CHANGED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,13 @@ async def _incident(conn: AsyncConnection, tenant_id: str, entity_id: str) -> An
     )
 
 
+async def _breaker(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
+    if not entity_id.isdigit():
+        return None
+    key = int(entity_id)
+    return (await changes.fetch_breakers(conn, tenant_id=tenant_id, ids=[key])).get(key)
+
+
 async def _event(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
     return (await changes.fetch_events(conn, tenant_id=tenant_id, ids=[entity_id])).get(entity_id)
 
@@ -108,6 +119,7 @@ async def _event(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
 LOADERS: dict[str, Load] = {
     **dict.fromkeys(INCIDENT_KINDS, _incident),
     "INCIDENT_EVENT_ADDED": _event,
+    "BREAKER_CHANGED": _breaker,
 }
 
 
@@ -166,6 +178,29 @@ async def incident_events_added(
         return bool(change.record.incident_id == incident_id)
 
     async with _feed(ctx).subscribe(principal.tenant_id, EVENT_KINDS, accepts) as stream:
+        async for change in stream:
+            _renew_loaders(ctx)
+            yield change.record
+
+
+async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[CircuitBreakerRecord]:
+    """The breaker's current state first (every breaker's, without a name), then each change.
+
+    The subscriber registers with the feed BEFORE reading the current state, so a change that
+    commits in between is delivered after it (at worst the same state twice), never lost.
+    """
+    principal = require_role(ctx, Role.VIEWER)
+
+    def accepts(change: Change) -> bool:
+        return name is None or bool(change.record.name == name)
+
+    async with _feed(ctx).subscribe(principal.tenant_id, BREAKER_KINDS, accepts) as stream:
+        if name is None:
+            current = await breakers.list_circuit_breakers(ctx)
+        else:
+            current = [await breakers.get_circuit_breaker(ctx, name)]
+        for record in current:
+            yield record
         async for change in stream:
             _renew_loaders(ctx)
             yield change.record

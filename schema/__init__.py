@@ -6,30 +6,31 @@ import strawberry
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
+from schema.breakers import BreakerMutations, BreakerQueries
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.incidents import IncidentMutations, IncidentQueries
 from schema.limits import LimitQueries
 from schema.query_limits import Limits, QueryLimits
-from schema.subscriptions import IncidentSubscriptions
+from schema.subscriptions import BreakerSubscriptions, IncidentSubscriptions
 from schema.viewer import ViewerQueries
 
 __all__ = ["Limits", "Mutation", "Query", "Subscription", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
-class Query(ViewerQueries, IncidentQueries, LimitQueries):
+class Query(ViewerQueries, IncidentQueries, LimitQueries, BreakerQueries):
     pass
 
 
 @strawberry.type(description="Writes. Each mutation is one transaction with one audit row.")
-class Mutation(IncidentMutations):
+class Mutation(IncidentMutations, BreakerMutations):
     pass
 
 
 @strawberry.type(
     description="Live changes over graphql-transport-ws; each subscriber sees only its tenant."
 )
-class Subscription(IncidentSubscriptions):
+class Subscription(IncidentSubscriptions, BreakerSubscriptions):
     pass
 
 

@@ -10,6 +10,8 @@ from drivers import enums as e
 
 __all__ = [
     "BreachType",
+    "BreakerSeverity",
+    "BreakerState",
     "CauseType",
     "Enforcement",
     "IncidentEventType",
@@ -76,6 +78,10 @@ LessonSeverity = e.LessonSeverity
 strawberry.enum(LessonSeverity, description="Lesson severity (NONE for successes)")
 LessonSourceType = e.LessonSourceType
 strawberry.enum(LessonSourceType, description="What produced the lesson")
+BreakerState = e.BreakerState
+strawberry.enum(BreakerState, description="CLOSED (on) or OPEN (off)")
+BreakerSeverity = e.BreakerSeverity
+strawberry.enum(BreakerSeverity, description="P1 drift trip, P2 manual disable, P3 schema errors")
 Role = e.ApiKeyRole
 strawberry.enum(Role, name="Role", description="VIEWER < OPERATOR < ADMIN, plus INGEST")
 

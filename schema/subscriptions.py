@@ -11,10 +11,16 @@ import strawberry
 
 from resolvers import subscriptions as uc
 from schema.base import Info, from_record
+from schema.breakers import CircuitBreaker, breaker
 from schema.enums import Severity
 from schema.incidents import Incident, IncidentEvent, incident
 
-__all__ = ["IncidentChange", "IncidentChangeKind", "IncidentSubscriptions"]
+__all__ = [
+    "BreakerSubscriptions",
+    "IncidentChange",
+    "IncidentChangeKind",
+    "IncidentSubscriptions",
+]
 
 
 @strawberry.enum(description="What happened to the incident.")
@@ -72,3 +78,21 @@ class IncidentSubscriptions:
     ) -> AsyncGenerator[IncidentEvent, None]:
         async for record in uc.incident_events_added(info.context, str(incident_id)):
             yield from_record(IncidentEvent, record)
+
+
+@strawberry.type
+class BreakerSubscriptions:
+    @strawberry.subscription(
+        description="A circuit breaker's current state first, then every committed change "
+        "(every breaker of the tenant when no name is given). [VIEWER]"
+    )
+    async def circuit_breaker_changed(
+        self,
+        info: Info,
+        name: Annotated[
+            str | None,
+            strawberry.argument(description="The breaker to follow; all when omitted."),
+        ] = None,
+    ) -> AsyncGenerator[CircuitBreaker, None]:
+        async for record in uc.breaker_changes(info.context, name):
+            yield breaker(record)

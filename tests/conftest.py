@@ -115,6 +115,8 @@ def settings(database_url: str) -> Settings:
         jwt_secret=JWT_SECRET,
         api_key_cache_seconds=0,
         db_pool_size=5,
+        # Jobs would race the tests' own calls; tests/gateway/test_worker.py turns them on.
+        gateway_background_jobs=False,
     )
 
 

@@ -37,8 +37,9 @@ def replicas(
     """Two gateway processes on the test database (started together, stopped at the end)."""
     log_dir = tmp_path_factory.mktemp("replicas")
     pair = (
-        GatewayProcess(database_url, log_dir, "a"),
-        GatewayProcess(database_url, log_dir, "b"),
+        # Both run the background jobs, the breaker sweeper every half second, so sweepers race.
+        GatewayProcess(database_url, log_dir, "a", JOB_BREAKER_SWEEP_SECONDS="0.5"),
+        GatewayProcess(database_url, log_dir, "b", JOB_BREAKER_SWEEP_SECONDS="0.5"),
     )
     try:
         for gateway in pair:

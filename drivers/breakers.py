@@ -1,0 +1,194 @@
+"""Circuit-breaker rows and breaker incidents (DOMAIN.md §1.14, §3.7, §4).
+
+Reads never insert. Mutations call `get_or_create_breaker_for_update` first: the row is created
+with INSERT … ON CONFLICT DO NOTHING and then locked, so concurrent first writers agree on one
+row and every decision is taken under the lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from drivers import tables as t
+from drivers.errors import NotFound, map_db_errors
+from drivers.mapping import BREAKER_INCIDENT, CIRCUIT_BREAKER
+from drivers.records import BreakerIncidentRecord, CircuitBreakerRecord
+
+__all__ = [
+    "DueRecovery",
+    "closed_breaker",
+    "fetch_breaker",
+    "fetch_breaker_for_update",
+    "fetch_breakers",
+    "fetch_due_recoveries",
+    "get_or_create_breaker_for_update",
+    "insert_breaker_incident",
+    "resolve_breaker_incident",
+    "update_breaker",
+]
+
+_cb, _bi = t.circuit_breakers, t.breaker_incidents
+
+
+def closed_breaker(name: str) -> CircuitBreakerRecord:
+    """What a breaker that was never written reads as: CLOSED with no failures."""
+    return CircuitBreakerRecord(
+        None, name, False, None, None, None, None, 0, None, None, None, None
+    )
+
+
+async def fetch_breaker(
+    conn: AsyncConnection, *, tenant_id: str, name: str
+) -> CircuitBreakerRecord | None:
+    """One breaker of the tenant, or None when it was never written (never inserts)."""
+    stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id, _cb.c.name == name)
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    return None if row is None else CircuitBreakerRecord(*row)
+
+
+async def fetch_breakers(conn: AsyncConnection, *, tenant_id: str) -> list[CircuitBreakerRecord]:
+    """Every breaker row of the tenant, by name."""
+    stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id).order_by(_cb.c.name)
+    with map_db_errors():
+        rows = (await conn.execute(stmt)).all()
+    return [CircuitBreakerRecord(*row) for row in rows]
+
+
+async def fetch_breaker_for_update(
+    conn: AsyncConnection, *, tenant_id: str, name: str
+) -> CircuitBreakerRecord | None:
+    """Lock an existing breaker row (waits for other writers); None if there is none."""
+    stmt = (
+        select(*CIRCUIT_BREAKER.columns)
+        .where(_cb.c.tenant_id == tenant_id, _cb.c.name == name)
+        .with_for_update(of=_cb)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    return None if row is None else CircuitBreakerRecord(*row)
+
+
+async def get_or_create_breaker_for_update(
+    conn: AsyncConnection, *, tenant_id: str, name: str
+) -> CircuitBreakerRecord:
+    """Create the breaker row if missing (ON CONFLICT DO NOTHING), then lock and return it."""
+    stmt = (
+        pg_insert(_cb)
+        .values(tenant_id=tenant_id, name=name)
+        .on_conflict_do_nothing(index_elements=[_cb.c.tenant_id, _cb.c.name])
+    )
+    with map_db_errors():
+        await conn.execute(stmt)
+    record = await fetch_breaker_for_update(conn, tenant_id=tenant_id, name=name)
+    if record is None:  # pragma: no cover - the row was just inserted or already there
+        raise NotFound("CircuitBreaker", name)
+    return record
+
+
+async def update_breaker(
+    conn: AsyncConnection, *, tenant_id: str, breaker_id: int, values: dict[str, Any]
+) -> CircuitBreakerRecord:
+    """Write new column values to a (locked) breaker row and return it."""
+    stmt = (
+        update(_cb)
+        .where(_cb.c.tenant_id == tenant_id, _cb.c.id == breaker_id)
+        .values(**values)
+        .returning(_cb.c.id)
+    )
+    with map_db_errors():
+        await conn.execute(stmt)
+    # Re-read through the mapping so the derived opened_at sees the new incident row.
+    read = select(*CIRCUIT_BREAKER.columns).where(
+        _cb.c.tenant_id == tenant_id, _cb.c.id == breaker_id
+    )
+    with map_db_errors():
+        row = (await conn.execute(read)).one()
+    return CircuitBreakerRecord(*row)
+
+
+async def insert_breaker_incident(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    name: str,
+    reason: str,
+    severity: str,
+    drift_score: float,
+    sample_count: int,
+    details: Any,
+    now: datetime,
+) -> BreakerIncidentRecord:
+    """Insert the breaker incident of one trip."""
+    stmt = (
+        insert(_bi)
+        .values(
+            id=incident_id,
+            tenant_id=tenant_id,
+            circuit_breaker_name=name,
+            created_at=now,
+            reason=reason,
+            severity=severity,
+            drift_score=drift_score,
+            sample_count=sample_count,
+            details=details,
+        )
+        .returning(*BREAKER_INCIDENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).one()
+    return BreakerIncidentRecord(*row)
+
+
+async def resolve_breaker_incident(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    incident_id: str,
+    resolved_by: str,
+    notes: str,
+    now: datetime,
+) -> BreakerIncidentRecord | None:
+    """Resolve an unresolved breaker incident; None if it is gone or already resolved."""
+    stmt = (
+        update(_bi)
+        .where(_bi.c.tenant_id == tenant_id, _bi.c.id == incident_id, _bi.c.resolved.is_(False))
+        .values(resolved=True, resolved_at=now, resolved_by=resolved_by, resolution_notes=notes)
+        .returning(*BREAKER_INCIDENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    return None if row is None else BreakerIncidentRecord(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class DueRecovery:
+    tenant_id: str
+    name: str
+
+
+async def fetch_due_recoveries(
+    conn: AsyncConnection, *, now: datetime, limit: int
+) -> list[DueRecovery]:
+    """Lock OPEN breakers of any tenant whose TTL has passed, skipping rows others hold."""
+    stmt = (
+        select(_cb.c.tenant_id, _cb.c.name)
+        .where(
+            _cb.c.disabled.is_(True),
+            _cb.c.disabled_until.is_not(None),
+            _cb.c.disabled_until <= now,
+        )
+        .order_by(_cb.c.disabled_until, _cb.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with map_db_errors():
+        rows = (await conn.execute(stmt)).all()
+    return [DueRecovery(row.tenant_id, row.name) for row in rows]
