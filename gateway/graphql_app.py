@@ -108,8 +108,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self.connection_init_received = True
                 await self.websocket.close(code=WS_FORBIDDEN, reason="Forbidden")
                 return
-            except GatewayError as exc:
-                log.warning("websocket connection_init could not authenticate: %s", exc.message)
+            except Exception as exc:  # e.g. the database is down: the client retries later
+                log.warning("websocket connection_init could not authenticate: %s", exc)
                 self.connection_init_received = True
                 await self.websocket.close(code=WS_UNAVAILABLE, reason="Service unavailable")
                 return

@@ -26,7 +26,14 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers.listen import ListenConnection
-from resolvers.subscriptions import Accepts, Change, Notification, SubscriberTooSlow, load_change
+from resolvers.subscriptions import (
+    RESYNC,
+    Accepts,
+    Change,
+    Notification,
+    SubscriberTooSlow,
+    load_change,
+)
 
 __all__ = ["NotificationHub"]
 
@@ -59,6 +66,7 @@ class _Subscriber:
     tenant_id: str
     kinds: frozenset[str]
     accepts: Accepts
+    resync: bool
     queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
 
 
@@ -132,12 +140,14 @@ class NotificationHub:
                 await asyncio.sleep(pause)
                 delay = min(delay * 2, self._backoff_max)
                 continue
-            if self.state == "reconnecting":
+            reconnected = self.state == "reconnecting"
+            self._set_state("connected")
+            if reconnected:
                 LISTENER_RECONNECTS.inc()
                 log.warning("LISTEN connection re-established after %d failed attempt(s)", attempts)
+                self._resync()
             else:
                 log.info("LISTEN connection established")
-            self._set_state("connected")
             self._first_attempt.set()
             delay, attempts = self._backoff_initial, 0
             try:
@@ -189,6 +199,13 @@ class NotificationHub:
             if subscriber.accepts(change):
                 self._offer(subscriber, change)
 
+    def _resync(self) -> None:
+        """Changes committed while LISTEN was down are lost; state subscribers re-read."""
+        for subs in list(self._subscribers.values()):
+            for subscriber in list(subs):
+                if subscriber.resync:
+                    self._offer(subscriber, Change(subscriber.tenant_id, RESYNC, "", None))
+
     def _offer(self, subscriber: _Subscriber, change: Change) -> None:
         if subscriber.queue.qsize() < self._queue_size:
             subscriber.queue.put_nowait(change)
@@ -215,10 +232,13 @@ class NotificationHub:
 
     @asynccontextmanager
     async def subscribe(
-        self, tenant_id: str, kinds: frozenset[str], accepts: Accepts
+        self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
     ) -> AsyncIterator[AsyncIterator[Change]]:
-        """Register a subscriber for the block; yields its stream of accepted changes."""
-        subscriber = _Subscriber(tenant_id, kinds, accepts)
+        """Register a subscriber for the block; yields its stream of accepted changes.
+
+        With `resync`, the stream also gets a RESYNC change after each LISTEN reconnect.
+        """
+        subscriber = _Subscriber(tenant_id, kinds, accepts, resync)
         self._subscribers[tenant_id].add(subscriber)
         SUBSCRIBERS.inc()
         try:

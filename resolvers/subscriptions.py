@@ -29,6 +29,7 @@ __all__ = [
     "BREAKER_KINDS",
     "EVENT_KINDS",
     "INCIDENT_KINDS",
+    "RESYNC",
     "Change",
     "ChangeFeed",
     "Notification",
@@ -49,6 +50,8 @@ INCIDENT_KINDS: dict[str, str] = {
 }
 EVENT_KINDS = frozenset({"INCIDENT_EVENT_ADDED"})
 BREAKER_KINDS = frozenset({"BREAKER_CHANGED"})
+# Not a notification: the feed's signal that LISTEN reconnected and changes may have been missed.
+RESYNC = "RESYNC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ class ChangeFeed(Protocol):
     """What the subscription resolvers need from the process's notification hub."""
 
     def subscribe(
-        self, tenant_id: str, kinds: frozenset[str], accepts: Accepts
+        self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
     ) -> AbstractAsyncContextManager[AsyncIterator[Change]]: ...
 
 
@@ -187,20 +190,29 @@ async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[Circu
     """The breaker's current state first (every breaker's, without a name), then each change.
 
     The subscriber registers with the feed BEFORE reading the current state, so a change that
-    commits in between is delivered after it (at worst the same state twice), never lost.
+    commits in between is delivered after it (at worst the same state twice), never lost. After
+    the process's LISTEN connection reconnects, the current state is sent again (changes made
+    while it was down were not heard).
     """
     principal = require_role(ctx, Role.VIEWER)
 
     def accepts(change: Change) -> bool:
         return name is None or bool(change.record.name == name)
 
-    async with _feed(ctx).subscribe(principal.tenant_id, BREAKER_KINDS, accepts) as stream:
+    async def current() -> list[CircuitBreakerRecord]:
         if name is None:
-            current = await breakers.list_circuit_breakers(ctx)
-        else:
-            current = [await breakers.get_circuit_breaker(ctx, name)]
-        for record in current:
+            return await breakers.list_circuit_breakers(ctx)
+        return [await breakers.get_circuit_breaker(ctx, name)]
+
+    feed = _feed(ctx)
+    async with feed.subscribe(principal.tenant_id, BREAKER_KINDS, accepts, resync=True) as stream:
+        for record in await current():
             yield record
         async for change in stream:
             _renew_loaders(ctx)
-            yield change.record
+            if change.kind == RESYNC:
+                # LISTEN was down for a while: send the current state again.
+                for record in await current():
+                    yield record
+            else:
+                yield change.record

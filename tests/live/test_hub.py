@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import orjson
 import pytest
@@ -77,3 +78,31 @@ async def test_malformed_unknown_missing_and_foreign_notifications_are_skipped(
     finally:
         await hub.stop()
     assert hub.state == "stopped"
+
+
+async def test_one_statement_per_notification_however_many_subscribers(
+    database_url, engine, count_statements
+):
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    hub = await _hub(database_url, engine)
+    try:
+        kinds = frozenset(INCIDENT_KINDS)
+        for subscribers in (1, 10):
+            async with contextlib.AsyncExitStack() as stack:
+                streams = [
+                    await stack.enter_async_context(hub.subscribe("t1", kinds, lambda _: True))
+                    for _ in range(subscribers)
+                ]
+                count_statements.reset()
+                await _notify(
+                    engine, {"tenant_id": "t1", "kind": "INCIDENT_UPDATED", "id": row["id"]}
+                )
+                changes = [await asyncio.wait_for(anext(s), 5) for s in streams]
+                assert {c.record.id for c in changes} == {row["id"]}
+                # the same record object for everyone: loaded once
+                assert len({id(c.record) for c in changes}) == 1
+                loads = [s for s in count_statements.statements if "FROM incidents" in s]
+                assert len(loads) == 1, (subscribers, loads)
+    finally:
+        await hub.stop()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from drivers import api_keys
 from drivers import tables as t
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
@@ -16,8 +18,9 @@ from tests.factories import incident_row, insert_rows
 from tests.helpers import gql, token
 from tests.live.private_postgres import PrivatePostgres
 from tests.live.servers import GatewayProcess
+from tests.live.test_breaker_subscriptions import BREAKER_CHANGED
 from tests.live.test_subscriptions import ACK, INCIDENT_CHANGED
-from tests.live.wsclient import metric, subscriber, wait_for_subscribers
+from tests.live.wsclient import metric, subscriber, wait_for_subscribers, ws_connect
 
 
 @pytest.fixture
@@ -71,6 +74,8 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
     try:
         row = incident_row()
         await insert_rows(engine, t.incidents, [row])
+        async with engine.begin() as conn:
+            _, key = await api_keys.insert_api_key(conn, tenant_id="t1", role="VIEWER", name="k")
         await engine.dispose()
         assert await _readyz(url) == (
             200,
@@ -82,7 +87,9 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
         )
         async with subscriber(url, token("t1", "VIEWER")) as ws:
             op = await ws.subscribe(INCIDENT_CHANGED)
-            await wait_for_subscribers(url, 1)
+            breaker = await ws.subscribe(BREAKER_CHANGED, {"name": "costsim_v2"})
+            assert (await ws.next(breaker))["data"]["circuitBreakerChanged"]["state"] == "CLOSED"
+            await wait_for_subscribers(url, 2)
             # when the database goes down, the replica reports unready
             await asyncio.to_thread(private_postgres.stop)
 
@@ -92,6 +99,12 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
                 ) == 0
 
             await _until(down)
+            # an API key cannot be checked meanwhile: connection_init is closed with 4500
+            async with ws_connect(url) as raw:
+                init = {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}
+                await raw.send(json.dumps(init))
+                await raw.wait_closed()
+                assert raw.close_code == 4500
             # and when it comes back, the listener reconnects by itself
             await asyncio.to_thread(private_postgres.start)
 
@@ -101,6 +114,9 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
 
             await _until(up)
             assert await metric(url, "gateway_listener_reconnects_total") >= 1
+            # state subscribers get the current state again (changes during the gap were lost)
+            resent = (await ws.next(breaker))["data"]["circuitBreakerChanged"]
+            assert resent["state"] == "CLOSED"
             # then a change committed after the restart still reaches the same subscriber
             async with httpx.AsyncClient(base_url=url, timeout=10) as http:
                 body = await gql(http, ACK, {"id": row["id"]}, role="OPERATOR")
