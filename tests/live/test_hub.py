@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -12,7 +13,10 @@ from sqlalchemy import func, select
 from drivers import tables as t
 from drivers.audit import NOTIFY_CHANNEL
 from gateway.notifications import NotificationHub
+from resolvers.auth import Principal, Role
+from resolvers.context import Context, Database
 from resolvers.subscriptions import INCIDENT_KINDS, SubscriberTooSlow
+from schema import Limits, build_schema
 from tests.factories import incident_row, insert_rows
 
 
@@ -20,6 +24,14 @@ async def _notify(engine, payload: object) -> None:
     raw = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
     async with engine.begin() as conn:
         await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, raw)))
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met within 5 s")
 
 
 async def _hub(database_url: str, engine, **options) -> NotificationHub:
@@ -104,5 +116,42 @@ async def test_one_statement_per_notification_however_many_subscribers(
                 assert len({id(c.record) for c in changes}) == 1
                 loads = [s for s in count_statements.statements if "FROM incidents" in s]
                 assert len(loads) == 1, (subscribers, loads)
+    finally:
+        await hub.stop()
+
+
+async def test_a_cut_off_subscription_ends_with_a_coded_error(database_url, engine):
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    hub = await _hub(database_url, engine, queue_size=1)
+    schema = build_schema(Limits(max_depth=10, max_aliases=30, max_tokens=2000, max_cost=50_000))
+    ctx = Context(
+        principal=Principal("t1", "viewer", Role.VIEWER),
+        db=Database(primary=engine, reads=engine),
+        request_id="r1",
+        feed=hub,
+    )
+    try:
+        stream = await schema.subscribe(
+            "subscription { incidentChanged { kind incidentId } }", context_value=ctx
+        )
+        # the first change is delivered normally
+        first = asyncio.ensure_future(anext(stream))
+        await _until(lambda: hub.subscriber_count() == 1)
+        note = {"tenant_id": "t1", "kind": "INCIDENT_UPDATED", "id": row["id"]}
+        await _notify(engine, note)
+        result = await asyncio.wait_for(first, 5)
+        assert result.data == {"incidentChanged": {"kind": "UPDATED", "incidentId": row["id"]}}
+        # then it stops reading while three more arrive: the queue of 1 overflows
+        for _ in range(3):
+            await _notify(engine, note)
+        await _until(lambda: hub.subscriber_count() == 0)
+        result = await asyncio.wait_for(anext(stream), 5)
+        assert result.data is None
+        assert result.errors is not None
+        [error] = result.errors
+        assert error.extensions == {"code": "SERVICE_UNAVAILABLE", "reason": "SLOW_SUBSCRIBER"}
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(anext(stream), 5)
     finally:
         await hub.stop()
