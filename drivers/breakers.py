@@ -26,6 +26,7 @@ __all__ = [
     "fetch_breaker",
     "fetch_breaker_for_update",
     "fetch_breakers",
+    "fetch_breakers_by_ids",
     "fetch_due_recoveries",
     "get_or_create_breaker_for_update",
     "insert_breaker_incident",
@@ -51,6 +52,17 @@ async def fetch_breaker(
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
     return None if row is None else CircuitBreakerRecord(*row)
+
+
+async def fetch_breakers_by_ids(
+    conn: AsyncConnection, *, tenant_id: str, ids: list[int]
+) -> dict[int, CircuitBreakerRecord]:
+    """Breakers of the tenant by row id (another tenant's id is simply missing)."""
+    stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id, _cb.c.id.in_(ids))
+    with map_db_errors():
+        rows = (await conn.execute(stmt)).all()
+    records = [CircuitBreakerRecord(*row) for row in rows]
+    return {r.id: r for r in records if r.id is not None}
 
 
 async def fetch_breakers(conn: AsyncConnection, *, tenant_id: str) -> list[CircuitBreakerRecord]:
@@ -96,20 +108,16 @@ async def update_breaker(
     conn: AsyncConnection, *, tenant_id: str, breaker_id: int, values: dict[str, Any]
 ) -> CircuitBreakerRecord:
     """Write new column values to a (locked) breaker row and return it."""
+    # RETURNING evaluates the derived opened_at against the new row (and this transaction's
+    # freshly inserted incident), so one statement answers.
     stmt = (
         update(_cb)
         .where(_cb.c.tenant_id == tenant_id, _cb.c.id == breaker_id)
         .values(**values)
-        .returning(_cb.c.id)
+        .returning(*CIRCUIT_BREAKER.columns)
     )
     with map_db_errors():
-        await conn.execute(stmt)
-    # Re-read through the mapping so the derived opened_at sees the new incident row.
-    read = select(*CIRCUIT_BREAKER.columns).where(
-        _cb.c.tenant_id == tenant_id, _cb.c.id == breaker_id
-    )
-    with map_db_errors():
-        row = (await conn.execute(read)).one()
+        row = (await conn.execute(stmt)).one()
     return CircuitBreakerRecord(*row)
 
 

@@ -8,14 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import reads
 from drivers import tables as t
-from drivers.mapping import CIRCUIT_BREAKER, INCIDENT, INCIDENT_EVENT, Relation
-from drivers.records import CircuitBreakerRecord, IncidentEventRecord, IncidentRecord
+from drivers.mapping import INCIDENT, INCIDENT_EVENT, Relation
+from drivers.records import IncidentEventRecord, IncidentRecord
 
-__all__ = ["fetch_breakers", "fetch_events", "fetch_incidents"]
+__all__ = ["fetch_events", "fetch_incidents"]
 
 _INCIDENT_BY_ID = Relation(INCIDENT, "id", t.incidents.c.id, "one")
 _EVENT_BY_ID = Relation(INCIDENT_EVENT, "id", t.incident_events.c.id, "one")
-_BREAKER_BY_ID = Relation(CIRCUIT_BREAKER, "id", t.circuit_breakers.c.id, "one")
 
 
 async def fetch_incidents(
@@ -31,12 +30,4 @@ async def fetch_events(
 ) -> dict[str, IncidentEventRecord]:
     """The tenant's timeline events with these ids."""
     found = await reads.fetch_by_keys(conn, _EVENT_BY_ID, tenant_id=tenant_id, keys=ids)
-    return {key: rows[0] for key, rows in found.items()}
-
-
-async def fetch_breakers(
-    conn: AsyncConnection, *, tenant_id: str, ids: Sequence[int]
-) -> dict[int, CircuitBreakerRecord]:
-    """The tenant's circuit breakers with these row ids."""
-    found = await reads.fetch_by_keys(conn, _BREAKER_BY_ID, tenant_id=tenant_id, keys=ids)
     return {key: rows[0] for key, rows in found.items()}

@@ -1,4 +1,4 @@
-"""Command line: `gateway serve | migrate | seed-demo | keys | schema-export`.
+"""Command line: `gateway serve | worker | migrate | seed-demo | keys | schema-export`.
 
 Also runs as `python -m gateway`.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,6 +108,34 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _run_worker(url: str, settings: Settings) -> None:
+    from gateway.worker import Runner, default_jobs  # noqa: PLC0415 - only the worker needs it
+
+    engine = make_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+    runner = Runner(engine, default_jobs(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner.start()
+    try:
+        await stop.wait()
+    finally:
+        await runner.stop()
+        await engine.dispose()
+
+
+def _worker(settings: Settings) -> int:
+    """Run the background jobs alone, until SIGINT or SIGTERM."""
+    url = resolve_database_url(settings)
+    if settings.migrate_on_start:
+        upgrade_head(url)
+    print("worker running background jobs; stop with Ctrl-C", flush=True)
+    asyncio.run(_run_worker(url, settings))
+    print("worker stopped", flush=True)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="seed tenant 'demo' and print a key")
+    sub.add_parser("worker", help="run the background jobs without serving HTTP")
     sub.add_parser("migrate", help="apply database migrations (idempotent)")
     seed = sub.add_parser("seed-demo", help="load the demo data set (idempotent)")
     seed.add_argument("--tenant", required=True)
@@ -147,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.command == "serve":
         return _serve(args, settings)
+    if args.command == "worker":
+        return _worker(settings)
     if args.command == "schema-export":
         from schema import sdl  # noqa: PLC0415
 

@@ -41,6 +41,7 @@ __all__ = [
     "disable_circuit_breaker",
     "enable_circuit_breaker",
     "get_circuit_breaker",
+    "get_circuit_breaker_by_id",
     "list_circuit_breakers",
     "report_breaker_drift",
     "report_breaker_schema_errors",
@@ -94,6 +95,18 @@ async def get_circuit_breaker(ctx: Context, name: str) -> CircuitBreakerRecord:
     if settled is not record:
         loader.clear(name).prime(name, settled)
     return settled
+
+
+async def get_circuit_breaker_by_id(ctx: Context, breaker_id: int) -> CircuitBreakerRecord | None:
+    """A breaker by row id (the id of BREAKER_CHANGED notifications), settled; None if unknown."""
+    principal = require_role(ctx)
+    with translate_errors():
+        async with ctx.db.reads.connect() as conn:
+            found = await db.fetch_breakers_by_ids(
+                conn, tenant_id=principal.tenant_id, ids=[breaker_id]
+            )
+    record = found.get(breaker_id)
+    return None if record is None else await _settle(ctx, principal.tenant_id, record)
 
 
 async def list_circuit_breakers(ctx: Context) -> list[CircuitBreakerRecord]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from drivers import breakers as breaker_rows
 from drivers import changes
 from drivers.records import CircuitBreakerRecord, IncidentEventRecord, IncidentRecord
 from resolvers import breakers
@@ -111,7 +112,8 @@ async def _breaker(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any
     if not entity_id.isdigit():
         return None
     key = int(entity_id)
-    return (await changes.fetch_breakers(conn, tenant_id=tenant_id, ids=[key])).get(key)
+    found = await breaker_rows.fetch_breakers_by_ids(conn, tenant_id=tenant_id, ids=[key])
+    return found.get(key)
 
 
 async def _event(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:

@@ -9,10 +9,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from drivers.audit import NOTIFY_CHANNEL
+from resolvers.auth import Principal, Role
 from resolvers.breaker_state import recover_expired_breakers
+from resolvers.breakers import get_circuit_breaker_by_id
+from resolvers.context import Context, Database
 from tests.factories_breaker import (
     BREAKER,
     DISABLE,
@@ -414,3 +418,55 @@ async def test_incident_lists_and_statement_counts(client, engine, count_stateme
     body = await gql(client, INCIDENTS, {"all": False}, tenant="small", role="VIEWER")
     [a] = [b for b in body["data"]["circuitBreakers"] if b["name"] == "a"]
     assert a["incidents"]["totalCount"] == 1
+
+
+async def test_a_failed_write_rolls_back_the_whole_transition(client, engine):
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit_log is refusing writes'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log "
+                "FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()"
+            )
+        )
+    try:
+        body = await gql(client, DISABLE, {"reason": "doomed"})
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER IF EXISTS test_refuse_audit ON audit_log"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS test_refuse_audit()"))
+    assert error_codes(body) == ["INTERNAL"]
+    assert await breakers(engine) == []
+    assert await breaker_incidents(engine) == []
+    assert await outbox(engine) == []
+
+
+async def test_trips_are_counted_by_cause_and_severity(client):
+    def value(reason: str, severity: str) -> float:
+        sample = "gateway_breaker_disables_total"
+        return REGISTRY.get_sample_value(sample, {"reason": reason, "severity": severity}) or 0.0
+
+    manual, schema = value("manual", "P2"), value("drift", "P3")
+    await gql(client, DISABLE, {"reason": "m"})
+    await gql(client, DISABLE, {"reason": "m"})  # no-op: not counted
+    await gql(client, SCHEMA_ERRORS, {"name": "s", "count": 5}, role="INGEST")
+    assert value("manual", "P2") == manual + 1
+    assert value("drift", "P3") == schema + 1
+
+
+async def test_breaker_by_id_is_tenant_scoped(client, engine):
+    await gql(client, DISABLE, {"reason": "x"})
+    [row] = await breakers(engine)
+    db = Database(primary=engine, reads=engine)
+
+    def ctx(tenant: str) -> Context:
+        return Context(principal=Principal(tenant, "sub", Role.VIEWER), db=db, request_id="r")
+
+    mine = await get_circuit_breaker_by_id(ctx("t1"), row.id)
+    assert mine is not None and mine.disabled and mine.opened_at is not None
+    assert await get_circuit_breaker_by_id(ctx("t2"), row.id) is None

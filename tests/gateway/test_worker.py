@@ -1,0 +1,161 @@
+"""The background runner: scheduling, isolation of failures, clean stop, lifespan and CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+from prometheus_client import REGISTRY
+
+from gateway.app import create_app
+from gateway.settings import Settings, breaker_settings
+from gateway.worker import Job, Runner, default_jobs
+from tests.factories_breaker import add_alert, outbox
+from tests.helpers import token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_jobs_run_on_their_interval_and_a_failing_job_is_isolated(engine):
+    calls: dict[str, int] = {"ok": 0, "boom": 0}
+
+    async def ok(_engine) -> int:
+        calls["ok"] += 1
+        return 2
+
+    async def boom(_engine) -> int:
+        calls["boom"] += 1
+        raise RuntimeError("job bug")
+
+    errors_before = _metric("gateway_job_runs_total", job="test_boom", outcome="error")
+    items_before = _metric("gateway_job_items_total", job="test_ok")
+    tasks_before = asyncio.all_tasks()
+    runner = Runner(engine, [Job("test_ok", 0.01, ok), Job("test_boom", 0.01, boom)])
+    runner.start()
+    for _ in range(200):
+        if calls["ok"] >= 3 and calls["boom"] >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert runner.running
+    await runner.stop()
+    # both loops kept going despite the failures, and stopping left no task behind
+    assert calls["ok"] >= 3 and calls["boom"] >= 3
+    assert not runner.running
+    assert asyncio.all_tasks() == tasks_before
+    assert _metric("gateway_job_runs_total", job="test_boom", outcome="error") >= errors_before + 3
+    assert _metric("gateway_job_items_total", job="test_ok") >= items_before + 6
+    assert _metric("gateway_job_seconds_count", job="test_ok") >= 3
+
+
+async def test_stop_cancels_a_job_that_overstays_the_grace_period(engine):
+    started = asyncio.Event()
+
+    async def slow(_engine) -> int:
+        started.set()
+        await asyncio.sleep(60)
+        return 0
+
+    tasks_before = asyncio.all_tasks()
+    runner = Runner(engine, [Job("test_slow", 30, slow)], grace=0.05)
+    runner.start()
+    await started.wait()
+    t0 = time.monotonic()
+    await runner.stop()
+    assert time.monotonic() - t0 < 2
+    assert asyncio.all_tasks() == tasks_before
+
+
+def test_registry_has_the_domain_jobs_at_their_intervals():
+    jobs = {j.name: j.interval for j in default_jobs(Settings(database_url="postgresql://x/y"))}
+    assert jobs == {"deliver_alerts": 5.0, "purge_alerts": 3600.0, "recover_expired_breakers": 30.0}
+
+
+async def test_the_app_lifespan_runs_the_jobs(settings, engine):
+    # given a PENDING alert and a gateway with background jobs on (no Alertmanager configured)
+    await add_alert(engine)
+    app = create_app(
+        settings.model_copy(
+            update={"gateway_background_jobs": True, "job_alert_delivery_seconds": 0.05}
+        )
+    )
+    tasks_before = asyncio.all_tasks()
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+        ) as http,
+    ):
+        stats = "{ alertOutboxStats { pending sent } }"
+        headers = {"authorization": f"Bearer {token(role='VIEWER')}"}
+        for _ in range(200):
+            body = (await http.post("/graphql", json={"query": stats}, headers=headers)).json()
+            if body["data"]["alertOutboxStats"]["sent"] == 1:
+                break
+            await asyncio.sleep(0.02)
+    # then the delivery job marked it SENT, and shutdown stopped every job task
+    assert [r.status for r in await outbox(engine)] == ["SENT"]
+    assert {t for t in asyncio.all_tasks() if t.get_name().startswith("job:")} == set()
+    assert asyncio.all_tasks() <= tasks_before | {asyncio.current_task()}
+
+
+async def test_gateway_worker_command_runs_jobs_until_sigterm(database_url, engine):
+    await add_alert(engine)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "INFO",
+        "MIGRATE_ON_START": "false",
+        "JOB_ALERT_DELIVERY_SECONDS": "0.1",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "worker",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(300):
+            if [r.status for r in await outbox(engine)] == ["SENT"]:
+                break
+            await asyncio.sleep(0.05)
+        assert [r.status for r in await outbox(engine)] == ["SENT"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        raw_out, raw_err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    out, err = raw_out.decode(), raw_err.decode()
+    assert proc.returncode == 0, err
+    assert "worker stopped" in out
+    assert "job deliver_alerts changed 1 item(s)" in err
+
+
+def test_breaker_settings_come_from_the_environment_names():
+    s = Settings(
+        database_url="postgresql://x/y",
+        costsim_drift_threshold=0.3,
+        costsim_disable_ttl_hours=0,
+        costsim_v2_auto_disable=False,
+        alertmanager_url="",
+        hostname="node-7",
+    )
+    b = breaker_settings(s)
+    assert (b.drift_threshold, b.disable_ttl_hours, b.auto_disable) == (0.3, 0, False)
+    assert b.alertmanager_url is None
+    assert b.instance_id == "node-7"
+    assert breaker_settings(s.model_copy(update={"instance_id": "gw-a"})).instance_id == "gw-a"
+    assert breaker_settings(Settings(database_url="postgresql://x/y")).instance_id in (
+        os.environ.get("HOSTNAME") or "aos-unknown",
+    )
