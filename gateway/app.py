@@ -73,7 +73,9 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         ),
         hub=NotificationHub(
             url,
-            reads,
+            # Notified rows are read from the primary: a read replica may lag behind the commit
+            # that sent the notification.
+            primary.execution_options(isolation_level="AUTOCOMMIT"),
             queue_size=settings.subscriber_queue_size,
             ping_interval=settings.listener_ping_seconds,
             backoff_max=settings.listener_backoff_max_seconds,

@@ -76,7 +76,7 @@ class NotificationHub:
     def __init__(
         self,
         database_url: str,
-        reads: AsyncEngine,
+        loads: AsyncEngine,
         *,
         queue_size: int = 256,
         ping_interval: float = 10.0,
@@ -84,7 +84,7 @@ class NotificationHub:
         backoff_max: float = 10.0,
     ) -> None:
         self._url = database_url
-        self._reads = reads
+        self._loads = loads
         self._queue_size = queue_size
         self._ping_interval = ping_interval
         self._backoff_initial = backoff_initial
@@ -192,7 +192,7 @@ class NotificationHub:
         if not interested:
             return
         NOTIFICATION_LOADS.inc()
-        change = await load_change(self._reads, note)
+        change = await load_change(self._loads, note)
         if change is None:
             return
         for subscriber in interested:
