@@ -25,7 +25,14 @@ from drivers.rules.breaker import (
     schema_errors_trip,
 )
 from resolvers.auth import Role, require_role
-from resolvers.breaker_state import Trip, now_utc, recover_breaker, reset, trip
+from resolvers.breaker_state import (
+    Trip,
+    now_utc,
+    recover_breaker,
+    recover_expired_breakers,
+    reset,
+    trip,
+)
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, translate_errors
 from resolvers.lists import nested_connection, nested_one
@@ -43,6 +50,7 @@ __all__ = [
     "get_circuit_breaker",
     "get_circuit_breaker_by_id",
     "list_circuit_breakers",
+    "recover_expired_breakers",
     "report_breaker_drift",
     "report_breaker_schema_errors",
 ]

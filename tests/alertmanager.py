@@ -48,6 +48,8 @@ class FakeAlertmanager:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            block_on_close = False  # do not wait for a handler still sleeping out a timeout
+            request_queue_size = 64  # concurrent batches open many connections at once
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass

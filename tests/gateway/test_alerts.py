@@ -17,7 +17,7 @@ from tests.helpers import error_codes, gql
 STATS = "{ alertOutboxStats { pending sent failed oldestPendingAt } }"
 
 
-def _settings(url: str | None, timeout: float = 0.5) -> BreakerSettings:
+def _settings(url: str | None, timeout: float = 3.0) -> BreakerSettings:
     return BreakerSettings(alertmanager_url=url, alertmanager_timeout=timeout)
 
 
@@ -26,9 +26,9 @@ async def test_fails_times_out_then_succeeds(client, engine):
     change = (await gql(client, DISABLE, {"reason": "deliver me"}))["data"]["disableCircuitBreaker"]
     incident_id = change["incident"]["id"]
     [queued] = await outbox(engine)
-    script = [(500, "boom " + "x" * 300, 0.0), (200, "late", 1.5), (200, "ok", 0.0)]
+    script = [(500, "boom " + "x" * 300, 0.0), (200, "late", 3.0), (200, "ok", 0.0)]
     with FakeAlertmanager(script) as am:
-        settings = _settings(am.url + "/")
+        settings = _settings(am.url + "/", timeout=1.0)
         t0 = datetime.now(UTC)
         # when the first attempt gets a 500
         assert await deliver_alerts(engine, now=t0, settings=settings) == 1
@@ -125,12 +125,12 @@ async def test_two_workers_never_claim_the_same_rows(engine):
     for _ in range(15):
         await add_alert(engine)
     with FakeAlertmanager([(200, "ok", 0.3)]) as am:
-        settings = _settings(am.url, timeout=5)
+        settings = _settings(am.url, timeout=10)
         done = await asyncio.gather(
             deliver_alerts(engine, settings=settings), deliver_alerts(engine, settings=settings)
         )
         received = len(am.received)
-    assert sorted(done) == [5, 10]
+    assert sorted(done) == [5, 10], [(r.status, r.last_error) for r in await outbox(engine)]
     assert received == 15
     assert {r.status for r in await outbox(engine)} == {"SENT"}
 

@@ -470,3 +470,35 @@ async def test_breaker_by_id_is_tenant_scoped(client, engine):
     mine = await get_circuit_breaker_by_id(ctx("t1"), row.id)
     assert mine is not None and mine.disabled and mine.opened_at is not None
     assert await get_circuit_breaker_by_id(ctx("t2"), row.id) is None
+
+
+async def test_mutations_cost_a_fixed_number_of_statements(client, count_statements):
+    expected: tuple[tuple[str, dict[str, Any], str, int], ...] = (
+        # settle read, get-or-create, lock, incident, state row, outbox, audit, notify,
+        # then the response's currentIncident
+        (DISABLE, {"reason": "x"}, "ADMIN", 9),
+        # settle read, get-or-create, lock, state row, audit, notify, currentIncident
+        (DRIFT, {"score": 0.5}, "INGEST", 7),
+        # settle read, get-or-create, lock, resolve incident, state row, outbox, audit, notify
+        (ENABLE, {}, "ADMIN", 8),
+        # one read; a CLOSED breaker has no current incident to load
+        (BREAKER, {}, "VIEWER", 1),
+    )
+    for query, variables, role, count in expected:
+        count_statements.reset()
+        body = await gql(client, query, variables, role=role)
+        assert "errors" not in body, body
+        assert count_statements.count == count, count_statements.statements
+
+
+async def test_the_list_also_recovers_expired_trips(client, engine):
+    await gql(client, DISABLE, {"name": "a", "reason": "x"})
+    await gql(client, DISABLE, {"name": "b", "reason": "y"})
+    await expire_breaker(engine, datetime.now(UTC) - timedelta(seconds=1), name="a")
+    body = await gql(client, "{ circuitBreakers { name state } }", role="VIEWER")
+    assert body["data"]["circuitBreakers"] == [
+        {"name": "a", "state": "CLOSED"},
+        {"name": "b", "state": "OPEN"},
+        {"name": "costsim_v2", "state": "CLOSED"},
+    ]
+    assert [a.alert_type for a in await outbox(engine)] == ["DISABLE", "DISABLE", "ENABLE"]
