@@ -54,8 +54,11 @@ def gateway_on_private(private_postgres, tmp_path) -> Iterator[GatewayProcess]:
 
 
 async def _readyz(url: str) -> tuple[int, dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=url, timeout=2) as http:
-        response = await http.get("/readyz")
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+            response = await http.get("/readyz")
+    except httpx.HTTPError:  # a slow answer under load: ask again
+        return 0, {}
     return response.status_code, response.json()
 
 
@@ -110,7 +113,7 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
 
             async def up() -> bool:
                 status, body = await _readyz(url)
-                return status == 200 and body["listener"] == "connected"
+                return status == 200 and body.get("listener") == "connected"
 
             await _until(up)
             assert await metric(url, "gateway_listener_reconnects_total") >= 1

@@ -64,12 +64,13 @@ async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) 
     return data
 
 
-async def _drain(ws, op: str) -> list[dict[str, Any]]:
-    """Every state delivered until the subscription has been quiet for a moment."""
+async def _drain_until(ws, op: str, final: tuple[str, str | None]) -> list[dict[str, Any]]:
+    """Every state delivered, until the final (state, incidentId) shows and all is quiet."""
     seen: list[dict[str, Any]] = []
     while True:
+        done = bool(seen) and (seen[-1]["state"], seen[-1]["incidentId"]) == final
         try:
-            message = await ws.message(op, 1.0)
+            message = await ws.message(op, 0.5 if done else 10.0)
         except TimeoutError:
             return seen
         assert message["type"] == "next", message
@@ -101,7 +102,10 @@ async def test_concurrent_breaker_mutations_over_both_replicas_stay_consistent(r
                 for i, (_, query, variables) in enumerate(plan)
             )
         )
-        delivered = await _drain(ws, op)
+        # every request has answered, so every change has committed: the row is final
+        [row] = await breakers(engine)
+        final = ("OPEN" if row.disabled else "CLOSED", row.incident_id)
+        delivered = await _drain_until(ws, op, final)
     answers = [next(iter(r.values())) for r in results]
     trips = [
         x
@@ -123,7 +127,6 @@ async def test_concurrent_breaker_mutations_over_both_replicas_stay_consistent(r
         ["DISABLE"] * len(trips) + ["ENABLE"] * len(resets)
     )
     # and the row agrees with its incidents: OPEN <=> exactly one unresolved incident, its own
-    [row] = await breakers(engine)
     unresolved = [i for i in incidents if not i.resolved]
     if row.disabled:
         assert [i.id for i in unresolved] == [row.incident_id]
