@@ -23,6 +23,7 @@ from gateway.auth import Authenticator
 from gateway.database import resolve_database_url
 from gateway.graphql_app import ASSETS_DIR, GraphQLApp
 from gateway.metrics import RequestContextMiddleware
+from gateway.notifications import NotificationHub
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
 from gateway.worker import Runner, default_jobs
@@ -70,8 +71,18 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             jwt_issuer=settings.jwt_issuer,
             cache_seconds=settings.api_key_cache_seconds,
         ),
+        hub=NotificationHub(
+            url,
+            # Notified rows are read from the primary: a read replica may lag behind the commit
+            # that sent the notification.
+            primary.execution_options(isolation_level="AUTOCOMMIT"),
+            queue_size=settings.subscriber_queue_size,
+            ping_interval=settings.listener_ping_seconds,
+            backoff_max=settings.listener_backoff_max_seconds,
+        ),
         breaker=breaker_settings(settings),
     )
+    await runtime.hub.start()
     jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
     if jobs is not None:
         jobs.start()
@@ -80,6 +91,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     finally:
         if jobs is not None:
             await jobs.stop()
+        await runtime.hub.stop()
         await primary.dispose()
         if replica is not primary:
             await replica.dispose()
@@ -91,7 +103,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The database answers and its schema is at the migrations' head."""
+    """The database answers, its schema is at the migrations' head, and LISTEN is connected.
+
+    A replica whose LISTEN connection is down would leave its subscribers without events, so
+    it reports unavailable (reason `listener`) until the hub has reconnected.
+    """
     runtime: Runtime = request.state.runtime
     head = head_revision()
     try:
@@ -106,7 +122,13 @@ async def readyz(request: Request) -> Response:
             {"status": "unavailable", "reason": "migrations", "current": current, "head": head},
             status_code=503,
         )
-    return JSONResponse({"status": "ok", "revision": current})
+    listener = runtime.hub.state
+    if listener != "connected":
+        return JSONResponse(
+            {"status": "unavailable", "reason": "listener", "listener": listener},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "revision": current, "listener": listener})
 
 
 async def metrics(request: Request) -> Response:

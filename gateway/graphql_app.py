@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
 
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
@@ -55,8 +64,72 @@ def offline_ide_html(html: str) -> str:
     return html
 
 
+# graphql-transport-ws close codes (see docs/decisions.md § Live subscriptions).
+WS_FORBIDDEN = 4403  # connection_init without a valid token (the protocol's "Forbidden")
+WS_UNAVAILABLE = 4500  # the token could not be checked (database down); retry later
+
+
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends JSON as text frames: graphql-transport-ws messages are text, orjson gives bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Authenticates `connection_init` with the same Authenticator as HTTP.
+
+    The payload's `authorization` ("Bearer <token>") becomes the connection's principal; every
+    operation on the socket then runs with a context for that principal. A missing or bad token
+    closes the socket with 4403 before `connection_ack`; a subscribe before a successful
+    `connection_init` is closed with 4401 by the protocol handler itself.
+    """
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload") or {}
+        if isinstance(payload, dict) and not (
+            self.connection_init_received or self.connection_timed_out
+        ):
+            if self.connection_init_timeout_task:
+                self.connection_init_timeout_task.cancel()
+            websocket = cast("TextWebSocketAdapter", self.websocket).ws
+            runtime: Runtime = websocket.state.runtime
+            authorization = payload.get("authorization") or payload.get("Authorization")
+            try:
+                principal = await runtime.auth.authenticate(
+                    authorization if isinstance(authorization, str) else None
+                )
+            except Unauthenticated as exc:
+                log.info("websocket connection_init refused: %s", exc.message)
+                self.connection_init_received = True
+                await self.websocket.close(code=WS_FORBIDDEN, reason="Forbidden")
+                return
+            except Exception as exc:  # e.g. the database is down: the client retries later
+                log.warning("websocket connection_init could not authenticate: %s", exc)
+                self.connection_init_received = True
+                await self.websocket.close(code=WS_UNAVAILABLE, reason="Service unavailable")
+                return
+            self.context = dataclasses.replace(self.context, principal=principal)
+        await super().handle_connection_init(message)
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Authenticates before execution: a request without a valid token never reaches GraphQL."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = TextWebSocketAdapter
+
+    def __init__(self, schema: Any, graphql_ide: Any = "graphiql") -> None:
+        # Only graphql-transport-ws: the legacy graphql-ws protocol would skip our auth hook.
+        super().__init__(
+            schema,
+            graphql_ide=graphql_ide,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -103,6 +176,7 @@ class GraphQLApp(GraphQL[Context, None]):
             principal=getattr(request.state, "principal", None),
             db=runtime.db,
             request_id=getattr(request.state, "request_id", "-"),
+            feed=runtime.hub,
             breaker=runtime.breaker,
             compiled_reads=runtime.settings.gateway_compiled_reads,
             verification_mode=runtime.settings.aos_verification_mode,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from drivers.rules.breaker import BreakerSettings
 from gateway.auth import Authenticator
+from gateway.notifications import NotificationHub
 from gateway.settings import Settings
 from resolvers.context import Database
 
@@ -18,4 +19,5 @@ class Runtime:
     database_url: str
     db: Database
     auth: Authenticator
+    hub: NotificationHub
     breaker: BreakerSettings = field(default_factory=BreakerSettings)

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     gateway_compiled_reads: bool = Field(
         default=True, description="serve mapped query operations with one SQL statement"
     )
+    subscriber_queue_size: int = Field(
+        default=256, ge=1, description="changes buffered per subscriber before it is cut off"
+    )
+    listener_ping_seconds: float = Field(
+        default=10.0, gt=0, description="how often the idle LISTEN connection is checked"
+    )
+    listener_backoff_max_seconds: float = Field(
+        default=10.0, gt=0, description="longest pause between LISTEN reconnect attempts"
+    )
 
     log_level: str = "INFO"
     migrate_on_start: bool = Field(default=True, description="apply migrations when serving")

@@ -7,12 +7,16 @@ test.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers.rules.breaker import BreakerSettings
 from resolvers.auth import Principal
 from resolvers.loaders import Loaders
+
+if TYPE_CHECKING:
+    from resolvers.subscriptions import ChangeFeed
 
 __all__ = ["Context", "Database"]
 
@@ -30,6 +34,8 @@ class Context:
     principal: Principal | None
     db: Database
     request_id: str
+    # The process's change feed (the gateway's LISTEN hub); None outside a server.
+    feed: ChangeFeed | None = None
     # Circuit-breaker and Alertmanager settings (DOMAIN.md §3.7); the gateway fills them.
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     compiled_reads: bool = True  # serve mapped query operations with one SQL statement

@@ -21,10 +21,11 @@ from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.runs import RunQueries
 from schema.scopes import ScopeMutations, ScopeQueries
+from schema.subscriptions import BreakerSubscriptions, IncidentSubscriptions
 from schema.thresholds import ThresholdMutations, ThresholdQueries
 from schema.viewer import ViewerQueries
 
-__all__ = ["Limits", "Mutation", "Query", "build_schema", "sdl"]
+__all__ = ["Limits", "Mutation", "Query", "Subscription", "build_schema", "sdl"]
 
 
 @strawberry.type(description="Reads. Every list is a connection of at most 100 per page.")
@@ -60,11 +61,19 @@ class Mutation(
     pass
 
 
+@strawberry.type(
+    description="Live changes over graphql-transport-ws; each subscriber sees only its tenant."
+)
+class Subscription(IncidentSubscriptions, BreakerSubscriptions):
+    pass
+
+
 def build_schema(limits: Limits) -> strawberry.Schema:
     """Build the schema with its error coding and query limits."""
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[

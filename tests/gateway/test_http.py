@@ -28,7 +28,7 @@ async def test_healthz(client):
 async def test_readyz_reports_the_migration_revision(client):
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "revision": head_revision()}
+    assert response.json() == {"status": "ok", "revision": head_revision(), "listener": "connected"}
 
 
 async def test_metrics_count_http_requests(client):

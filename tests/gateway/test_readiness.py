@@ -38,7 +38,7 @@ async def test_readyz_fails_while_migrations_are_behind_then_passes(fresh_databa
     # then the same replica reports ready
     ready = await readyz(fresh_database_url)
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "revision": head_revision()}
+    assert ready.json() == {"status": "ok", "revision": head_revision(), "listener": "connected"}
 
 
 async def test_readyz_fails_when_the_database_is_unreachable():

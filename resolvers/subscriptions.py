@@ -1,0 +1,220 @@
+"""Live subscriptions, framework-free: what a notification means, loading it, who may see it.
+
+A mutation publishes `{"tenant_id", "kind", "id"}` with pg_notify inside its transaction
+(resolvers/unit_of_work.py), so PostgreSQL delivers it only after commit. Each process has one
+listener (the gateway's hub); for every notification somebody of that tenant wants, the hub calls
+`load_change` ONCE and hands the resulting `Change` to every interested subscriber. The functions
+here turn that feed into the records each root subscription field yields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from drivers import breakers as breaker_rows
+from drivers import changes
+from drivers.records import CircuitBreakerRecord, IncidentEventRecord, IncidentRecord
+from resolvers import breakers
+from resolvers.auth import Role, require_role
+from resolvers.context import Context
+from resolvers.errors import Unavailable, translate_errors
+from resolvers.loaders import Loaders
+
+__all__ = [
+    "BREAKER_KINDS",
+    "EVENT_KINDS",
+    "INCIDENT_KINDS",
+    "RESYNC",
+    "Change",
+    "ChangeFeed",
+    "Notification",
+    "SubscriberTooSlow",
+    "breaker_changes",
+    "incident_changes",
+    "incident_events_added",
+    "load_change",
+]
+
+# Notification kind -> the IncidentChange.kind clients see.
+INCIDENT_KINDS: dict[str, str] = {
+    "INCIDENT_CREATED": "CREATED",
+    "INCIDENT_UPDATED": "UPDATED",
+    "INCIDENT_ESCALATED": "ESCALATED",
+    "INCIDENT_ACKNOWLEDGED": "ACKNOWLEDGED",
+    "INCIDENT_RESOLVED": "RESOLVED",
+}
+EVENT_KINDS = frozenset({"INCIDENT_EVENT_ADDED"})
+BREAKER_KINDS = frozenset({"BREAKER_CHANGED"})
+# Not a notification: the feed's signal that LISTEN reconnected and changes may have been missed.
+RESYNC = "RESYNC"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One pg_notify payload: which tenant's what changed."""
+
+    tenant_id: str
+    kind: str
+    id: str
+
+    @classmethod
+    def parse(cls, payload: str) -> Notification | None:
+        """Decode a payload; anything malformed is None (logged and skipped by the hub)."""
+        try:
+            data = orjson.loads(payload)
+            note = cls(str(data["tenant_id"]), str(data["kind"]), str(data["id"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return None
+        return note if note.tenant_id and note.kind and note.id else None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change with its row as loaded right after the notification arrived."""
+
+    tenant_id: str
+    kind: str
+    id: str
+    record: Any
+
+
+Accepts = Callable[[Change], bool]
+
+
+class ChangeFeed(Protocol):
+    """What the subscription resolvers need from the process's notification hub."""
+
+    def subscribe(
+        self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
+    ) -> AbstractAsyncContextManager[AsyncIterator[Change]]: ...
+
+
+class SubscriberTooSlow(Unavailable):
+    """The subscriber's queue overflowed; it must resubscribe (and re-read current state)."""
+
+
+Load = Callable[[AsyncConnection, str, str], Awaitable[Any]]
+
+
+async def _incident(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
+    return (await changes.fetch_incidents(conn, tenant_id=tenant_id, ids=[entity_id])).get(
+        entity_id
+    )
+
+
+async def _breaker(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
+    if not entity_id.isdigit():
+        return None
+    key = int(entity_id)
+    found = await breaker_rows.fetch_breakers_by_ids(conn, tenant_id=tenant_id, ids=[key])
+    return found.get(key)
+
+
+async def _event(conn: AsyncConnection, tenant_id: str, entity_id: str) -> Any:
+    return (await changes.fetch_events(conn, tenant_id=tenant_id, ids=[entity_id])).get(entity_id)
+
+
+# kind -> how to load its row (one statement); extended by other domains' kinds.
+LOADERS: dict[str, Load] = {
+    **dict.fromkeys(INCIDENT_KINDS, _incident),
+    "INCIDENT_EVENT_ADDED": _event,
+    "BREAKER_CHANGED": _breaker,
+}
+
+
+async def load_change(reads: AsyncEngine, note: Notification) -> Change | None:
+    """Load the notified row once, filtered by the notification's tenant; None if gone/unknown."""
+    load = LOADERS.get(note.kind)
+    if load is None:
+        return None
+    with translate_errors():
+        async with reads.connect() as conn:
+            record = await load(conn, note.tenant_id, note.id)
+    return None if record is None else Change(note.tenant_id, note.kind, note.id, record)
+
+
+def _feed(ctx: Context) -> ChangeFeed:
+    if ctx.feed is None:
+        raise Unavailable("live subscriptions are not available in this process")
+    return ctx.feed
+
+
+def _renew_loaders(ctx: Context) -> None:
+    # A subscription lives for hours; its nested fields must not read a cache from an earlier
+    # event, so every delivered event resolves with fresh loaders.
+    tenant = ctx.principal.tenant_id if ctx.principal else ""
+    object.__setattr__(ctx, "loaders", Loaders(ctx.db.reads, tenant))
+
+
+async def incident_changes(
+    ctx: Context, severities: tuple[str, ...] | None
+) -> AsyncIterator[tuple[str, IncidentRecord]]:
+    """(IncidentChange kind, incident) for every committed change of the tenant's incidents."""
+    principal = require_role(ctx, Role.VIEWER)
+    wanted = None if severities is None else frozenset(severities)
+
+    def accepts(change: Change) -> bool:
+        return wanted is None or change.record.severity in wanted
+
+    kinds = frozenset(INCIDENT_KINDS)
+    async with _feed(ctx).subscribe(principal.tenant_id, kinds, accepts) as stream:
+        async for change in stream:
+            _renew_loaders(ctx)
+            yield INCIDENT_KINDS[change.kind], change.record
+
+
+async def incident_events_added(
+    ctx: Context, incident_id: str
+) -> AsyncIterator[IncidentEventRecord]:
+    """Every timeline event committed for one of the tenant's incidents.
+
+    An unknown or foreign incident id is not an error: it simply never yields (existence does
+    not leak, and an incident created later is followed from its first event).
+    """
+    principal = require_role(ctx, Role.VIEWER)
+
+    def accepts(change: Change) -> bool:
+        return bool(change.record.incident_id == incident_id)
+
+    async with _feed(ctx).subscribe(principal.tenant_id, EVENT_KINDS, accepts) as stream:
+        async for change in stream:
+            _renew_loaders(ctx)
+            yield change.record
+
+
+async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[CircuitBreakerRecord]:
+    """The breaker's current state first (every breaker's, without a name), then each change.
+
+    The subscriber registers with the feed BEFORE reading the current state, so a change that
+    commits in between is delivered after it (at worst the same state twice), never lost. After
+    the process's LISTEN connection reconnects, the current state is sent again (changes made
+    while it was down were not heard).
+    """
+    principal = require_role(ctx, Role.VIEWER)
+
+    def accepts(change: Change) -> bool:
+        return name is None or bool(change.record.name == name)
+
+    async def current() -> list[CircuitBreakerRecord]:
+        if name is None:
+            return await breakers.list_circuit_breakers(ctx)
+        return [await breakers.get_circuit_breaker(ctx, name)]
+
+    feed = _feed(ctx)
+    async with feed.subscribe(principal.tenant_id, BREAKER_KINDS, accepts, resync=True) as stream:
+        for record in await current():
+            yield record
+        async for change in stream:
+            _renew_loaders(ctx)
+            if change.kind == RESYNC:
+                # LISTEN was down for a while: send the current state again.
+                for record in await current():
+                    yield record
+            else:
+                yield change.record
