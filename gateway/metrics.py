@@ -10,10 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from resolvers import telemetry
-
 __all__ = [
-    "DOMAIN_COUNTERS",
     "GRAPHQL_OPERATIONS",
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
@@ -29,18 +26,6 @@ HTTP_SECONDS = Histogram(
     ["path"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-# Domain counters are declared in resolvers/telemetry.py (framework-free) and exported here.
-DOMAIN_COUNTERS: dict[str, Counter] = {
-    spec.name: Counter(spec.name, spec.description, list(spec.labels))
-    for spec in telemetry.COUNTERS
-}
-
-
-def _forward(spec: telemetry.CounterSpec, labels: dict[str, str]) -> None:
-    DOMAIN_COUNTERS[spec.name].labels(**labels).inc()
-
-
-telemetry.install_sink(_forward)
 GRAPHQL_OPERATIONS = Counter(
     "gateway_graphql_operations_total", "GraphQL operations by read path", ["path"]
 )

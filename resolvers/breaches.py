@@ -15,12 +15,12 @@ from drivers.enums import BreachType
 from drivers.errors import NotFound as DbNotFound
 from drivers.mapping import LIMIT_BREACH, breach_orderings
 from drivers.records import LimitBreachRecord
-from resolvers import telemetry
 from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, GatewayError, GovernanceError, NotFound
 from resolvers.limit_writes import check_decimal
 from resolvers.lists import root_connection
+from resolvers.metrics import LIMIT_BREACHES
 from resolvers.pagination import ConnectionResult
 from resolvers.unit_of_work import as_json, unit_of_work
 
@@ -111,5 +111,5 @@ async def record_limit_breach(ctx: Context, data: RecordBreachInput) -> LimitBre
             operation="recordLimitBreach",
             entityId=data.limit_id,
         ) from exc
-    telemetry.increment(telemetry.LIMIT_BREACHES, breach_type=data.breach_type)
+    LIMIT_BREACHES.labels(breach_type=data.breach_type).inc()
     return breach

@@ -28,6 +28,7 @@ from resolvers.aggregation import Signal, aggregate, notify_outcome
 from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, GatewayError, GovernanceError
+from resolvers.metrics import GOVERNANCE_EVENTS
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -194,6 +195,7 @@ async def create_incident_from_cost_anomaly(ctx: Context, a: CostAnomaly) -> Cos
         uow.audit("incidents", incident.id, before=None, after=as_json(incident))
         uow.notify("INCIDENT_CREATED", incident.id)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
+    GOVERNANCE_EVENTS.labels(domain="Analytics", source="cost_anomaly").inc()
     return CostAnomalyOutcome(created=True, reason=None, incident=incident)
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from drivers import tables as t
@@ -54,7 +55,13 @@ def anomaly(**over: Any) -> dict[str, Any]:
     return data
 
 
+def _anomaly_metric() -> float:
+    labels = {"domain": "Analytics", "source": "cost_anomaly"}
+    return REGISTRY.get_sample_value("gateway_governance_events_total", labels) or 0.0
+
+
 async def test_high_cost_anomaly_opens_an_incident_with_the_exact_fields(client, engine):
+    counted = _anomaly_metric()
     body = await gql(
         client,
         ANOMALY,
@@ -65,6 +72,7 @@ async def test_high_cost_anomaly_opens_an_incident_with_the_exact_fields(client,
     assert "errors" not in body, body
     res = body["data"]["createIncidentFromCostAnomaly"]
     assert (res["created"], res["reason"]) == (True, None)
+    assert _anomaly_metric() == counted + 1
     inc = res["incident"]
     assert inc["startedAt"] == inc["createdAt"] == inc["updatedAt"]
     assert {k: inc[k] for k in inc if k not in ("id", "startedAt", "createdAt", "updatedAt")} == {
@@ -167,6 +175,7 @@ async def test_a_failed_anomaly_write_is_a_governance_error_and_rolls_everything
     client, engine
 ):
     # given the timeline refuses writes: the incident insert succeeds, its event fails
+    counted = _anomaly_metric()
     async with refusing(engine, "incident_events"):
         body = await gql(client, ANOMALY, {"input": anomaly()}, role="INGEST")
     # then
@@ -180,6 +189,7 @@ async def test_a_failed_anomaly_write_is_a_governance_error_and_rolls_everything
     assert "refusing" not in str(body)
     assert await all_rows(engine, t.incidents) == []
     assert await audit_rows(engine) == []
+    assert _anomaly_metric() == counted  # a rolled-back write is not counted
     # and it works again afterwards
     body = await gql(client, ANOMALY, {"input": anomaly()}, role="INGEST")
     assert body["data"]["createIncidentFromCostAnomaly"]["created"] is True
