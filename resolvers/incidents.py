@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,12 +180,54 @@ def _check_resolve_input(data: ResolveInput) -> None:
 async def resolve_incident(ctx: Context, incident_id: str, data: ResolveInput) -> IncidentRecord:
     """OPEN/ACKNOWLEDGED → RESOLVED, with its RESOLVED event and audit row."""
     _check_resolve_input(data)
-    async with unit_of_work(ctx, "resolveIncident", Role.OPERATOR) as uow:
+    suffix = f": {data.notes}" if data.notes else ""
+    return await _end_incident(
+        ctx,
+        incident_id,
+        data,
+        operation="resolveIncident",
+        verb="resolve",
+        event_type="RESOLVED",
+        describe=lambda actor: f"Incident resolved by {actor} ({data.method}){suffix}",
+        event_data={"resolution_method": data.method, "notes": data.notes},
+    )
+
+
+async def close_incident(ctx: Context, incident_id: str, reason: str) -> IncidentRecord:
+    """Manual closure (false positive, duplicate): resolve with MANUAL_CLOSURE and the reason."""
+    if not reason.strip():
+        raise BadUserInput("reason must not be blank", field="reason")
+    check_length("reason", reason, 10_000, minimum=1)
+    return await _end_incident(
+        ctx,
+        incident_id,
+        ResolveInput(method="MANUAL_CLOSURE", notes=reason),
+        operation="closeIncident",
+        verb="close",
+        event_type="MANUALLY_CLOSED",
+        describe=lambda actor: f"Incident manually closed by {actor}: {reason}",
+        event_data={"resolution_method": "MANUAL_CLOSURE", "reason": reason},
+    )
+
+
+async def _end_incident(
+    ctx: Context,
+    incident_id: str,
+    data: ResolveInput,
+    *,
+    operation: str,
+    verb: str,
+    event_type: str,
+    describe: Callable[[str], str],
+    event_data: dict[str, Any],
+) -> IncidentRecord:
+    """OPEN/ACKNOWLEDGED → RESOLVED in one transaction: state, timeline event, audit, notify."""
+    async with unit_of_work(ctx, operation, Role.OPERATOR) as uow:
         before = await db.fetch_incident_for_update(
             uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
         )
         if before.status not in ("OPEN", "ACKNOWLEDGED"):
-            raise _illegal("resolve", before)
+            raise _illegal(verb, before)
         now = _now()
         actor = uow.principal.subject
         after = await db.update_incident_resolved(
@@ -200,56 +243,13 @@ async def resolve_incident(ctx: Context, incident_id: str, data: ResolveInput) -
             summary=data.summary,
             postmortem_artifact_id=data.postmortem_artifact_id,
         )
-        suffix = f": {data.notes}" if data.notes else ""
         event = await db.insert_event(
             uow.conn,
             tenant_id=uow.tenant_id,
             incident_id=incident_id,
-            event_type="RESOLVED",
-            description=f"Incident resolved by {actor} ({data.method}){suffix}",
-            data={"resolution_method": data.method, "notes": data.notes},
-            now=now,
-        )
-        uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
-        uow.notify("INCIDENT_RESOLVED", incident_id)
-        uow.notify("INCIDENT_EVENT_ADDED", event.id)
-    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
-    return after
-
-
-async def close_incident(ctx: Context, incident_id: str, reason: str) -> IncidentRecord:
-    """Manual closure (false positive, duplicate): resolve with MANUAL_CLOSURE and the reason."""
-    if not reason.strip():
-        raise BadUserInput("reason must not be blank", field="reason")
-    check_length("reason", reason, 10_000, minimum=1)
-    async with unit_of_work(ctx, "closeIncident", Role.OPERATOR) as uow:
-        before = await db.fetch_incident_for_update(
-            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
-        )
-        if before.status not in ("OPEN", "ACKNOWLEDGED"):
-            raise _illegal("close", before)
-        now = _now()
-        actor = uow.principal.subject
-        after = await db.update_incident_resolved(
-            uow.conn,
-            tenant_id=uow.tenant_id,
-            incident_id=incident_id,
-            actor=actor,
-            now=now,
-            started_at=before.started_at,
-            method="MANUAL_CLOSURE",
-            notes=reason,
-            resolution_type=None,
-            summary=None,
-            postmortem_artifact_id=None,
-        )
-        event = await db.insert_event(
-            uow.conn,
-            tenant_id=uow.tenant_id,
-            incident_id=incident_id,
-            event_type="MANUALLY_CLOSED",
-            description=f"Incident manually closed by {actor}: {reason}",
-            data={"resolution_method": "MANUAL_CLOSURE", "reason": reason},
+            event_type=event_type,
+            description=describe(actor),
+            data=event_data,
             now=now,
         )
         uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
