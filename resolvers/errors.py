@@ -114,6 +114,9 @@ def from_driver_error(exc: db.DriverError) -> GatewayError:  # noqa: PLR0911 - o
 def translate_errors() -> Iterator[None]:
     """Re-raise driver errors as gateway errors (the one translation point above drivers)."""
     try:
-        yield
+        # Also here, not only around statements: connecting (engine.begin/connect) fails first
+        # when the database is down, and that must read as SERVICE_UNAVAILABLE, not INTERNAL.
+        with db.map_db_errors():
+            yield
     except db.DriverError as exc:
         raise from_driver_error(exc) from exc

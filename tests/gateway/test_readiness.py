@@ -10,6 +10,7 @@ from asgi_lifespan import LifespanManager
 from drivers.migrate import head_revision, upgrade_head
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.helpers import JWT_SECRET, error_codes, token
 
 
 async def readyz(database_url: str) -> httpx.Response:
@@ -45,3 +46,37 @@ async def test_readyz_fails_when_the_database_is_unreachable():
     response = await readyz("postgresql://postgres@127.0.0.1:1/nowhere")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "reason": "database"}
+
+
+async def test_requests_while_the_database_is_unreachable_answer_service_unavailable():
+    # given a gateway whose database refuses connections (JWT needs no database, keys do)
+    app = create_app(
+        Settings(
+            database_url="postgresql://postgres@127.0.0.1:1/nowhere",
+            migrate_on_start=False,
+            jwt_secret=JWT_SECRET,
+            gateway_background_jobs=False,
+        )
+    )
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as http,
+    ):
+        # when an API key must be looked up, and when a query must read
+        keyed = await http.post(
+            "/graphql",
+            json={"query": "{ viewer { tenantId } }"},
+            headers={"authorization": "Bearer gwk_not-checkable-now"},
+        )
+        read = await http.post(
+            "/graphql",
+            json={"query": "{ incidents { totalCount } }"},
+            headers={"authorization": f"Bearer {token()}"},
+        )
+    # then both say "retry later", never INTERNAL
+    assert keyed.status_code == 503
+    assert error_codes(keyed.json()) == ["SERVICE_UNAVAILABLE"]
+    assert read.status_code == 200
+    assert error_codes(read.json()) == ["SERVICE_UNAVAILABLE"]
