@@ -238,3 +238,26 @@ async def test_source_incident_follows_only_incident_sources(client, compiled_cl
     assert nodes["run lesson on an incident id"]["sourceIncident"] is None
     assert nodes["lesson 0"]["sourceIncident"] is not None
     assert nodes["run lesson 0"]["sourceRun"] is not None
+
+
+async def test_evidence_proposals_and_run_children_compile(client, compiled_client, engine):
+    # given
+    await seed(engine)
+    query = """{
+      lessons(first: 50) { nodes { title draftProposal { id title status createdAt } } }
+      incidents(first: 20) { nodes { id evidence { id evidenceType payload createdAt } } }
+      runs(first: 20) { nodes { id failures { nodes { id evidence { id evidenceData } } }
+        violations { nodes { id incident { id } } } steps { nodes { stepIndex tokens } } } }
+      overrides(first: 20) { nodes { id limitName effectiveValue } }
+    }"""
+    # when
+    path, want, got = await both(client, compiled_client, query, None)
+    # then
+    assert path == "compiled"
+    assert got == want
+    data = got["data"]
+    assert any(n["draftProposal"] for n in data["lessons"]["nodes"])
+    assert any(len(n["evidence"]) == 3 for n in data["incidents"]["nodes"])
+    failures = [f for r in data["runs"]["nodes"] for f in r["failures"]["nodes"]]
+    assert any(len(f["evidence"]) == 2 for f in failures)
+    assert all(n["limitName"].startswith("limit ") for n in data["overrides"]["nodes"])
