@@ -38,6 +38,10 @@ ENTITY_TYPES = (
     "RunStep",
     "LlmFailure",
     "PolicyViolation",
+    "IncidentEvidence",
+    "FailureEvidence",
+    "PolicyProposal",
+    "ThresholdSignal",
 )
 
 
