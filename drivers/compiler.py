@@ -25,10 +25,12 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     cast,
     false,
     func,
     literal_column,
+    null,
     or_,
     select,
     true,
@@ -193,7 +195,12 @@ class _Compiler:
                 parent_expr = adapt(
                     parent if parent is not None else entity.table.c[relation.parent_field]
                 )
-                pairs.append((f.key, self.relation(entity.name, relation, parent_expr, alias, f)))
+                value = self.relation(entity.name, relation, parent_expr, alias, f)
+                if relation.parent_where is not None:
+                    if relation.kind != "one":
+                        raise NotCompilable(f"{entity.name}.{f.name} parent condition")
+                    value = case((adapt(relation.parent_where), value), else_=null())
+                pairs.append((f.key, value))
         return self.obj(pairs)
 
     # -- relations --------------------------------------------------------------------------
@@ -421,6 +428,7 @@ class _Compiler:
     def root_list(self, f: Field) -> ColumnElement[Any]:
         spec = ROOT_LISTS[("Query", f.name)]
         known = {"first", "after", "filter"} | ({spec.order_arg} if spec.order_arg else set())
+        known |= set(spec.arg_filters)
         if set(f.args) - known:
             raise NotCompilable(f"Query.{f.name} arguments")
         ordering = spec.orderings[spec.default_order]
@@ -434,6 +442,9 @@ class _Compiler:
 
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
             clauses: list[ColumnElement[bool]] = [alias.c.tenant_id == self.tenant]
+            for name, flt in spec.arg_filters.items():
+                if f.args.get(name) is not None:
+                    clauses.append(self.filter(flt, adapt, f, name))
             for name, flt in spec.filters.items():
                 if given.get(name) is not None:
                     clauses.append(self.filter(flt, adapt, f, "filter", sub=name))

@@ -65,6 +65,9 @@ class Relation:
     kind: Literal["one", "list", "connection"]
     ordering: Ordering | None = None
     where: ColumnElement[bool] | None = None
+    # A condition on the PARENT row: when false the field is null (compiled path only; the
+    # resolver checks the same rule in Python, e.g. Lesson.sourceIncident).
+    parent_where: ColumnElement[bool] | None = None
 
 
 def _desc_ts(name: str, expr: ColumnElement[Any], pk: ColumnElement[Any]) -> Ordering:
@@ -289,7 +292,13 @@ RELATIONS: dict[tuple[str, str], Relation] = {
     ("LimitOverride", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
     ("Query", "lesson"): Relation(LESSON, "id", _les.c.id, "one"),
     # Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
-    ("Lesson", "sourceIncident"): Relation(INCIDENT, "source_event_id", _inc.c.id, "one"),
+    ("Lesson", "sourceIncident"): Relation(
+        INCIDENT,
+        "source_event_id",
+        _inc.c.id,
+        "one",
+        parent_where=_les.c.source_event_type == "INCIDENT",
+    ),
     ("Lesson", "draftProposal"): Relation(POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one"),
     ("Query", "circuitBreaker"): Relation(CIRCUIT_BREAKER, "name", _cb.c.name, "one"),
     ("CircuitBreaker", "currentIncident"): Relation(
@@ -434,6 +443,8 @@ class RootList:
     filters: Mapping[str, ArgFilter] = field(default_factory=dict)
     filter_defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     order_arg: str | None = None
+    # Top-level arguments that narrow the list (e.g. `overrides(status:)`), by Python name.
+    arg_filters: Mapping[str, ArgFilter] = field(default_factory=dict)
 
 
 ROOT_LISTS: dict[tuple[str, str], RootList] = {
@@ -472,6 +483,59 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         # DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE.
         filter_defaults={"category": ("BUDGET",), "status": ("ACTIVE",)},
     ),
+    # drivers/breaches.py breach_filter_clauses, newest first.
+    ("Query", "limitBreaches"): RootList(
+        LIMIT_BREACH,
+        breach_orderings,
+        "BREACHED_AT_DESC",
+        filters={
+            "limit_id": ArgFilter(_brk.c.limit_id, "eq"),
+            "run_id": ArgFilter(_brk.c.run_id, "eq"),
+            "breach_type": ArgFilter(_brk.c.breach_type, "eq"),
+            "since": ArgFilter(_brk.c.breached_at, "gte"),
+        },
+    ),
+    # drivers/overrides.py override_status_clauses (an empty list matches nothing).
+    ("Query", "overrides"): RootList(
+        LIMIT_OVERRIDE,
+        override_orderings,
+        "REQUESTED_AT_DESC",
+        arg_filters={"status": ArgFilter(_ovr.c.status, "in")},
+    ),
+    # drivers/runs.py run_filter_clauses.
+    ("Query", "runs"): RootList(
+        RUN,
+        run_orderings,
+        "CREATED_AT_DESC",
+        filters={
+            "status": ArgFilter(_run.c.status, "in"),
+            "agent_id": ArgFilter(_run.c.agent_id, "eq"),
+            "project_id": ArgFilter(_run.c.project_id, "eq"),
+            "created_after": ArgFilter(_run.c.created_at, "gte"),
+            "created_before": ArgFilter(_run.c.created_at, "lt"),
+        },
+    ),
+    # drivers/thresholds.py signal_filter_clauses (top-level arguments, no filter object).
+    ("Query", "thresholdSignals"): RootList(
+        THRESHOLD_SIGNAL,
+        signal_orderings,
+        "TIMESTAMP_DESC",
+        arg_filters={
+            "run_id": ArgFilter(_sig.c.run_id, "eq"),
+            "signal_type": ArgFilter(_sig.c.signal_type, "eq"),
+        },
+    ),
+    # drivers/lessons.py lesson_filter_clauses (the default page of 50 is the argument's).
+    ("Query", "lessons"): RootList(
+        LESSON,
+        lesson_orderings,
+        "CREATED_AT_DESC",
+        filters={
+            "lesson_type": ArgFilter(_les.c.lesson_type, "in"),
+            "status": ArgFilter(_les.c.status, "in"),
+            "severity": ArgFilter(_les.c.severity, "in"),
+        },
+    ),
 }
 
 # The relations the compiled path may follow: those the differential suite (tests/compiled/)
@@ -492,6 +556,22 @@ COMPILED_RELATIONS: frozenset[tuple[str, str]] = frozenset(
         ("LimitBreach", "limit"),
         ("LimitBreach", "incident"),
         ("LimitOverride", "limit"),
+        ("Query", "override"),
+        ("Query", "lesson"),
+        ("Query", "run"),
+        ("LimitBreach", "run"),
+        ("Incident", "sourceRun"),
+        ("Lesson", "sourceRun"),
+        ("Run", "incidents"),
+        ("Run", "breaches"),
+        ("Run", "steps"),
+        ("Run", "failures"),
+        ("Run", "violations"),
+        ("PolicyViolation", "incident"),
+        ("Lesson", "sourceIncident"),
+        ("Lesson", "draftProposal"),
+        ("Incident", "evidence"),
+        ("LlmFailure", "evidence"),
     }
 )
 
@@ -505,6 +585,8 @@ RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
 _usec = func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1_000_000
 COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
     ("Incident", "first_seen_at"): _inc.c.created_at,
+    # ThresholdSignal.id is the public signal id, never the numeric row id (schema/thresholds.py).
+    ("ThresholdSignal", "id"): _sig.c.signal_id,
     ("Incident", "topic"): case((_inc.c.status == "RESOLVED", "RESOLVED"), else_="ACTIVE"),
     # int(timedelta.total_seconds() * 1000): the same two float8 operations, then truncation.
     ("Incident", "time_to_resolution_ms"): func.trunc(

@@ -9,7 +9,17 @@ from graphql import GraphQLEnumType, GraphQLObjectType, get_named_type, is_leaf_
 from hypothesis import strategies as st
 
 from drivers.keyset import encode_cursor
-from drivers.mapping import COMPILED_RELATIONS, RELATIONS, incident_orderings, limit_orderings
+from drivers.mapping import (
+    COMPILED_RELATIONS,
+    RELATIONS,
+    breach_orderings,
+    incident_orderings,
+    lesson_orderings,
+    limit_orderings,
+    override_orderings,
+    run_orderings,
+    signal_orderings,
+)
 from schema import Limits, build_schema
 from tests.factories_compiler import BASE, Seeded
 
@@ -24,6 +34,14 @@ ENTITY_TYPES = (
     "LimitBreach",
     "LimitOverride",
     "LimitIntegrity",
+    "Run",
+    "RunStep",
+    "LlmFailure",
+    "PolicyViolation",
+    "IncidentEvidence",
+    "FailureEvidence",
+    "PolicyProposal",
+    "ThresholdSignal",
 )
 
 
@@ -93,6 +111,30 @@ def _cursor_pool(data: Seeded) -> dict[str, list[str]]:
         )
         for lim in data.limits["t1"][::2]
     ]
+    pool["Query.limitBreaches"] = [
+        encode_cursor(breach_orderings["BREACHED_AT_DESC"], (b["breached_at"], b["id"]))
+        for b in br[::3]
+    ]
+    pool["Query.overrides"] = [
+        encode_cursor(override_orderings["REQUESTED_AT_DESC"], (o["requested_at"], o["id"]))
+        for o in data.overrides["t1"][::3]
+    ]
+    pool["Query.runs"] = [
+        encode_cursor(run_orderings["CREATED_AT_DESC"], (r["created_at"], r["id"]))
+        for r in data.runs["t1"][::2]
+    ]
+    pool["Query.lessons"] = [
+        encode_cursor(lesson_orderings["CREATED_AT_DESC"], (x["created_at"], x["id"]))
+        for x in data.lessons["t1"][::2]
+    ]
+    pool["Query.thresholdSignals"] = [
+        encode_cursor(signal_orderings["TIMESTAMP_DESC"], (x["timestamp"], x["id"]))
+        for x in data.signals["t1"][::2]
+    ]
+    pool["Run.breaches"] = pool["Query.limitBreaches"]
+    steps = RELATIONS[("Run", "steps")].ordering
+    assert steps is not None
+    pool["Run.steps"] = [encode_cursor(steps, (k,)) for k in (0, 1, 2)]
     return pool
 
 
@@ -305,6 +347,90 @@ def _limit_filter(draw: st.DrawFn) -> dict[str, Any]:
     return f
 
 
+_POINT: dict[str, Any] = {
+    "incident": lambda d: ("Incident", d.incidents),
+    "limit": lambda d: ("Limit", d.limits),
+    "override": lambda d: ("LimitOverride", d.overrides),
+    "lesson": lambda d: ("Lesson", d.lessons),
+    "run": lambda d: ("Run", d.runs),
+}
+_LISTS = ("limitBreaches", "overrides", "runs", "lessons", "thresholdSignals")
+_NODE = {
+    "limitBreaches": "LimitBreach",
+    "overrides": "LimitOverride",
+    "runs": "Run",
+    "lessons": "Lesson",
+    "thresholdSignals": "ThresholdSignal",
+}
+
+
+@st.composite
+def _enum_list(draw: st.DrawFn, enum: str) -> list[str]:
+    return draw(st.lists(st.sampled_from(_enum_values(enum)), max_size=3, unique=True))
+
+
+@st.composite
+def _other_filter(draw: st.DrawFn, kind: str, data: Seeded, tenant: str) -> dict[str, Any]:
+    f: dict[str, Any] = {}
+    when = (BASE + timedelta(minutes=draw(st.integers(0, 200)))).isoformat()
+    if kind == "limitBreaches":
+        if draw(st.integers(0, 2)) == 0:
+            f["limitId"] = draw(st.sampled_from([x["id"] for x in data.limits[tenant][:4]] + ["x"]))
+        if draw(st.integers(0, 2)) == 0:
+            f["runId"] = draw(st.sampled_from([x["id"] for x in data.runs[tenant][:4]] + ["x"]))
+        if draw(st.integers(0, 2)) == 0:
+            f["breachType"] = draw(st.sampled_from(_enum_values("BreachType")))
+        if draw(st.integers(0, 2)) == 0:
+            f["since"] = when
+    elif kind == "runs":
+        if draw(st.booleans()):
+            f["status"] = draw(_enum_list("RunStatus"))
+        if draw(st.integers(0, 2)) == 0:
+            f["agentId"] = draw(st.sampled_from(["agent-0", "agent-1", "nobody"]))
+        if draw(st.integers(0, 2)) == 0:
+            f["projectId"] = draw(st.sampled_from(["proj-1", "proj-2"]))
+        if draw(st.integers(0, 3)) == 0:
+            f["createdAfter"] = when
+        if draw(st.integers(0, 3)) == 0:
+            f["createdBefore"] = when
+    else:
+        for name, enum in (
+            ("lessonType", "LessonType"),
+            ("status", "LessonStatus"),
+            ("severity", "LessonSeverity"),
+        ):
+            if draw(st.integers(0, 2)) == 0:
+                f[name] = draw(_enum_list(enum))
+    return f
+
+
+_FILTER_TYPE = {"limitBreaches": "BreachFilter", "runs": "RunFilter", "lessons": "LessonFilter"}
+
+
+@st.composite
+def _other_list(
+    draw: st.DrawFn, kind: str, key: str, data: Seeded, doc: _Doc, pool: dict[str, list[str]]
+) -> str:
+    tenant = "t1"
+    parts: dict[str, str | None] = {
+        "first": draw(_first(doc)),
+        "after": draw(_after(pool[f"Query.{kind}"], doc)),
+    }
+    if kind == "overrides":
+        status = draw(st.none() | _enum_list("OverrideStatus"))
+        parts["status"] = None if status is None else doc.var("[OverrideStatus!]", status)
+    elif kind == "thresholdSignals":
+        if draw(st.booleans()):
+            run_id = draw(st.sampled_from([x["id"] for x in data.runs[tenant][:3]] + ["x"]))
+            parts["runId"] = doc.var("String", run_id)
+        if draw(st.booleans()):
+            parts["signalType"] = draw(st.sampled_from(_enum_values("SignalType")))
+    else:
+        flt = draw(st.none() | _other_filter(kind, data, tenant))
+        parts["filter"] = None if flt is None else doc.var(_FILTER_TYPE[kind], flt)
+    return f"{key}{_args(parts)} " + draw(_connection(_NODE[kind], 1, doc, pool))
+
+
 @st.composite
 def _root(draw: st.DrawFn, data: Seeded, doc: _Doc, pool: dict[str, list[str]], tenant: str) -> str:
     kind = draw(
@@ -316,6 +442,11 @@ def _root(draw: st.DrawFn, data: Seeded, doc: _Doc, pool: dict[str, list[str]], 
                 "limits",
                 "limits",
                 "limit",
+                *_LISTS,
+                *_LISTS,
+                "override",
+                "lesson",
+                "run",
                 "typename",
                 "viewer",
             ]
@@ -333,8 +464,8 @@ def _root(draw: st.DrawFn, data: Seeded, doc: _Doc, pool: dict[str, list[str]], 
             )
         )
         return f"{key} {{ {' '.join(picked)} }}"
-    if kind in ("incident", "limit"):
-        rows = data.incidents if kind == "incident" else data.limits
+    if kind in _POINT:
+        type_name, rows = _POINT[kind](data)
         other = "t2" if tenant == "t1" else "t1"
         ident = draw(
             st.sampled_from(
@@ -342,8 +473,9 @@ def _root(draw: st.DrawFn, data: Seeded, doc: _Doc, pool: dict[str, list[str]], 
             )
         )
         arg = doc.var("ID!", ident) if draw(st.booleans()) else f'"{ident}"'
-        type_name = "Incident" if kind == "incident" else "Limit"
         return f"{key}(id: {arg}) " + draw(_object(type_name, 1, doc, pool))
+    if kind in _LISTS:
+        return draw(_other_list(kind, key, data, doc, pool))
     if kind == "incidents":
         order = draw(st.sampled_from([None, *_enum_values("IncidentOrder")]))
         flt = draw(st.none() | _incident_filter())

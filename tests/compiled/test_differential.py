@@ -25,6 +25,20 @@ SOURCES = [
     HERE.parent / "gateway" / "test_limits_http.py",
 ]
 PATH = "x-gateway-read-path"
+ROOTS = (
+    "incidents",
+    "incident",
+    "limits",
+    "limit",
+    "limitBreaches",
+    "overrides",
+    "override",
+    "lessons",
+    "lesson",
+    "runs",
+    "run",
+    "thresholdSignals",
+)
 
 
 async def both(
@@ -145,14 +159,21 @@ async def test_generated_queries_are_identical(client, compiled_client, engine):
     served: dict[str, int] = {"compiled": 0, "resolver": 0}
     mismatches = []
     # when
+    compiled_roots: dict[str, int] = dict.fromkeys(ROOTS, 0)
     for query, variables, tenant in cases:
         path, want, got = await both(client, compiled_client, query, variables, tenant)
         served[path] += 1
         if got != want:
             mismatches.append((query, variables, want, got, tenant))
+        if path == "compiled":
+            for root in ROOTS:
+                if re.search(rf"[{{ :]{root}[ (]", query.split("\n")[0]):
+                    compiled_roots[root] += 1
     # then
     assert not mismatches, (len(mismatches), mismatches[:2])
     assert served["compiled"] >= 300, served
+    # Every compiled root field was served compiled by some generated queries.
+    assert min(compiled_roots.values()) >= 10, compiled_roots
 
 
 async def test_wide_objects_and_metrics(client, compiled_client, engine):
@@ -184,16 +205,14 @@ async def test_fields_outside_the_compiled_relations_run_on_the_resolver_path(
     client, compiled_client, engine
 ):
     # given: root fields and relations added after the compiler (rules of their own: a breaker
-    # that was never written reads CLOSED; sourceIncident follows only INCIDENT sources)
+    # that was never written reads CLOSED)
     data = await seed(engine)
     incident_id = data.incidents["t1"][0]["id"]
     queries = [
         '{ circuitBreaker(name: "costsim_v2") { name } }',
-        '{ run(id: "no-such-run") { id } }',
-        '{ lesson(id: "no-such-lesson") { id } }',
-        "{ incidents(first: 3) { nodes { id lessons { id sourceIncident { id } } } } }",
-        "{ limitBreaches(first: 3) { nodes { id } } }",
-        f'{{ incident(id: "{incident_id}") {{ id sourceRun {{ id }} }} }}',
+        '{ thresholdSignals(runId: "r1") { nodes { id currentValue } } }',
+        "{ lessonStats { total } lessons(first: 3) { nodes { id } } }",
+        f'{{ incident(id: "{incident_id}") {{ id executionScopes {{ id }} }} }}',
     ]
     for query in queries:
         # when
@@ -203,3 +222,42 @@ async def test_fields_outside_the_compiled_relations_run_on_the_resolver_path(
         assert got == want
         assert "errors" not in got, got
     assert want["data"]["incident"]["id"] == incident_id
+
+
+async def test_source_incident_follows_only_incident_sources(client, compiled_client, engine):
+    # given: lessons from incidents, from runs, and a RUN lesson whose source id is an incident's
+    await seed(engine)
+    query = """{ lessons(first: 50) { nodes { title sourceEventType
+      sourceIncident { id } sourceRun { id status } } } }"""
+    # when
+    path, want, got = await both(client, compiled_client, query, None)
+    # then
+    assert path == "compiled"
+    assert got == want
+    nodes = {n["title"]: n for n in got["data"]["lessons"]["nodes"]}
+    assert nodes["run lesson on an incident id"]["sourceIncident"] is None
+    assert nodes["lesson 0"]["sourceIncident"] is not None
+    assert nodes["run lesson 0"]["sourceRun"] is not None
+
+
+async def test_evidence_proposals_and_run_children_compile(client, compiled_client, engine):
+    # given
+    await seed(engine)
+    query = """{
+      lessons(first: 50) { nodes { title draftProposal { id title status createdAt } } }
+      incidents(first: 20) { nodes { id evidence { id evidenceType payload createdAt } } }
+      runs(first: 20) { nodes { id failures { nodes { id evidence { id evidenceData } } }
+        violations { nodes { id incident { id } } } steps { nodes { stepIndex tokens } } } }
+      overrides(first: 20) { nodes { id limitName effectiveValue } }
+    }"""
+    # when
+    path, want, got = await both(client, compiled_client, query, None)
+    # then
+    assert path == "compiled"
+    assert got == want
+    data = got["data"]
+    assert any(n["draftProposal"] for n in data["lessons"]["nodes"])
+    assert any(len(n["evidence"]) == 3 for n in data["incidents"]["nodes"])
+    failures = [f for r in data["runs"]["nodes"] for f in r["failures"]["nodes"]]
+    assert any(len(f["evidence"]) == 2 for f in failures)
+    assert all(n["limitName"].startswith("limit ") for n in data["overrides"]["nodes"])
