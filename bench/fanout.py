@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from bench.database import prepare
+from bench.measure import process_tree_cpu
 from bench.peers import BENCH_DIR, Server, ours, token
 
 __all__ = ["FanoutResult", "main", "render", "run_fanout"]
@@ -60,6 +61,7 @@ class FanoutResult:
     after_response_ms: list[float] = field(default_factory=list)
     after_send_ms: list[float] = field(default_factory=list)
     mutation_ms: list[float] = field(default_factory=list)
+    server_cpu_ms: list[float] = field(default_factory=list)  # per round: mutation + fan-out
     missed: int = 0
     rss_idle_mib: float = 0.0
     rss_subscribed_mib: float = 0.0
@@ -180,6 +182,7 @@ async def _rounds(server: Server, count: int, rounds: int, result: FanoutResult)
                 for s in subscribers:
                     s.event.clear()
                     s.arrivals.clear()
+                cpu0 = process_tree_cpu(server.pid)
                 sent = time.perf_counter()
                 if want == "OPEN":
                     await mutate(DISABLE, f"fan-out round {n}")
@@ -191,6 +194,7 @@ async def _rounds(server: Server, count: int, rounds: int, result: FanoutResult)
                 for task in pending:
                     task.cancel()
                 result.missed += len(pending)
+                result.server_cpu_ms.append((process_tree_cpu(server.pid) - cpu0) * 1e3)
                 arrivals = [t for s in subscribers for t, state in s.arrivals if state == want]
                 last = max(arrivals) if arrivals else answered
                 result.after_response_ms.append(max(0.0, last - answered) * 1e3)
@@ -240,6 +244,7 @@ def render(r: FanoutResult) -> str:
         ("mutation response → last subscriber", r.after_response_ms),
         ("mutation send → last subscriber", r.after_send_ms),
         ("mutation round trip", r.mutation_ms),
+        ("server CPU per round (mutation + fan-out)", r.server_cpu_ms),
     ):
         worst = max(values, default=float("nan"))
         lines.append(

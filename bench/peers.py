@@ -155,6 +155,9 @@ def ours(
         "GRAPHIQL": "false",
         "LOG_LEVEL": "WARNING",
         "GATEWAY_COMPILED_READS": compiled,
+        # Jobs run in `gateway worker` in production: in the server they would add statements
+        # and CPU to every measurement and resolve the seed's old incidents as stale.
+        "GATEWAY_BACKGROUND_JOBS": "false",
     }
     return Server(name, port, argv, env, gateway_dir(), auth="", read_path=_read_path(compiled))
 
