@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help run test lint format schema clean install install-dev bench
+.PHONY: help run test lint format schema clean install install-dev bench bench-fanout
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: install bench/node_modules/.installed ## benchmark vs PostGraphile 5 and 
 	@command -v wrk >/dev/null || $(SUDO) apt-get install -y wrk || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk)
 	$(PY) -m bench.run
+
+bench-fanout: install ## 1,000 subscribers to circuitBreakerChanged: mutation-to-last-event p50/p99, RSS
+	$(PY) -m bench.fanout
 
 clean: ## remove the virtualenv and caches (keeps the demo database)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

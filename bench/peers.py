@@ -22,6 +22,7 @@ __all__ = [
     "Server",
     "gateway_dir",
     "graphql_post",
+    "graphql_post_headers",
     "ours",
     "postgraphile",
     "token",
@@ -50,6 +51,8 @@ class Server:
     env: dict[str, str]
     cwd: Path
     auth: str = ""
+    # The X-Gateway-Read-Path a read must be served by ("compiled"/"resolver"); None: not ours.
+    read_path: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -103,13 +106,21 @@ class Server:
 
 def graphql_post(url: str, query: str, variables: dict[str, Any], auth: str) -> Any:
     """POST one operation; returns the decoded body."""
+    return graphql_post_headers(url, query, variables, auth)[0]
+
+
+def graphql_post_headers(
+    url: str, query: str, variables: dict[str, Any], auth: str
+) -> tuple[Any, dict[str, str]]:
+    """POST one operation; returns the decoded body and the response headers (lower-case)."""
     body = json.dumps({"query": query, "variables": variables}).encode()
     headers = {"content-type": "application/json"}
     if auth:
         headers["authorization"] = auth
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return json.loads(response.read()), headers
 
 
 def ours(
@@ -144,8 +155,15 @@ def ours(
         "GRAPHIQL": "false",
         "LOG_LEVEL": "WARNING",
         "GATEWAY_COMPILED_READS": compiled,
+        # Jobs run in `gateway worker` in production: in the server they would add statements
+        # and CPU to every measurement and resolve the seed's old incidents as stale.
+        "GATEWAY_BACKGROUND_JOBS": "false",
     }
-    return Server(name, port, argv, env, gateway_dir(), auth="")
+    return Server(name, port, argv, env, gateway_dir(), auth="", read_path=_read_path(compiled))
+
+
+def _read_path(compiled: str) -> str:
+    return "compiled" if compiled == "on" else "resolver"
 
 
 def gateway_dir() -> Path:

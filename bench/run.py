@@ -4,7 +4,8 @@ Environment: BENCH_DURATION (s per run, default 10), BENCH_WARMUP (s, default 2)
 BENCH_QUICK=1 (2 s runs, 1 s warm-up: a ~1-minute smoke run), BENCH_CONNECTIONS (16),
 BENCH_THREADS (2), BENCH_POOL_SIZE (10), BENCH_WORKERS (whole-machine run, default nproc; 0 skips
 it), BENCH_QUERIES (e.g. "Q1,Q3"), BENCH_RECORD (1 = append the run to bench/RESULTS.md; default
-1 unless quick), DATABASE_URL / BENCH_DATABASE_URL (see bench/database.py).
+1 unless quick), BENCH_FANOUT_SUBSCRIBERS (1000; 0 skips the fan-out run, see bench/fanout.py),
+BENCH_FANOUT_ROUNDS (10; 4 when quick), DATABASE_URL / BENCH_DATABASE_URL (see bench/database.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from urllib.parse import urlsplit
 
 from bench.compare import comparable, first_difference, normalise
 from bench.database import prepare
+from bench.fanout import render as render_fanout
+from bench.fanout import run_fanout
 from bench.measure import PgProbe, process_tree_cpu
 from bench.peers import (
     BENCH_DIR,
@@ -32,6 +35,7 @@ from bench.peers import (
     Server,
     gateway_dir,
     graphql_post,
+    graphql_post_headers,
     ours,
     postgraphile,
     token,
@@ -42,6 +46,7 @@ from bench.report import Row, machine_header, render
 
 __all__ = ["main"]
 
+READ_PATH_HEADER = "x-gateway-read-path"
 LUA = BENCH_DIR / "lua" / "post.lua"
 LUA_ROTATING = BENCH_DIR / "lua" / "post_rotating.lua"
 STATEMENT_SAMPLES = 5
@@ -59,6 +64,8 @@ class Config:
     workers: int
     queries: tuple[str, ...]
     record: bool
+    fanout: int
+    fanout_rounds: int
 
     @classmethod
     def from_env(cls) -> Config:
@@ -76,6 +83,8 @@ class Config:
             queries=tuple(q.strip() for q in wanted.split(",") if q.strip())
             or tuple(q.key for q in QUERIES),
             record=env("BENCH_RECORD", "0" if quick else "1") == "1",
+            fanout=int(env("BENCH_FANOUT_SUBSCRIBERS", "1000")),
+            fanout_rounds=int(env("BENCH_FANOUT_ROUNDS", "4" if quick else "10")),
         )
 
     def label(self) -> str:
@@ -117,13 +126,19 @@ class Bench:
 
     def check(self, server: Server, spec: QuerySpec, document: str, variables: Any) -> str | None:
         """None when the server returns the reference data, else what differs."""
-        body = graphql_post(server.url, document, variables, server.auth)
+        body, headers = graphql_post_headers(server.url, document, variables, server.auth)
         if body.get("errors"):
             return "errors: " + "; ".join(e.get("message", "?") for e in body["errors"])[:200]
         want = comparable(self.reference[spec.key], mutation=spec.mutation)
         got = comparable(body.get("data"), mutation=spec.mutation)
         diff = first_difference(normalise(got, want), normalise(want, want))
-        return f"data differs at {diff}" if diff else None
+        if diff:
+            return f"data differs at {diff}"
+        served = headers.get(READ_PATH_HEADER)
+        if server.read_path and not spec.mutation and served != server.read_path:
+            # e.g. the compiled peer quietly falling back: its numbers would be the resolver's
+            return f"served by {served or 'no read path header'}, not {server.read_path}"
+        return None
 
     def measure(
         self, query: str, peer: str, run: Callable[[], dict[str, Any]], cpu: Callable[[], float]
@@ -200,8 +215,8 @@ class Bench:
             lambda: process_tree_cpu(server.pid),
         )
         self._after_write(spec)
-        same = problem is None
-        note = row.note if same else f"{problem} {row.note}".strip()
+        same = problem is None or problem.startswith("served by")
+        note = row.note if problem is None else f"{problem} {row.note}".strip()
         if not row.requests:
             note = f"no request completed within {self.cfg.duration:g} s {note}".strip()
         statements = self.statements_per_request(server, document, spec, variables)
@@ -382,6 +397,11 @@ def _run() -> int:
         bench.running.clear()
     if cfg.workers > 0:
         _whole_machine(bench, url, auth, compiled)
+    fanout_text = ""
+    if cfg.fanout > 0:
+        print(f"fan-out: {cfg.fanout} subscribers", flush=True)
+        fanout = run_fanout(url, subscribers=cfg.fanout, rounds=cfg.fanout_rounds)
+        fanout_text = "\n" + render_fanout(fanout)
     pg_version = bench.loop.run_until_complete(bench.probe.conn.fetchval("SHOW server_version"))
     bench.close()
     titles = {q.key: q.title for q in QUERIES if q.key in cfg.queries}
@@ -396,6 +416,7 @@ def _run() -> int:
         + "\n"
         + render(bench.rows, titles)
         + statements_note
+        + fanout_text
     )
     print("\n" + text)
     if cfg.record:

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["FULL", "SEED_VERSION", "Scale", "expected_counts", "seed", "tenant_ids"]
 
-SEED_VERSION = "bench-seed-2"
+# 3: reseed once, as runs before it let the in-process stale-incident job resolve seeded rows.
+SEED_VERSION = "bench-seed-3"
 
 
 @dataclass(frozen=True, slots=True)
