@@ -300,21 +300,14 @@ async def add_incident_event(
     """Append an operator's timeline entry and bump the incident's updated_at."""
     _check_event_input(data)
     async with unit_of_work(ctx, "addIncidentEvent", Role.OPERATOR) as uow:
-        await db.fetch_incident_for_update(
-            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
-        )
-        now = _now()
-        event = await db.insert_event(
+        event, after = await db.add_event_touching_incident(
             uow.conn,
             tenant_id=uow.tenant_id,
             incident_id=incident_id,
             event_type=data.event_type,
             description=data.description,
             data=data.data or {},
-            now=now,
-        )
-        after = await db.touch_incident(
-            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id, now=now
+            now=_now(),
         )
         uow.audit("incident_events", event.id, before=None, after=as_json(event))
         uow.notify("INCIDENT_UPDATED", incident_id)

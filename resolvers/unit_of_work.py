@@ -66,17 +66,16 @@ class UnitOfWork:
     async def _finish(self) -> None:
         if self._audit is None:
             raise RuntimeError(f"{self.operation} finished without an audit row")
-        await audit.insert_audit(
+        await audit.insert_audit_and_notify(
             self.conn,
             tenant_id=self.tenant_id,
             actor=self.principal.subject,
             actor_role=str(self.principal.role),
             operation=self.operation,
             request_id=self.request_id,
+            notifications=self._notifications,
             **self._audit,
         )
-        for kind, entity_id in self._notifications:
-            await audit.notify(self.conn, tenant_id=self.tenant_id, kind=kind, entity_id=entity_id)
 
 
 @asynccontextmanager

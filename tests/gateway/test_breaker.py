@@ -474,13 +474,13 @@ async def test_breaker_by_id_is_tenant_scoped(client, engine):
 
 async def test_mutations_cost_a_fixed_number_of_statements(client, count_statements):
     expected: tuple[tuple[str, dict[str, Any], str, int], ...] = (
-        # settle read, get-or-create, lock, incident, state row, outbox, audit, notify,
-        # then the response's currentIncident
-        (DISABLE, {"reason": "x"}, "ADMIN", 9),
-        # settle read, get-or-create, lock, state row, audit, notify, currentIncident
-        (DRIFT, {"score": 0.5}, "INGEST", 7),
-        # settle read, get-or-create, lock, resolve incident, state row, outbox, audit, notify
-        (ENABLE, {}, "ADMIN", 8),
+        # settle read, get-or-create, lock, incident, state row, outbox, audit + notify (one
+        # statement), then the response's currentIncident
+        (DISABLE, {"reason": "x"}, "ADMIN", 8),
+        # settle read, get-or-create, lock, state row, audit + notify, currentIncident
+        (DRIFT, {"score": 0.5}, "INGEST", 6),
+        # settle read, get-or-create, lock, resolve incident, state row, outbox, audit + notify
+        (ENABLE, {}, "ADMIN", 7),
         # one read; a CLOSED breaker has no current incident to load
         (BREAKER, {}, "VIEWER", 1),
     )

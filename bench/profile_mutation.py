@@ -1,0 +1,177 @@
+"""Profile the addIncidentEvent mutation through the real ASGI app (no network, no wrk).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
+        .venv/bin/python -m bench.profile_mutation [-n 2000]
+
+Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 incidents,
+then posts the Q4 mutation N times (rotating over the incidents) through httpx's
+ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, client and
+server share the process) and SQL statements/request (before_cursor_execute). Why: the
+wrk numbers say how slow the write is; this says where the statements and the CPU go, and is
+quick enough to run before and after each change (wrap it in py-spy for a flame graph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import jwt
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event, insert
+from sqlalchemy.engine import Engine
+
+from drivers import tables as t
+from drivers.db import make_engine
+from drivers.migrate import upgrade_head
+from gateway.app import create_app
+from gateway.settings import Settings
+
+SECRET = "profile-secret-not-for-production-0123456789"
+TENANT = "tp"
+MUTATION = """
+mutation AddEvent($incidentId: ID!) {
+  addIncidentEvent(incidentId: $incidentId, input: { eventType: NOTE, description: "bench q4" }) {
+    incidentId eventType description
+  }
+}
+"""
+
+
+class Counter:
+    """Counts statements sent by any engine (same idea as tests/helpers.StatementCounter)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seen: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.count += 1
+        if len(self.seen) < 40:
+            self.seen.append(statement)
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _admin(server: str, sql: str) -> None:
+    conn = await asyncpg.connect(_dsn(_with_db(server, "postgres")))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _seed(url: str, count: int) -> list[str]:
+    engine = make_engine(url)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    rows = [
+        {
+            "id": i,
+            "tenant_id": TENANT,
+            "title": "Budget limit exceeded: 120%",
+            "severity": "HIGH",
+            "status": "OPEN",
+            "trigger_type": "BUDGET_BREACH",
+            "trigger_value": "120%",
+            "category": "BUDGET_EXCEEDED",
+            "source_type": "KILLSWITCH",
+            "cause_type": "SYSTEM",
+            "started_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in ids
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(insert(t.incidents), rows)
+    await engine.dispose()
+    return ids
+
+
+async def _run(url: str, n: int, warmup: int, show: bool) -> None:
+    ids = await _seed(url, 100)
+    settings = Settings(
+        database_url=url,
+        migrate_on_start=False,
+        jwt_secret=SECRET,
+        api_key_cache_seconds=60,
+        db_pool_size=5,
+        gateway_background_jobs=False,
+    )
+    claims = {"sub": "op", "tenant_id": TENANT, "role": "OPERATOR", "exp": int(time.time()) + 3600}
+    headers = {"authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+    app = create_app(settings)
+    counter = Counter()
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+        ) as http,
+    ):
+
+        async def post(i: int) -> None:
+            body = {"query": MUTATION, "variables": {"incidentId": ids[i % len(ids)]}}
+            response = await http.post("/graphql", json=body, headers=headers)
+            payload = response.json()
+            if response.status_code != 200 or payload.get("errors"):
+                raise SystemExit(f"mutation failed: {response.status_code} {payload}")
+
+        for i in range(warmup):
+            await post(i)
+        event.listen(Engine, "before_cursor_execute", counter)
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for i in range(n):
+            await post(i)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        event.remove(Engine, "before_cursor_execute", counter)
+    print(f"requests: {n}")
+    print(f"wall ms/request: {wall * 1000 / n:.3f}")
+    print(f"cpu  ms/request: {cpu * 1000 / n:.3f}  (client + server, one process)")
+    print(f"statements/request: {counter.count / n:.2f}")
+    if show:
+        per = counter.count // n
+        for stmt in counter.seen[:per]:
+            print("  --", " ".join(stmt.split())[:160])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="timed requests")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--show", action="store_true", help="print one request's statements")
+    args = parser.parse_args()
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        raise SystemExit("set DATABASE_URL to a PostgreSQL server")
+    name = f"gw_profile_{secrets.token_hex(4)}"
+    url = _with_db(server, name)
+
+    async def go() -> None:
+        await _admin(server, f'CREATE DATABASE "{name}"')
+        try:
+            await asyncio.to_thread(upgrade_head, url)
+            await _run(url, args.n, args.warmup, args.show)
+        finally:
+            await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()
