@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers.errors import map_db_errors
-from drivers.keyset import Ordering, encode_cursor
+from drivers.keyset import Ordering
 from drivers.mapping import Entity, Relation
 
 __all__ = [
@@ -26,8 +26,10 @@ __all__ = [
     "fetch_window_by_keys",
 ]
 
-# A page: (cursor, record) pairs, at most `first` of them, and whether more rows follow.
-Page = tuple[list[tuple[str, Any]], bool]
+# A page: (ordering key values, record) pairs, at most `first` of them, and whether more rows
+# follow. The key values are turned into cursors only if the response asks for them
+# (keyset.encode_cursor): most pages select nodes only, and encoding every row was measurable.
+Page = tuple[list[tuple[tuple[Any, ...], Any]], bool]
 
 
 def _base(entity: Entity, tenant_id: str, *extra: ColumnElement[Any]) -> Select[Any]:
@@ -95,7 +97,7 @@ async def fetch_window_by_keys(
         inner = inner.where(ordering.after(after))
     sub = inner.subquery()
     stmt = select(sub).where(sub.c._rn <= first + 1).order_by(sub.c._k, sub.c._rn)
-    grouped: dict[Any, list[tuple[str, Any]]] = defaultdict(list)
+    grouped: dict[Any, list[tuple[tuple[Any, ...], Any]]] = defaultdict(list)
     more: set[Any] = set()
     with map_db_errors():
         result = await conn.execute(stmt)
@@ -104,8 +106,7 @@ async def fetch_window_by_keys(
         if row[1 + n_keys] > first:
             more.add(key)
             continue
-        cursor = encode_cursor(ordering, tuple(row[1 : 1 + n_keys]))
-        grouped[key].append((cursor, _record(entity, row, 2 + n_keys)))
+        grouped[key].append((tuple(row[1 : 1 + n_keys]), _record(entity, row, 2 + n_keys)))
     return {key: (grouped.get(key, []), key in more) for key in keys}
 
 
@@ -150,10 +151,7 @@ async def fetch_page(
     stmt = stmt.order_by(*ordering.order_by()).limit(first + 1)
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
-    page = [
-        (encode_cursor(ordering, tuple(row[:n_keys])), _record(entity, row, n_keys))
-        for row in rows[:first]
-    ]
+    page = [(tuple(row[:n_keys]), _record(entity, row, n_keys)) for row in rows[:first]]
     return page, len(rows) > first
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,19 +48,42 @@ def _engine_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Young-generation size before a collection (CPython's default is 700). See _tune_gc.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def _tune_gc() -> None:
+    """Make the cyclic GC cheap for a server that allocates many short-lived objects per request.
+
+    Profiling the resolver path showed about 40 % of a request's CPU in the GC: graphql-core and
+    Strawberry allocate thousands of objects per request, so CPython's default thresholds ran a
+    young collection every 700 allocations and, every ~100 of those, a full collection that
+    walked the whole (mostly immortal) heap of modules, schema and metadata. Freezing what exists
+    after start-up moves it out of every future collection, and a larger young generation runs
+    them far less often; the garbage of one request is a few MB at most.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(GC_GEN0_THRESHOLD, gc.get_threshold()[0]), gen1, gen2)
+
+
 @asynccontextmanager
 async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     url = await asyncio.to_thread(resolve_database_url, settings)
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade_head, url)
     primary = make_engine(url, **_engine_options(settings))
-    replica = (
-        make_engine(settings.database_read_url, **_engine_options(settings))
-        if settings.database_read_url
-        else primary
+    # Reads need no transaction, so they get their own pool whose connections are AUTOCOMMIT from
+    # the start (on the replica if there is one). An AUTOCOMMIT *execution option* on the primary's
+    # pool was not enough: the pool's pre-ping runs before the option applies, and SQLAlchemy's
+    # asyncpg ping wraps itself in BEGIN ... ROLLBACK, two extra statements per loader batch.
+    replica = make_engine(
+        settings.database_read_url or url,
+        isolation_level="AUTOCOMMIT",
+        **_engine_options(settings),
     )
-    # Reads need no transaction: AUTOCOMMIT saves the BEGIN/ROLLBACK round trips.
-    reads = replica.execution_options(isolation_level="AUTOCOMMIT")
+    reads = replica
     runtime = Runtime(
         settings=settings,
         database_url=url,
@@ -83,6 +107,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         breaker=breaker_settings(settings),
     )
     await runtime.hub.start()
+    _tune_gc()
     jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
     if jobs is not None:
         jobs.start()
@@ -93,8 +118,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             await jobs.stop()
         await runtime.hub.stop()
         await primary.dispose()
-        if replica is not primary:
-            await replica.dispose()
+        await replica.dispose()
 
 
 async def healthz(request: Request) -> Response:

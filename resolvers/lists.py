@@ -50,7 +50,7 @@ async def root_connection(
                     conn, entity, tenant_id=principal.tenant_id, where=where
                 )
 
-    return ConnectionResult(edges, has_next, args.after is not None, total)
+    return ConnectionResult(edges, has_next, args.after is not None, total, ordering)
 
 
 async def root_one(ctx: Context, field: str, key: str) -> Any:
@@ -84,4 +84,4 @@ async def nested_connection(
     async def total() -> int:
         return int(await ctx.loaders.count(parent, field).load(key))
 
-    return ConnectionResult(edges, has_next, args.after is not None, total)
+    return ConnectionResult(edges, has_next, args.after is not None, total, relation.ordering)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from drivers.keyset import BadCursor, Ordering, decode_cursor
+from drivers.keyset import BadCursor, Ordering, decode_cursor, encode_cursor
 from resolvers.errors import BadUserInput, QueryTooComplex
 
 __all__ = ["MAX_PAGE", "ConnectionResult", "PageArgs", "page_args"]
@@ -35,9 +35,17 @@ def page_args(first: int, after: str | None, ordering: Ordering) -> PageArgs:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionResult(Generic[T]):
-    """One page of records with their cursors; `total` runs only if totalCount is selected."""
+    """One page of records with their ordering keys; `total` runs only if totalCount is selected.
 
-    edges: list[tuple[str, T]]
+    A row's cursor is encoded from its keys by `cursor` only when the response selects it.
+    """
+
+    edges: list[tuple[tuple[Any, ...], T]]
     has_next_page: bool
     has_previous_page: bool
     total: Callable[[], Awaitable[int]]
+    ordering: Ordering
+
+    def cursor(self, keys: tuple[Any, ...]) -> str:
+        """The opaque cursor of the row with these ordering key values."""
+        return encode_cursor(self.ordering, keys)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
@@ -14,7 +16,36 @@ __all__ = ["Info", "from_record"]
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 
-_FIELDS: dict[type[Any], tuple[str, ...]] = {}
+# Per GraphQL type: how to copy a record's fields onto it, built on first use.
+_COPIERS: dict[type[Any], Callable[[Any], Any]] = {}
+
+
+def _copier(cls: type[Any], record: Any) -> Callable[[Any], Any]:
+    wanted = {f.name for f in dataclasses.fields(cls)}
+    have = {f.name for f in dataclasses.fields(record)}
+    names = tuple(sorted((wanted & have) - {"record"}))
+    get = operator.attrgetter(*names) if len(names) > 1 else None
+    # Fields the record lacks keep their defaults. A plain default is a class attribute, so the
+    # object can skip the generated __init__ (keyword parsing per row showed in profiles) and
+    # take its values in one dict; a type with a default_factory or no default goes the slow way.
+    fast = all(
+        f.name in names or f.name == "record" or hasattr(cls, f.name)
+        for f in dataclasses.fields(cls)
+        if f.init
+    )
+    new = object.__new__
+
+    def slow(record: Any) -> Any:
+        return cls(record=record, **{n: getattr(record, n) for n in names})
+
+    def quick(record: Any) -> Any:
+        obj = new(cls)
+        values = dict(zip(names, get(record), strict=True)) if get else {}
+        values["record"] = record
+        obj.__dict__.update(values)
+        return obj
+
+    return quick if fast and get is not None else slow
 
 
 def from_record(cls: type[T], record: Any) -> T:
@@ -22,10 +53,7 @@ def from_record(cls: type[T], record: Any) -> T:
 
     Each type declares `record: strawberry.Private[...]` so nested resolvers see the full row.
     """
-    names = _FIELDS.get(cls)
-    if names is None:
-        wanted = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        have = {f.name for f in dataclasses.fields(record)}
-        names = _FIELDS[cls] = tuple(sorted((wanted & have) - {"record"}))
-    build: Any = cls
-    return build(record=record, **{n: getattr(record, n) for n in names})  # type: ignore[no-any-return]
+    copy = _COPIERS.get(cls)
+    if copy is None:
+        copy = _COPIERS[cls] = _copier(cls, record)
+    return copy(record)  # type: ignore[no-any-return]

@@ -32,10 +32,19 @@ class Edge(Generic[T]):
 
 @strawberry.type(description="One page of a list.")
 class Connection(Generic[T]):
+    def _edges(self) -> list[Edge[T]]:
+        # Built (and each cursor encoded) only when selected: most clients read `nodes`.
+        cursor = self.result.cursor
+        return [
+            Edge(cursor=cursor(k), node=n)
+            for (k, _), n in zip(self.result.edges, self.nodes, strict=True)
+        ]
+
     nodes: list[T]
-    edges: list[Edge[T]]
+    edges: list[Edge[T]] = strawberry.field(resolver=_edges)
     page_info: PageInfo
     total: strawberry.Private[Callable[[], Awaitable[int]]]
+    result: strawberry.Private[ConnectionResult[Any]]
 
     @strawberry.field(description="Rows matching the filter, over all pages; counted on demand.")
     async def total_count(self) -> int:
@@ -43,17 +52,16 @@ class Connection(Generic[T]):
 
 
 def connection(result: ConnectionResult[Any], convert: Callable[[Any], T]) -> Connection[T]:
-    """Wrap a resolver page, converting each record once."""
-    nodes = [convert(record) for _, record in result.edges]
-    edges = [Edge(cursor=c, node=n) for (c, _), n in zip(result.edges, nodes, strict=True)]
+    """Wrap a resolver page, converting each record once; edges and cursors come on demand."""
+    edges = result.edges
     return Connection(
-        nodes=nodes,
-        edges=edges,
+        nodes=[convert(record) for _, record in edges],
         page_info=PageInfo(
             has_next_page=result.has_next_page,
             has_previous_page=result.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=result.cursor(edges[0][0]) if edges else None,
+            end_cursor=result.cursor(edges[-1][0]) if edges else None,
         ),
         total=result.total,
+        result=result,
     )
