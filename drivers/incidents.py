@@ -34,7 +34,6 @@ __all__ = [
     "insert_event",
     "insert_evidence",
     "insert_incident",
-    "touch_incident",
     "update_incident_acknowledged",
     "update_incident_resolved",
 ]
@@ -306,23 +305,6 @@ async def insert_incident(
     stmt = insert(_inc).values(tenant_id=tenant_id, **values).returning(*INCIDENT.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentRecord(*row)
-
-
-async def touch_incident(
-    conn: AsyncConnection, *, tenant_id: str, incident_id: str, now: datetime
-) -> IncidentRecord:
-    """Bump updated_at (activity that keeps an incident from going stale)."""
-    stmt = (
-        update(_inc)
-        .where(_inc.c.tenant_id == tenant_id, _inc.c.id == incident_id)
-        .values(updated_at=now)
-        .returning(*INCIDENT.columns)
-    )
-    with map_db_errors():
-        row = (await conn.execute(stmt)).first()
-    if row is None:
-        raise NotFound("Incident", incident_id)
     return IncidentRecord(*row)
 
 
