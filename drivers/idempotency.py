@@ -41,10 +41,6 @@ class StoredAnswer:
     body: bytes | None
     created_at: datetime
 
-    @property
-    def pending(self) -> bool:
-        return self.status_code is None
-
 
 def _key(tenant_id: str, actor: str, key: str) -> ColumnElement[bool]:
     return and_(_k.c.tenant_id == tenant_id, _k.c.actor == actor, _k.c.key == key)

@@ -130,7 +130,7 @@ async def _answer_held(
             "This Idempotency-Key was already used with a different request."
         )
         await error_response(error, 422)(scope, receive, send)
-    elif held.pending or held.status_code is None:
+    elif held.status_code is None:  # the first request has not answered yet
         error = Conflict("A request with this Idempotency-Key is still running; retry later.")
         await error_response(error, 409)(scope, receive, send)
     else:

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,9 +24,8 @@ from sqlalchemy.pool import NullPool
 from drivers import tables
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
-from gateway.app import create_app
 from gateway.settings import Settings
-from tests.helpers import JWT_SECRET, StatementCounter
+from tests.helpers import JWT_SECRET, StatementCounter, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,25 +123,13 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
+    async with serve(settings) as http:
         yield http
 
 
 @pytest.fixture(scope="session")
 async def compiled_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"gateway_compiled_reads": True}))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
+    async with serve(settings.model_copy(update={"gateway_compiled_reads": True})) as http:
         yield http
 
 

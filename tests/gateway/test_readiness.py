@@ -5,22 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from drivers.migrate import head_revision, upgrade_head
-from gateway.app import create_app
 from gateway.settings import Settings
-from tests.helpers import JWT_SECRET, error_codes, token
+from tests.helpers import JWT_SECRET, error_codes, serve, token
 
 
 async def readyz(database_url: str) -> httpx.Response:
-    app = create_app(Settings(database_url=database_url, migrate_on_start=False))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
-        ) as http,
-    ):
+    async with serve(Settings(database_url=database_url, migrate_on_start=False)) as http:
         return await http.get("/readyz")
 
 
@@ -50,20 +42,14 @@ async def test_readyz_fails_when_the_database_is_unreachable():
 
 async def test_requests_while_the_database_is_unreachable_answer_service_unavailable():
     # given a gateway whose database refuses connections (JWT needs no database, keys do)
-    app = create_app(
+    async with serve(
         Settings(
             database_url="postgresql://postgres@127.0.0.1:1/nowhere",
             migrate_on_start=False,
             jwt_secret=JWT_SECRET,
             gateway_background_jobs=False,
         )
-    )
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
-        ) as http,
-    ):
+    ) as http:
         # when an API key must be looked up, and when a query must read
         keyed = await http.post(
             "/graphql",

@@ -7,14 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from drivers import tables as t
-from gateway.app import create_app
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
 from tests.factories_incwrites import all_rows, audit_rows, run_row
-from tests.helpers import error_codes, gql
+from tests.helpers import error_codes, gql, serve
 
 VIOLATION = """mutation($input: PolicyViolationInput!) { recordPolicyViolation(input: $input) {
     created violation { id } incident { id }
@@ -24,13 +22,7 @@ FAILURE = """mutation($input: LlmFailureInput!) { recordLlmFailure(input: $input
 
 @pytest.fixture
 async def strict(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"aos_verification_mode": True}))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
+    async with serve(settings.model_copy(update={"aos_verification_mode": True})) as http:
         yield http
 
 

@@ -10,18 +10,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from drivers import tables as t
-from gateway.app import create_app
 from gateway.settings import Settings, breaker_settings
 from gateway.worker import Job, Runner, default_jobs
 from tests.factories import NOW, insert_rows, make_limits, override_row
 from tests.factories_breaker import add_alert, outbox
-from tests.helpers import token
+from tests.helpers import serve, token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,18 +121,12 @@ async def test_one_override_tick_activates_then_expires(engine):
 async def test_the_app_lifespan_runs_the_jobs(settings, engine):
     # given a PENDING alert and a gateway with background jobs on (no Alertmanager configured)
     await add_alert(engine)
-    app = create_app(
+    tasks_before = asyncio.all_tasks()
+    async with serve(
         settings.model_copy(
             update={"gateway_background_jobs": True, "job_alert_delivery_seconds": 0.05}
         )
-    )
-    tasks_before = asyncio.all_tasks()
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
+    ) as http:
         stats = "{ alertOutboxStats { pending sent } }"
         headers = {"authorization": f"Bearer {token(role='VIEWER')}"}
         for _ in range(200):
