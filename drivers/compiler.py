@@ -38,11 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 
-from drivers.errors import map_db_errors
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
     COMPILED_RELATIONS,
@@ -56,7 +54,7 @@ from drivers.mapping import (
 )
 from drivers.selection import Field, flatten, shape
 
-__all__ = ["NotCompilable", "Plan", "PlanCache", "compile_operation", "execute_plan"]
+__all__ = ["BoundPlan", "NotCompilable", "Plan", "PlanCache", "bind_plan", "compile_operation"]
 
 # Page arguments checked by the resolvers: node index -> (first, decoded `after` values or None).
 Pages = Mapping[int, tuple[int, tuple[Any, ...] | None]]
@@ -561,23 +559,33 @@ class PlanCache:
         return len(self._plans)
 
 
-async def execute_plan(
-    conn: AsyncConnection,
-    plan: Plan,
-    root: tuple[Field, ...],
-    pages: Pages,
-    *,
-    tenant_id: str,
-    actor: str = "",
-    role: str = "",
-) -> str:
-    """Run the plan as exactly one statement; return PostgreSQL's JSON text of `data`."""
+@dataclass(frozen=True, slots=True)
+class BoundPlan:
+    """A plan with every argument bound; only the caller (tenant, actor, role) is per request.
+
+    Values are computed once from the selection, so an identical request re-binds nothing: the
+    gateway keeps these per (document, operation, variables) and fills in the caller.
+    """
+
+    sql: str
+    template: tuple[Any, ...]
+    caller: tuple[tuple[int, str], ...]  # (parameter index, "tenant" | "actor" | "role")
+
+    def params(self, *, tenant_id: str, actor: str, role: str) -> list[Any]:
+        """The statement's parameters for one caller; the tenant comes only from here."""
+        params = list(self.template)
+        who = {"tenant": tenant_id, "actor": actor, "role": role}
+        for index, name in self.caller:
+            params[index] = who[name]
+        return params
+
+
+def bind_plan(plan: Plan, root: tuple[Field, ...], pages: Pages) -> BoundPlan:
+    """Bind the selection's argument values (and checked pages) to the plan's parameters."""
     nodes = list(flatten(root))
-    values: dict[str, Any] = {"tenant": tenant_id, "actor": actor, "role": role, **plan.static}
+    values: dict[str, Any] = dict(plan.static)
     for name, getter in plan.dynamic.items():
         values[name] = getter(nodes, pages)
-    params = tuple(values[name] for name in plan.positions)
-    with map_db_errors():
-        result = await conn.exec_driver_sql(plan.sql, params)
-        body = result.scalar_one()
-    return str(body)
+    template = tuple(None if name in _CALLER else values[name] for name in plan.positions)
+    caller = tuple((i, name) for i, name in enumerate(plan.positions) if name in _CALLER)
+    return BoundPlan(plan.sql, template, caller)

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from drivers.db import make_engine
 from drivers.migrate import current_revision, head_revision, upgrade_head
+from drivers.readpool import create_read_pool
 from gateway.auth import Authenticator
 from gateway.database import resolve_database_url
 from gateway.graphql_app import ASSETS_DIR, GraphQLApp
@@ -84,10 +85,19 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         **_engine_options(settings),
     )
     reads = replica
+    json_reads = (
+        await create_read_pool(
+            settings.database_read_url or url,
+            size=settings.db_pool_size,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
+        if settings.gateway_compiled_reads
+        else None
+    )
     runtime = Runtime(
         settings=settings,
         database_url=url,
-        db=Database(primary=primary, reads=reads),
+        db=Database(primary=primary, reads=reads, json_reads=json_reads),
         auth=Authenticator(
             primary,
             jwt_secret=settings.jwt_secret,
@@ -119,6 +129,8 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await runtime.hub.stop()
         await primary.dispose()
         await replica.dispose()
+        if json_reads is not None:
+            await json_reads.close()
 
 
 async def healthz(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import jwt
@@ -20,7 +21,9 @@ class Authenticator:
     """Turns an Authorization header into a Principal, or raises Unauthenticated.
 
     API-key lookups are cached per process for `cache_seconds` (0 disables the cache), so a hot
-    key costs no SQL; a revoked key stops working within that time.
+    key costs no SQL; a revoked key stops working within that time. A JWT that verified is kept
+    until its `exp`: a JWT cannot be revoked, so re-verifying the same token string (HMAC, JSON,
+    claim checks: ~40 µs) could only ever give the same principal until it expires.
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class Authenticator:
         self._jwt_issuer = jwt_issuer
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._jwts: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """Authenticate one `Authorization: Bearer <token>` value."""
@@ -73,6 +77,16 @@ class Authenticator:
         return principal
 
     def _jwt(self, token: str) -> Principal:
+        hit = self._jwts.get(token)
+        if hit is not None and time.time() < hit[0]:
+            return hit[1]
+        principal, expires = self._verify_jwt(token)
+        if len(self._jwts) > 10_000:
+            self._jwts.clear()
+        self._jwts[token] = (expires, principal)
+        return principal
+
+    def _verify_jwt(self, token: str) -> tuple[Principal, float]:
         if not self._jwt_secret:
             raise Unauthenticated("JWT authentication is not configured")
         try:
@@ -91,4 +105,6 @@ class Authenticator:
             raise Unauthenticated("invalid token: sub and tenant_id must be non-empty strings")
         if role not in _ROLES:
             raise Unauthenticated(f"invalid token: unknown role {role!r}")
-        return Principal(tenant, sub, _ROLES[role])
+        exp = claims.get("exp")
+        expires = float(exp) if isinstance(exp, int | float) else math.inf
+        return Principal(tenant, sub, _ROLES[role]), expires

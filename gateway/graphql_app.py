@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -12,7 +12,7 @@ from typing import Any, cast
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse
@@ -26,15 +26,18 @@ from strawberry.types import ExecutionResult
 
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
 from gateway.idempotency import run_idempotent
-from gateway.metrics import GRAPHQL_OPERATIONS
+from gateway.metrics import GRAPHQL_OPERATIONS, PREPARED_READS
 from gateway.responses import error_response
 from gateway.runtime import Runtime
+from resolvers.auth import Principal
+from resolvers.compiled import PreparedCache, run_prepared
 from resolvers.context import Context
 from resolvers.errors import GatewayError, Unauthenticated
 
 __all__ = ["ASSETS_DIR", "READ_PATH_HEADER", "GraphQLApp", "offline_ide_html"]
 
 log = logging.getLogger("gateway.errors")
+COMPILED_OPERATIONS = GRAPHQL_OPERATIONS.labels("compiled")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 READ_PATH_HEADER = "x-gateway-read-path"
@@ -116,6 +119,54 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
 
+def operation_key(data: object) -> Hashable | None:
+    """The identity of a POSTed operation: document, operation name and variables.
+
+    None for anything but a plain single operation (batches, non-string documents): those never
+    take the shortcut. Variables are keyed by their canonical JSON, so key order does not matter.
+    """
+    if not isinstance(data, dict):
+        return None
+    query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
+    if not isinstance(query, str) or not isinstance(name, str | None):
+        return None
+    if not isinstance(variables, dict | None):
+        return None
+    return (query, name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that yields the already-read body once, then the client's own messages."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_compiled(send: Send, data: str, media_type: str) -> None:
+    body = b'{"data":' + data.encode() + b"}"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-length", str(len(body)).encode()),
+                (b"content-type", media_type.encode()),
+                (READ_PATH_HEADER.encode(), b"compiled"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    COMPILED_OPERATIONS.inc()
+    PREPARED_READS.inc()
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Authenticates before execution: a request without a valid token never reaches GraphQL."""
 
@@ -130,6 +181,7 @@ class GraphQLApp(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
         )
+        self.prepared = PreparedCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -157,7 +209,47 @@ class GraphQLApp(GraphQL[Context, None]):
                         send=send,
                     )
                     return
+                if request.method == "POST" and runtime.db.json_reads is not None:
+                    replay = await self._serve_prepared(request, principal, send)
+                    if replay is None:
+                        return
+                    receive = replay
         await super().__call__(scope, receive, send)
+
+    async def _serve_prepared(
+        self, request: Request, principal: Principal, send: Send
+    ) -> Receive | None:
+        """Answer a repeat of a compiled operation without GraphQL; else hand the body on.
+
+        A POSTed query whose (document, operation name, variables) compiled before is answered
+        straight from its bound plan (resolvers/compiled.py) with the caller's tenant: the same
+        bytes and headers Strawberry would send, without parsing, validation or execution. Any
+        other request continues on Strawberry's view, which gets the body replayed, and records
+        its key so that its compiled answer is remembered. Returns that replaying `receive`, or
+        None when the request was answered here.
+        """
+        body = await request.body()
+        replay = _replaying(body, request.receive)
+        headers = request.headers
+        if "application/json" not in headers.get(
+            "content-type", ""
+        ) or self._get_stream_transport_from_headers(headers):
+            return replay
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return replay
+        key = operation_key(data)
+        if key is None:
+            return replay
+        request.state.operation_key = key
+        runtime: Runtime = request.state.runtime
+        answer = await run_prepared(runtime.db, principal, self.prepared, key)
+        if answer is None:
+            return replay
+        media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in headers.get("accept", "") else None
+        await _send_compiled(send, answer, media or "application/json")
+        return None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(offline_ide_html(self.graphql_ide_html))
@@ -179,6 +271,8 @@ class GraphQLApp(GraphQL[Context, None]):
             feed=runtime.hub,
             breaker=runtime.breaker,
             compiled_reads=runtime.settings.gateway_compiled_reads,
+            operation_key=getattr(request.state, "operation_key", None),
+            prepared=self.prepared,
             verification_mode=runtime.settings.aos_verification_mode,
         )
 

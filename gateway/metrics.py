@@ -14,6 +14,7 @@ __all__ = [
     "GRAPHQL_OPERATIONS",
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
+    "PREPARED_READS",
     "RequestContextMiddleware",
 ]
 
@@ -28,6 +29,10 @@ HTTP_SECONDS = Histogram(
 )
 GRAPHQL_OPERATIONS = Counter(
     "gateway_graphql_operations_total", "GraphQL operations by read path", ["path"]
+)
+PREPARED_READS = Counter(
+    "gateway_prepared_reads_total",
+    "Compiled operations answered from a remembered bound plan, without GraphQL execution",
 )
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}

@@ -3,31 +3,86 @@
 Returns PostgreSQL's JSON text of `data`, or None when the operation must run on the resolver
 path instead: a selection outside the mapping, or anything the resolver path answers with an
 error (no role, a bad cursor, `first` out of range), so errors keep exactly one source.
+
+An operation that compiled is remembered under the request's key (document, operation name,
+variables; see Context.operation_key) with its arguments bound, so the gateway can serve the next
+identical request with `run_prepared` without parsing, validating or executing GraphQL again:
+only the caller changes, and the tenant is filled in from the caller's principal every time.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
+from collections.abc import Hashable
 
-from drivers.compiler import PlanCache, execute_plan
+from drivers.compiler import BoundPlan, PlanCache, bind_plan
+from drivers.readpool import fetch_json_text
 from drivers.selection import Field, flatten
-from resolvers.auth import require_role
-from resolvers.context import Context
+from resolvers.auth import Principal, Role, require_role
+from resolvers.context import Context, Database
 from resolvers.errors import GatewayError, translate_errors
 from resolvers.pagination import page_args
 
-__all__ = ["PLANS", "run_compiled"]
+__all__ = ["PLANS", "PreparedCache", "run_compiled", "run_prepared"]
 
 log = logging.getLogger("gateway.compiled")
 
 PLANS = PlanCache(maxsize=512)
 
 
+class PreparedCache:
+    """Bounded LRU: request key -> bound plan of an operation that compiled and passed checks.
+
+    One per schema (the gateway's GraphQL app owns it): whether a document passes validation
+    and the query limits depends on the schema it was checked against.
+    """
+
+    def __init__(self, maxsize: int = 2048) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[Hashable, BoundPlan] = OrderedDict()
+
+    def get(self, key: Hashable) -> BoundPlan | None:
+        bound = self._items.get(key)
+        if bound is not None:
+            self._items.move_to_end(key)
+        return bound
+
+    def put(self, key: Hashable, bound: BoundPlan) -> None:
+        self._items[key] = bound
+        self._items.move_to_end(key)
+        if len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+async def _fetch(db: Database, bound: BoundPlan, principal: Principal) -> str | None:
+    if db.json_reads is None:
+        return None
+    params = bound.params(
+        tenant_id=principal.tenant_id, actor=principal.subject, role=principal.role.value
+    )
+    try:
+        with translate_errors():
+            return await fetch_json_text(db.json_reads, bound.sql, params)
+    except GatewayError as exc:
+        log.warning("compiled read failed (%s); the resolver path answers", exc.message)
+        return None
+    except Exception:
+        # A compiler defect must never cost the caller an answer: log it, use the resolver path.
+        log.exception("compiled read crashed; the resolver path answers")
+        return None
+
+
 async def run_compiled(ctx: Context, root: tuple[Field, ...]) -> str | None:
     """Serve a query operation with ONE statement, or return None to use the resolver path."""
-    engine = ctx.db.reads
-    plan = PLANS.get(root, engine.dialect)
-    if plan is None:
+    plan = PLANS.get(root, ctx.db.reads.dialect)
+    if plan is None or ctx.db.json_reads is None:
         return None
     try:
         principal = require_role(ctx)
@@ -39,22 +94,18 @@ async def run_compiled(ctx: Context, root: tuple[Field, ...]) -> str | None:
             pages[index] = (checked.first, checked.after)
     except GatewayError:
         return None
-    try:
-        with translate_errors():
-            async with engine.connect() as conn:
-                return await execute_plan(
-                    conn,
-                    plan,
-                    root,
-                    pages,
-                    tenant_id=principal.tenant_id,
-                    actor=principal.subject,
-                    role=principal.role.value,
-                )
-    except GatewayError as exc:
-        log.warning("compiled read failed (%s); the resolver path answers", exc.message)
+    bound = bind_plan(plan, root, pages)
+    body = await _fetch(ctx.db, bound, principal)
+    if body is not None and ctx.prepared is not None and ctx.operation_key is not None:
+        ctx.prepared.put(ctx.operation_key, bound)
+    return body
+
+
+async def run_prepared(
+    db: Database, principal: Principal, prepared: PreparedCache, key: Hashable
+) -> str | None:
+    """Serve a request identical to one that compiled before; None: take the usual way."""
+    bound = prepared.get(key)
+    if bound is None or not principal.allows(Role.VIEWER):
         return None
-    except Exception:
-        # A compiler defect must never cost the caller an answer: log it, use the resolver path.
-        log.exception("compiled read crashed; the resolver path answers")
-        return None
+    return await _fetch(db, bound, principal)

@@ -6,9 +6,11 @@ test.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers.rules.breaker import BreakerSettings
@@ -16,6 +18,7 @@ from resolvers.auth import Principal
 from resolvers.loaders import Loaders
 
 if TYPE_CHECKING:
+    from resolvers.compiled import PreparedCache
     from resolvers.subscriptions import ChangeFeed
 
 __all__ = ["Context", "Database"]
@@ -27,6 +30,9 @@ class Database:
 
     primary: AsyncEngine
     reads: AsyncEngine
+    # The compiled read path's plain asyncpg pool (drivers/readpool.py), on the reads' database;
+    # None: compiled reads are off.
+    json_reads: asyncpg.Pool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +47,10 @@ class Context:
     compiled_reads: bool = True  # serve mapped query operations with one SQL statement
     # AOS_VERIFICATION_MODE (DOMAIN.md §3.14-3.15): stricter evidence rules for ingest.
     verification_mode: bool = False
+    # The HTTP request's (query, operationName, variables) identity: a compiled operation is
+    # remembered under it so that the next identical request skips GraphQL (resolvers/compiled).
+    operation_key: Hashable | None = None
+    prepared: PreparedCache | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

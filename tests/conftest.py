@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from drivers import tables
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
+from drivers.readpool import QUERY_HOOKS
 from gateway.settings import Settings
 from tests.helpers import JWT_SECRET, StatementCounter, serve
 
@@ -137,7 +138,9 @@ async def compiled_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient
 def count_statements() -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(Engine, "before_cursor_execute", counter)
+    QUERY_HOOKS.append(counter.statements.append)  # the compiled path's plain asyncpg pool
     yield counter
+    QUERY_HOOKS.remove(counter.statements.append)
     event.remove(Engine, "before_cursor_execute", counter)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
@@ -185,3 +186,20 @@ async def test_browser_get_without_query_shows_graphiql_without_a_token(client):
 async def test_get_without_query_and_without_html_accept_still_needs_a_token(client):
     response = await client.get("/graphql", headers={"accept": "application/json"})
     assert response.status_code == 401
+
+
+async def test_a_verified_jwt_is_refused_once_it_expires_although_it_was_cached(client):
+    # given: a token verified (and remembered) while it is valid for one more second
+    token = "Bearer " + _jwt(exp=int(time.time()) + 2)
+    first = await _post(client, token)
+    assert first.status_code == 200
+    assert first.json()["data"]["viewer"]["actor"] == "alice"
+    # when: the same token comes back after its exp
+    await asyncio.sleep(
+        max(0.0, jwt.decode(token[7:], options={"verify_signature": False})["exp"] - time.time())
+        + 0.1
+    )
+    second = await _post(client, token)
+    # then
+    assert second.status_code == 401
+    assert [e["extensions"]["code"] for e in second.json()["errors"]] == ["UNAUTHENTICATED"]

@@ -1,0 +1,66 @@
+"""A plain asyncpg pool for the compiled read path: one statement per operation, nothing else.
+
+SQLAlchemy's pool pings every checkout (one more round trip) and its asyncpg adapter costs a
+greenlet switch per call; the compiled path sends exactly one SELECT that builds the whole
+response, so it talks to asyncpg directly. Connections are AUTOCOMMIT (asyncpg never opens a
+transaction by itself) and only ever run that SELECT, so there is no session state to reset on
+release, and no reset query is sent. A connection that died shows up as an error on its SELECT;
+asyncpg replaces it and the caller answers that request on the resolver path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from drivers.errors import DriverError, Unavailable
+
+__all__ = ["QUERY_HOOKS", "create_read_pool", "fetch_json_text"]
+
+# Called with the SQL of every statement a pool connection sent (tests count statements here).
+QUERY_HOOKS: list[Callable[[str], None]] = []
+
+
+def _log_query(record: Any) -> None:
+    for hook in QUERY_HOOKS:
+        hook(str(record.query))
+
+
+def _dsn(url: str) -> str:
+    """A libpq DSN for asyncpg; DATABASE_URL may use the SQLAlchemy spelling."""
+    scheme, sep, rest = url.partition("://")
+    return ("postgresql" if scheme.lower() == "postgresql+asyncpg" else scheme) + sep + rest
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    conn.add_query_logger(_log_query)
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Nothing to undo: no transaction, no LISTEN, no SET on these connections."""
+
+
+async def create_read_pool(url: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
+    """A pool of up to `size` connections, opened on demand, sessions in UTC like the engines."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        _dsn(url),
+        min_size=0,
+        max_size=size,
+        init=_init,
+        reset=_no_reset,
+        server_settings={"timezone": "UTC", "statement_timeout": str(statement_timeout_ms)},
+    )
+    return pool
+
+
+async def fetch_json_text(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> str:
+    """Run one statement that returns one text value (the response JSON) and return it."""
+    try:
+        body = await pool.fetchval(sql, *params)
+    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        raise Unavailable(f"database unavailable: {exc}") from exc
+    except asyncpg.PostgresError as exc:
+        raise DriverError(f"compiled read failed: {exc}") from exc
+    return str(body)
