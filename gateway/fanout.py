@@ -47,7 +47,7 @@ EXECUTIONS = Counter(
 )
 
 SHARE_KEY = "gateway.fanout.share_key"  # the operation_extensions entry carrying the group key
-_CAPACITY = 512  # events x groups kept; an evicted entry only means one more execution
+_CAPACITY = 256  # events x groups kept (initial states too); eviction only costs an execution
 
 
 def share_key(
