@@ -195,22 +195,26 @@ class NotificationHub:
         change = await load_change(self._loads, note)
         if change is None:
             return
+        delivered = 0
         for subscriber in interested:
-            if subscriber.accepts(change):
-                self._offer(subscriber, change)
+            if subscriber.accepts(change) and self._offer(subscriber, change):
+                delivered += 1
+        NOTIFICATIONS_DELIVERED.inc(delivered)  # once per notification, not per subscriber
 
     def _resync(self) -> None:
         """Changes committed while LISTEN was down are lost; state subscribers re-read."""
         for subs in list(self._subscribers.values()):
             for subscriber in list(subs):
-                if subscriber.resync:
-                    self._offer(subscriber, Change(subscriber.tenant_id, RESYNC, "", None))
+                if subscriber.resync and self._offer(
+                    subscriber, Change(subscriber.tenant_id, RESYNC, "", None)
+                ):
+                    NOTIFICATIONS_DELIVERED.inc()
 
-    def _offer(self, subscriber: _Subscriber, change: Change) -> None:
+    def _offer(self, subscriber: _Subscriber, change: Change) -> bool:
+        """Queue the change; False when the subscriber was too slow and is cut off instead."""
         if subscriber.queue.qsize() < self._queue_size:
             subscriber.queue.put_nowait(change)
-            NOTIFICATIONS_DELIVERED.inc()
-            return
+            return True
         # Too slow: drop what it has not read, tell it once, and stop feeding it.
         SLOW_SUBSCRIBERS.inc()
         log.warning("subscriber of tenant %s fell behind; cutting it off", subscriber.tenant_id)
@@ -218,6 +222,7 @@ class NotificationHub:
         while not subscriber.queue.empty():
             subscriber.queue.get_nowait()
         subscriber.queue.put_nowait(_OVERFLOW)
+        return False
 
     def _remove(self, subscriber: _Subscriber) -> None:
         subs = self._subscribers.get(subscriber.tenant_id)

@@ -1,11 +1,18 @@
-"""The Subscription root: live incident and breaker changes over graphql-transport-ws (API.md)."""
+"""The Subscription root: live incident and breaker changes over graphql-transport-ws (API.md).
+
+The hub hands every subscriber of an event the same record object; `_same` turns it into the same
+GraphQL object for all of them, so the gateway can execute an event once for all subscribers of
+an equal operation (gateway/fanout.py keys its shared results on that object's identity).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from enum import Enum
-from typing import Annotated
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
 
@@ -15,12 +22,34 @@ from schema.breakers import CircuitBreaker, breaker
 from schema.enums import Severity
 from schema.incidents import Incident, IncidentEvent, incident
 
+if TYPE_CHECKING:
+    from drivers.records import IncidentRecord
+
 __all__ = [
     "BreakerSubscriptions",
     "IncidentChange",
     "IncidentChangeKind",
     "IncidentSubscriptions",
 ]
+
+R = TypeVar("R")
+T = TypeVar("T")
+_SAME_CAPACITY = 64  # recent records; a record evicted early only costs one more execution
+_same_objects: OrderedDict[tuple[int, str], tuple[object, object]] = OrderedDict()
+
+
+def _same(record: R, tag: str, build: Callable[[R], T]) -> T:
+    """One GraphQL object per (record object, tag): equal events stay identical objects."""
+    key = (id(record), tag)
+    known = _same_objects.get(key)
+    if known is not None and known[0] is record:
+        _same_objects.move_to_end(key)
+        return known[1]  # type: ignore[return-value]
+    built = build(record)
+    _same_objects[key] = (record, built)  # holds the record: its id is not reused meanwhile
+    if len(_same_objects) > _SAME_CAPACITY:
+        _same_objects.popitem(last=False)
+    return built
 
 
 @strawberry.enum(description="What happened to the incident.")
@@ -43,6 +72,15 @@ class IncidentChange:
     changed_at: datetime = strawberry.field(description="The incident's updatedAt.")
 
 
+def _incident_change(kind: str, record: IncidentRecord) -> IncidentChange:
+    return IncidentChange(
+        kind=IncidentChangeKind(kind),
+        incident=incident(record),
+        incident_id=strawberry.ID(record.id),
+        changed_at=record.updated_at,
+    )
+
+
 @strawberry.type
 class IncidentSubscriptions:
     @strawberry.subscription(
@@ -59,12 +97,7 @@ class IncidentSubscriptions:
     ) -> AsyncGenerator[IncidentChange, None]:
         severities = None if severity is None else tuple(str(s) for s in severity)
         async for kind, record in uc.incident_changes(info.context, severities):
-            yield IncidentChange(
-                kind=IncidentChangeKind(kind),
-                incident=incident(record),
-                incident_id=strawberry.ID(record.id),
-                changed_at=record.updated_at,
-            )
+            yield _same(record, kind, partial(_incident_change, kind))
 
     @strawberry.subscription(
         description="Every timeline event committed for one incident. [VIEWER]"
@@ -77,7 +110,7 @@ class IncidentSubscriptions:
         ],
     ) -> AsyncGenerator[IncidentEvent, None]:
         async for record in uc.incident_events_added(info.context, str(incident_id)):
-            yield from_record(IncidentEvent, record)
+            yield _same(record, "event", partial(from_record, IncidentEvent))
 
 
 @strawberry.type
@@ -95,4 +128,4 @@ class BreakerSubscriptions:
         ] = None,
     ) -> AsyncGenerator[CircuitBreaker, None]:
         async for record in uc.breaker_changes(info.context, name):
-            yield breaker(record)
+            yield _same(record, "breaker", breaker)
