@@ -1,6 +1,6 @@
 """The tuned mutation path: addIncidentEvent is ONE statement, and dead connections are exact.
 
-Round trips are counted on the wire (tests/wire.py), so BEGIN, COMMIT and pool pings that
+Round trips are counted on the wire (bench/wire.py), so BEGIN, COMMIT and pool pings that
 SQLAlchemy's statement events do not see are counted too.
 """
 
@@ -13,12 +13,17 @@ import asyncpg
 import httpx
 import pytest
 
+from bench.wire import WireProxy, wire_proxy
 from drivers import tables as t
+from drivers.incidents import add_event_touching_incident, new_id
+from drivers.records import IncidentEventRecord
 from gateway.settings import Settings
+from resolvers.auth import Principal, Role
+from resolvers.context import Context, Database
+from resolvers.unit_of_work import unit_of_work
 from tests.factories import incident_row, insert_rows
 from tests.factories_incwrites import all_rows, audit_rows
 from tests.helpers import error_codes, gql, serve
-from tests.wire import WireProxy, wire_proxy
 
 ADD_EVENT = """mutation($id: ID!, $input: IncidentEventInput!) {
   addIncidentEvent(incidentId: $id, input: $input) { id incidentId eventType description }
@@ -164,3 +169,39 @@ async def test_a_connection_lost_after_the_statement_is_sent_is_not_retried(prox
     body = await gql(http, ADD_EVENT, {"id": inc["id"], "input": NOTE}, role="OPERATOR")
     assert "errors" not in body, body  # the broken connection was replaced
     assert len(await all_rows(engine, t.incident_events)) == 3
+
+
+def _ctx(engine) -> Context:
+    db = Database(primary=engine, reads=engine)
+    return Context(principal=Principal("t1", "op", Role.OPERATOR), db=db, request_id="r")
+
+
+async def test_a_one_statement_unit_must_write_its_audit_row_in_its_statement(engine):
+    inc = incident_row()
+    await insert_rows(engine, t.incidents, [inc])
+    with pytest.raises(RuntimeError, match="without its audit row in its statement"):
+        async with unit_of_work(_ctx(engine), "x", Role.OPERATOR, one_statement=True) as uow:
+            uow.audit("incidents", inc["id"], before=None, after=None)
+    with pytest.raises(RuntimeError, match="after take_audit"):
+        async with unit_of_work(_ctx(engine), "x", Role.OPERATOR, one_statement=True) as uow:
+            uow.audit("incidents", inc["id"], before=None, after=None)
+            entry = uow.take_audit()
+            uow.notify("INCIDENT_UPDATED", inc["id"])
+    assert entry.actor == "op" and entry.notifications == ()
+    assert await audit_rows(engine) == []
+
+
+async def test_a_transactional_unit_may_hand_its_audit_row_to_a_driver(engine):
+    inc = incident_row()
+    await insert_rows(engine, t.incidents, [inc])
+    async with unit_of_work(_ctx(engine), "addIncidentEvent", Role.OPERATOR) as uow:
+        planned = IncidentEventRecord(new_id(), inc["id"], "NOTE", "d", {}, inc["updated_at"])
+        uow.audit("incident_events", planned.id, before=None, after=None)
+        uow.notify("INCIDENT_UPDATED", inc["id"])
+        uow.notify("INCIDENT_EVENT_ADDED", planned.id)
+        await add_event_touching_incident(
+            uow.conn, tenant_id="t1", event=planned, entry=uow.take_audit()
+        )
+    # written once (by the statement, not again at the end of the unit of work)
+    assert len(await audit_rows(engine)) == 1
+    assert len(await all_rows(engine, t.incident_events)) == 1
