@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 from bench.wire import WireProxy, wire_proxy
 from drivers import tables as t
+from drivers.changes import fetch_events, fetch_incidents
 from drivers.incidents import add_event_touching_incident, new_id
 from drivers.records import IncidentEventRecord
 from gateway.settings import Settings
@@ -195,13 +197,21 @@ async def test_a_transactional_unit_may_hand_its_audit_row_to_a_driver(engine):
     inc = incident_row()
     await insert_rows(engine, t.incidents, [inc])
     async with unit_of_work(_ctx(engine), "addIncidentEvent", Role.OPERATOR) as uow:
-        planned = IncidentEventRecord(new_id(), inc["id"], "NOTE", "d", {}, inc["updated_at"])
+        now = datetime.now(UTC)
+        planned = IncidentEventRecord(new_id(), inc["id"], "NOTE", "d", {"b": 1, "a": 2}, now)
         uow.audit("incident_events", planned.id, before=None, after=None)
         uow.notify("INCIDENT_UPDATED", inc["id"])
         uow.notify("INCIDENT_EVENT_ADDED", planned.id)
-        await add_event_touching_incident(
+        event, after = await add_event_touching_incident(
             uow.conn, tenant_id="t1", event=planned, entry=uow.take_audit()
         )
     # written once (by the statement, not again at the end of the unit of work)
     assert len(await audit_rows(engine)) == 1
     assert len(await all_rows(engine, t.incident_events)) == 1
+    # the records it returns (the event, and the incident primed into the loader) are exactly
+    # what a read of the stored rows gives
+    async with engine.connect() as conn:
+        assert after == (await fetch_incidents(conn, tenant_id="t1", ids=[inc["id"]]))[inc["id"]]
+        assert event == (await fetch_events(conn, tenant_id="t1", ids=[event.id]))[event.id]
+    assert after.updated_at == now != inc["updated_at"]
+    assert event.created_at == now
