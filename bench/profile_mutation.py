@@ -9,6 +9,10 @@ ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, cli
 server share the process) and SQL statements/request (before_cursor_execute). Why: the
 wrk numbers say how slow the write is; this says where the statements and the CPU go, and is
 quick enough to run before and after each change (wrap it in py-spy for a flame graph).
+
+--wire runs the app through bench/wire.py's proxy and also prints database round
+trips/request (every Sync and simple Query on the wire: BEGIN, COMMIT and pool pings included,
+which statement events miss); the proxy runs in the same process, so its CPU is then included.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 
+from bench.wire import WireProxy, wire_proxy
 from drivers import tables as t
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
@@ -104,8 +109,18 @@ async def _seed(url: str, count: int) -> list[str]:
     return ids
 
 
-async def _run(url: str, n: int, warmup: int, show: bool) -> None:
+async def _run(url: str, n: int, warmup: int, show: bool, wire: bool) -> None:
     ids = await _seed(url, 100)
+    if wire:
+        async with wire_proxy(url) as proxy:
+            await _measure(proxy.url(url), ids, n, warmup, show=show, proxy=proxy)
+    else:
+        await _measure(url, ids, n, warmup, show=show, proxy=None)
+
+
+async def _measure(
+    url: str, ids: list[str], n: int, warmup: int, *, show: bool, proxy: WireProxy | None
+) -> None:
     settings = Settings(
         database_url=url,
         migrate_on_start=False,
@@ -135,15 +150,19 @@ async def _run(url: str, n: int, warmup: int, show: bool) -> None:
         for i in range(warmup):
             await post(i)
         event.listen(Engine, "before_cursor_execute", counter)
+        trips0 = proxy.round_trips if proxy else 0
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await post(i)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        trips = proxy.round_trips - trips0 if proxy else 0
         event.remove(Engine, "before_cursor_execute", counter)
     print(f"requests: {n}")
     print(f"wall ms/request: {wall * 1000 / n:.3f}")
     print(f"cpu  ms/request: {cpu * 1000 / n:.3f}  (client + server, one process)")
     print(f"statements/request: {counter.count / n:.2f}")
+    if proxy is not None:
+        print(f"round trips/request: {trips / n:.2f}  (on the wire; CPU includes the proxy)")
     if show:
         per = counter.count // n
         for stmt in counter.seen[:per]:
@@ -155,6 +174,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=2000, help="timed requests")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--show", action="store_true", help="print one request's statements")
+    parser.add_argument("--wire", action="store_true", help="count round trips through a proxy")
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL")
     if not server:
@@ -166,7 +186,7 @@ def main() -> None:
         await _admin(server, f'CREATE DATABASE "{name}"')
         try:
             await asyncio.to_thread(upgrade_head, url)
-            await _run(url, args.n, args.warmup, args.show)
+            await _run(url, args.n, args.warmup, args.show, args.wire)
         finally:
             await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    bindparam,
     func,
     insert,
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from drivers import audit
 from drivers import tables as t
+from drivers.db import json_dumps
 from drivers.errors import NotFound, StaleState, map_db_errors
 from drivers.mapping import INCIDENT, INCIDENT_EVENT, INCIDENT_EVIDENCE
 from drivers.records import IncidentEventRecord, IncidentEvidenceRecord, IncidentRecord
@@ -34,6 +34,7 @@ __all__ = [
     "insert_event",
     "insert_evidence",
     "insert_incident",
+    "new_id",
     "update_incident_acknowledged",
     "update_incident_resolved",
 ]
@@ -228,74 +229,74 @@ async def insert_event(
     return IncidentEventRecord(*row)
 
 
-def _build_add_event() -> Select[Any]:
-    """The statement of add_event_touching_incident, built once (all values are bind params)."""
-    inc = (
-        update(_inc)
-        .where(
-            _inc.c.tenant_id == bindparam("p_tenant_id"), _inc.c.id == bindparam("p_incident_id")
-        )
-        .values(updated_at=bindparam("p_now", type_=_inc.c.updated_at.type))
-        .returning(*INCIDENT.columns)
-        .cte("inc")
-    )
-    ev_t = t.incident_events
-    ev = (
-        insert(ev_t)
-        .from_select(
-            ["tenant_id", "incident_id", "event_type", "description", "data", "created_at"],
-            select(
-                bindparam("p_tenant_id", type_=ev_t.c.tenant_id.type),
-                inc.c.id,
-                bindparam("p_event_type", type_=ev_t.c.event_type.type),
-                bindparam("p_description", type_=ev_t.c.description.type),
-                bindparam("p_data", type_=ev_t.c.data.type),
-                bindparam("p_now", type_=ev_t.c.created_at.type),
-            ),
-        )
-        .returning(*INCIDENT_EVENT.columns)
-        .cte("ev")
-    )
-    return select(*ev.c, *inc.c).select_from(ev.join(inc, true()))
+def new_id() -> str:
+    """A row id in the form of the tables' default (gen_random_uuid()::text), made here.
+
+    Why: a one-statement write needs the id before the statement runs, to put it into the audit
+    row's document and the notification payload that travel in the same statement.
+    """
+    return str(uuid.uuid4())
 
 
-_ADD_EVENT = _build_add_event()
+def _add_event_sql() -> str:
+    """AddIncidentEvent's whole write as ONE statement; see add_event_touching_incident."""
+    inc_cols = ", ".join(c.name for c in INCIDENT.columns)
+    ev_cols = ", ".join(c.name for c in INCIDENT_EVENT.columns)
+    audit_sql, notifies = audit.audit_cte(8, 2, "ev")
+    return (
+        "WITH inc AS (UPDATE incidents SET updated_at = $3::timestamptz "  # noqa: S608 - constants
+        f"WHERE tenant_id = $1 AND id = $2 RETURNING {inc_cols}), "
+        "ev AS (INSERT INTO incident_events "
+        "(id, tenant_id, incident_id, event_type, description, data, created_at) "
+        "SELECT $4::text, $1, inc.id, $5::text, $6::text, $7::jsonb, $3::timestamptz FROM inc "
+        f"RETURNING {ev_cols}), "
+        f"{audit_sql} "
+        f"SELECT ev.*, inc.*, {notifies} FROM ev, inc, audit"
+    )
+
+
+_ADD_EVENT_SQL = _add_event_sql()
 _EVENT_WIDTH = len(INCIDENT_EVENT.columns)
+_INCIDENT_END = _EVENT_WIDTH + len(INCIDENT.columns)
 
 
 async def add_event_touching_incident(
     conn: AsyncConnection,
     *,
     tenant_id: str,
-    incident_id: str,
-    event_type: str,
-    description: str,
-    data: dict[str, Any],
-    now: datetime,
+    event: IncidentEventRecord,
+    entry: audit.AuditEntry,
 ) -> tuple[IncidentEventRecord, IncidentRecord]:
-    """Bump the incident's updated_at and append one timeline event, in ONE statement.
+    """Touch the incident, append `event`, its audit row and notifications: ONE statement.
 
-    Why one statement: the UPDATE takes the incident's row lock (what the separate
-    SELECT ... FOR UPDATE did) and the event is inserted only from the row it returned, so a
-    missing or foreign-tenant incident inserts nothing and raises NotFound, exactly as before,
-    with one round trip instead of three while the lock is held. The statement is built once
-    at import: building CTEs per call cost more Python time than the round trips saved.
-    Bind names carry a `p_` prefix: an UPDATE treats parameters named like a column as SET
-    values.
+    The UPDATE takes the incident's row lock and bumps updated_at; the event is inserted only
+    from the row it returned and the audit row only from the event, and the notifications are
+    selected from that joined row, so a missing or foreign-tenant incident writes and publishes
+    nothing and raises NotFound. Run on an AUTOCOMMIT connection the statement is its own
+    transaction (one round trip, no BEGIN/COMMIT); inside a transaction it works the same. The
+    SQL text is built once and sent as is (exec_driver_sql): no per-call compilation. `event`
+    carries the values to insert (id from new_id()); the returned records are the stored rows.
     """
-    params = {
-        "p_tenant_id": tenant_id,
-        "p_incident_id": incident_id,
-        "p_event_type": event_type,
-        "p_description": description,
-        "p_data": data,
-        "p_now": now,
-    }
+    if len(entry.notifications) != 2:
+        raise ValueError("the statement publishes exactly two notifications")
+    params = (
+        tenant_id,
+        event.incident_id,
+        event.created_at,
+        event.id,
+        event.event_type,
+        event.description,
+        json_dumps(event.data),
+        *entry.params(),
+    )
     with map_db_errors():
-        row = (await conn.execute(_ADD_EVENT, params)).first()
+        row = (await conn.exec_driver_sql(_ADD_EVENT_SQL, params)).first()
     if row is None:
-        raise NotFound("Incident", incident_id)
-    return IncidentEventRecord(*row[:_EVENT_WIDTH]), IncidentRecord(*row[_EVENT_WIDTH:])
+        raise NotFound("Incident", event.incident_id)
+    return (
+        IncidentEventRecord(*row[:_EVENT_WIDTH]),
+        IncidentRecord(*row[_EVENT_WIDTH:_INCIDENT_END]),
+    )
 
 
 async def insert_incident(

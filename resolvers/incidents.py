@@ -297,21 +297,23 @@ def _check_event_input(data: EventInput) -> None:
 async def add_incident_event(
     ctx: Context, incident_id: str, data: EventInput
 ) -> IncidentEventRecord:
-    """Append an operator's timeline entry and bump the incident's updated_at."""
+    """Append an operator's timeline entry and bump the incident's updated_at.
+
+    One statement in autocommit (unit_of_work one_statement=True): touch, event, audit row and
+    both notifications commit together or not at all; the audit document is the event as
+    inserted, so it is built before the statement from the id the statement will use.
+    """
     _check_event_input(data)
-    async with unit_of_work(ctx, "addIncidentEvent", Role.OPERATOR) as uow:
-        event, after = await db.add_event_touching_incident(
-            uow.conn,
-            tenant_id=uow.tenant_id,
-            incident_id=incident_id,
-            event_type=data.event_type,
-            description=data.description,
-            data=data.data or {},
-            now=_now(),
+    async with unit_of_work(ctx, "addIncidentEvent", Role.OPERATOR, one_statement=True) as uow:
+        planned = IncidentEventRecord(
+            db.new_id(), incident_id, data.event_type, data.description, data.data or {}, _now()
         )
-        uow.audit("incident_events", event.id, before=None, after=as_json(event))
+        uow.audit("incident_events", planned.id, before=None, after=as_json(planned))
         uow.notify("INCIDENT_UPDATED", incident_id)
-        uow.notify("INCIDENT_EVENT_ADDED", event.id)
+        uow.notify("INCIDENT_EVENT_ADDED", planned.id)
+        event, after = await db.add_event_touching_incident(
+            uow.conn, tenant_id=uow.tenant_id, event=planned, entry=uow.take_audit()
+        )
     ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
     return event
 

@@ -8,6 +8,12 @@
 On a clean exit the audit row and the pg_notify calls are written inside the same transaction,
 then it commits; any exception rolls everything back and nothing is published (PostgreSQL only
 delivers NOTIFY on commit). Forgetting the audit row is a programming error, caught here.
+
+`unit_of_work(..., one_statement=True)` is for a mutation whose whole write is ONE statement
+that also carries the audit row and notifications (the driver gets them from
+`uow.take_audit()`): the connection is AUTOCOMMIT, so that statement is its own transaction and
+the mutation costs one round trip instead of BEGIN, statements and COMMIT. Its body must send
+exactly that one statement; finishing without take_audit() is the same programming error.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import audit
+from drivers.audit import AuditEntry
 from resolvers.auth import Principal, Role, require_role
 from resolvers.context import Context
 from resolvers.errors import translate_errors
@@ -41,8 +48,10 @@ class UnitOfWork:
     principal: Principal
     operation: str
     request_id: str
+    one_statement: bool = False
     _audit: dict[str, Any] | None = None
     _notifications: list[tuple[str, str]] = field(default_factory=list)
+    _taken: bool = False
 
     @property
     def tenant_id(self) -> str:
@@ -50,6 +59,7 @@ class UnitOfWork:
 
     def audit(self, entity_type: str, entity_id: str, *, before: Any, after: Any) -> None:
         """Record the mutation's one audit row (written at commit)."""
+        self._check_open()
         if self._audit is not None:
             raise RuntimeError(f"{self.operation} recorded two audit rows")
         self._audit = {
@@ -61,11 +71,38 @@ class UnitOfWork:
 
     def notify(self, kind: str, entity_id: str) -> None:
         """Publish a change to subscribers once the transaction commits."""
+        self._check_open()
         self._notifications.append((kind, entity_id))
 
-    async def _finish(self) -> None:
+    def take_audit(self) -> AuditEntry:
+        """The audit row and notifications so far, for a driver that writes them itself.
+
+        After this the unit of work writes nothing at its end, and recording more is an error.
+        """
+        self._check_open()
         if self._audit is None:
-            raise RuntimeError(f"{self.operation} finished without an audit row")
+            raise RuntimeError(f"{self.operation} took its audit row before recording it")
+        self._taken = True
+        return AuditEntry(
+            tenant_id=self.tenant_id,
+            actor=self.principal.subject,
+            actor_role=str(self.principal.role),
+            operation=self.operation,
+            request_id=self.request_id,
+            notifications=tuple(self._notifications),
+            **self._audit,
+        )
+
+    def _check_open(self) -> None:
+        if self._taken:
+            raise RuntimeError(f"{self.operation} recorded audit data after take_audit()")
+
+    async def _finish(self) -> None:
+        if self._taken:
+            return
+        if self._audit is None or self.one_statement:
+            what = "its audit row in its statement" if self.one_statement else "an audit row"
+            raise RuntimeError(f"{self.operation} finished without {what}")
         await audit.insert_audit_and_notify(
             self.conn,
             tenant_id=self.tenant_id,
@@ -79,11 +116,23 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(ctx: Context, operation: str, role: Role) -> AsyncIterator[UnitOfWork]:
-    """Check the caller's role, then run the body in one transaction on the primary."""
+async def unit_of_work(
+    ctx: Context, operation: str, role: Role, *, one_statement: bool = False
+) -> AsyncIterator[UnitOfWork]:
+    """Check the caller's role, then run the body in one transaction on the primary.
+
+    one_statement=True: the body's single statement is the transaction (see the module doc).
+    """
     principal = require_role(ctx, role)
     with translate_errors():
-        async with ctx.db.primary.begin() as conn:
-            uow = UnitOfWork(conn, principal, operation, ctx.request_id)
-            yield uow
-            await uow._finish()
+        if one_statement:
+            async with ctx.db.primary.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                uow = UnitOfWork(conn, principal, operation, ctx.request_id, one_statement=True)
+                yield uow
+                await uow._finish()
+        else:
+            async with ctx.db.primary.begin() as conn:
+                uow = UnitOfWork(conn, principal, operation, ctx.request_id)
+                yield uow
+                await uow._finish()
