@@ -84,10 +84,17 @@ async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:
 
 
 async def incident_events(
-    ctx: Context, incident: IncidentRecord, *, first: int, after: str | None
+    ctx: Context,
+    incident: IncidentRecord,
+    *,
+    first: int,
+    after: str | None,
+    with_total: bool = False,
 ) -> ConnectionResult[IncidentEventRecord]:
-    """The incident's timeline, newest first."""
-    return await nested_connection(ctx, "Incident", "events", incident.id, first=first, after=after)
+    """The incident's timeline, newest first (with its count when totalCount is asked)."""
+    return await nested_connection(
+        ctx, "Incident", "events", incident.id, first=first, after=after, with_total=with_total
+    )
 
 
 async def incident_breaches(ctx: Context, incident: IncidentRecord) -> list[LimitBreachRecord]:

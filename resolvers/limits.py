@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from asyncio import Future
+from collections.abc import Iterable
 
 from drivers import limits as db
 from drivers.mapping import LIMIT, limit_orderings
@@ -14,12 +16,21 @@ from drivers.records import (
     LimitRecord,
 )
 from resolvers.context import Context
-from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
+from resolvers.lists import (
+    nested_connection,
+    nested_list,
+    nested_one,
+    nested_one_now,
+    prefetch_one,
+    root_connection,
+    root_one,
+)
 from resolvers.pagination import ConnectionResult
 
 __all__ = [
     "breach_incident",
     "breach_limit",
+    "breach_limit_now",
     "get_limit",
     "limit_active_override",
     "limit_breaches",
@@ -27,6 +38,7 @@ __all__ = [
     "limit_overrides",
     "list_limits",
     "override_limit",
+    "prefetch_breach_limits",
 ]
 
 DEFAULT_ORDER = "LAST_BREACHED_DESC"
@@ -67,10 +79,17 @@ async def get_limit(ctx: Context, limit_id: str) -> LimitRecord | None:
 
 
 async def limit_breaches(
-    ctx: Context, limit: LimitRecord, *, first: int, after: str | None
+    ctx: Context,
+    limit: LimitRecord,
+    *,
+    first: int,
+    after: str | None,
+    with_total: bool = False,
 ) -> ConnectionResult[LimitBreachRecord]:
-    """The limit's breach history, newest first."""
-    return await nested_connection(ctx, "Limit", "breaches", limit.id, first=first, after=after)
+    """The limit's breach history, newest first (with its count when totalCount is asked)."""
+    return await nested_connection(
+        ctx, "Limit", "breaches", limit.id, first=first, after=after, with_total=with_total
+    )
 
 
 async def limit_overrides(
@@ -100,6 +119,16 @@ async def breach_limit(ctx: Context, breach: LimitBreachRecord) -> LimitRecord |
     """The limit a breach belongs to."""
     record: LimitRecord | None = await nested_one(ctx, "LimitBreach", "limit", breach.limit_id)
     return record
+
+
+def breach_limit_now(ctx: Context, breach: LimitBreachRecord) -> Future[LimitRecord | None] | None:
+    """The breach's limit as the loader's future, done once `prefetch_breach_limits` ran."""
+    return nested_one_now(ctx, "LimitBreach", "limit", breach.limit_id)
+
+
+async def prefetch_breach_limits(ctx: Context, breaches: Iterable[LimitBreachRecord]) -> None:
+    """Load the limits of many breaches in one batch, so each breach's `limit` is ready."""
+    await prefetch_one(ctx, "LimitBreach", "limit", (b.limit_id for b in breaches))
 
 
 async def override_limit(ctx: Context, override: LimitOverrideRecord) -> LimitRecord | None:

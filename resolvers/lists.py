@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from asyncio import Future
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -15,7 +17,15 @@ from resolvers.context import Context
 from resolvers.errors import translate_errors
 from resolvers.pagination import ConnectionResult, page_args
 
-__all__ = ["nested_connection", "nested_list", "nested_one", "root_connection", "root_one"]
+__all__ = [
+    "nested_connection",
+    "nested_list",
+    "nested_one",
+    "nested_one_now",
+    "prefetch_one",
+    "root_connection",
+    "root_one",
+]
 
 
 async def root_connection(
@@ -72,16 +82,55 @@ async def nested_list(ctx: Context, parent: str, field: str, key: Any) -> list[A
 
 
 async def nested_connection(
-    ctx: Context, parent: str, field: str, key: Any, *, first: int, after: str | None
+    ctx: Context,
+    parent: str,
+    field: str,
+    key: Any,
+    *,
+    first: int,
+    after: str | None,
+    with_total: bool = False,
 ) -> ConnectionResult[Any]:
-    """One page of a nested connection; every parent of the level shares one statement."""
+    """One page of a nested connection; every parent of the level shares one statement.
+
+    With `with_total` (totalCount is selected) the count's batch is queued in the same tick as
+    the page's, so both statements run side by side and totalCount needs no awaitable later.
+    A failed count is not raised here: `total` hands its error to the totalCount field.
+    """
     relation = RELATIONS[(parent, field)]
     if relation.ordering is None:
         raise ValueError(f"{parent}.{field} is not a connection")
     args = page_args(first, after, relation.ordering)
-    edges, has_next = await ctx.loaders.window(parent, field, args.first, args.after).load(key)
+    window = ctx.loaders.window(parent, field, args.first, args.after).load(key)
+    counted = ctx.loaders.count(parent, field).load(key) if with_total else None
+    edges, has_next = await window
+    known: int | None = None
+    if counted is not None:
+        await asyncio.wait((counted,))
+        if counted.exception() is None:
+            known = int(counted.result())
 
     async def total() -> int:
-        return int(await ctx.loaders.count(parent, field).load(key))
+        return int(await (counted or ctx.loaders.count(parent, field).load(key)))
 
-    return ConnectionResult(edges, has_next, args.after is not None, total, relation.ordering)
+    return ConnectionResult(
+        edges, has_next, args.after is not None, total, relation.ordering, known
+    )
+
+
+def nested_one_now(ctx: Context, parent: str, field: str, key: Any) -> Future[Any] | None:
+    """The to-one loader's future for `key` (None for a null key), without awaiting it.
+
+    Done already when `prefetch_one` loaded the key, so a field can answer synchronously.
+    """
+    if key is None:
+        return None
+    return ctx.loaders.one(parent, field).load(key)
+
+
+async def prefetch_one(ctx: Context, parent: str, field: str, keys: Iterable[Any]) -> None:
+    """Load the to-one records of many keys in one batch (errors wait for the fields)."""
+    wanted = [k for k in keys if k is not None]
+    if wanted:
+        loader = ctx.loaders.one(parent, field)
+        await asyncio.wait([loader.load(k) for k in wanted])

@@ -45,6 +45,9 @@ class ConnectionResult(Generic[T]):
     has_previous_page: bool
     total: Callable[[], Awaitable[int]]
     ordering: Ordering
+    # The count, when it was loaded together with the page (the caller asked for totalCount):
+    # the schema then answers totalCount without an awaitable.
+    known_total: int | None = None
 
     def cursor(self, keys: tuple[Any, ...]) -> str:
         """The opaque cursor of the row with these ordering key values."""

@@ -11,6 +11,7 @@ from schema.breakers import BreakerMutations, BreakerQueries
 from schema.compiled import CompiledReads
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
+from schema.fastpath import PlainExecutor, install_plain_resolvers
 from schema.governance import GovernanceMutations
 from schema.incident_writes import IncidentWriteMutations
 from schema.incidents import IncidentMutations, IncidentQueries
@@ -69,8 +70,8 @@ class Subscription(IncidentSubscriptions, BreakerSubscriptions):
 
 
 def build_schema(limits: Limits) -> strawberry.Schema:
-    """Build the schema with its error coding and query limits."""
-    return strawberry.Schema(
+    """Build the schema with its error coding and query limits; plain fields take a fast path."""
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -83,7 +84,10 @@ def build_schema(limits: Limits) -> strawberry.Schema:
             lambda: ParseErrorsInside(maxsize=512),
             lambda: ValidationCache(maxsize=512),
         ],
+        execution_context_class=PlainExecutor,
     )
+    install_plain_resolvers(schema)
+    return schema
 
 
 def sdl() -> str:

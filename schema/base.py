@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from resolvers.context import Context
 
-__all__ = ["Info", "from_record"]
+__all__ = ["Info", "from_record", "selects"]
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -57,3 +58,30 @@ def from_record(cls: type[T], record: Any) -> T:
     if copy is None:
         copy = _COPIERS[cls] = _copier(cls, record)
     return copy(record)  # type: ignore[no-any-return]
+
+
+def selects(info: Info, name: str) -> bool:
+    """Whether this field's selection asks for the child field `name` (fragments included).
+
+    Lets a resolver load, together with its own rows, what a child would otherwise await one
+    parent at a time. A child skipped by @skip/@include still counts: one batch too many at worst.
+    """
+    raw = info._raw_info
+    pending: list[SelectionSetNode | None] = [node.selection_set for node in raw.field_nodes]
+    spread: set[str] = set()
+    while pending:
+        selection_set = pending.pop()
+        if selection_set is None:
+            continue
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value == name:
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = raw.fragments.get(selection.name.value)
+                if fragment is not None and selection.name.value not in spread:
+                    spread.add(selection.name.value)
+                    pending.append(fragment.selection_set)
+    return False

@@ -12,7 +12,8 @@ from strawberry.scalars import JSON
 from drivers.incidents import IncidentFilter as IncidentFilterSpec
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
-from schema.base import Info, from_record
+from resolvers.limits import prefetch_breach_limits
+from schema.base import Info, from_record, selects
 from schema.enums import (
     CauseType,
     IncidentEventType,
@@ -130,14 +131,23 @@ class Incident:
     async def events(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[IncidentEvent]:
-        page = await uc.incident_events(info.context, self.record, first=first, after=after)
+        page = await uc.incident_events(
+            info.context,
+            self.record,
+            first=first,
+            after=after,
+            with_total=selects(info, "totalCount"),
+        )
         return connection(page, _event)
 
     @strawberry.field(description="Limit breaches linked to this incident, newest first.")
     async def breaches(self, info: Info) -> list[_LimitBreach]:
         from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
 
-        return [breach(b) for b in await uc.incident_breaches(info.context, self.record)]
+        rows = await uc.incident_breaches(info.context, self.record)
+        if rows and selects(info, "limit"):
+            await prefetch_breach_limits(info.context, rows)  # each breach's limit then sync
+        return [breach(b) for b in rows]
 
     @strawberry.field(description="Lessons learned from this incident, newest first.")
     async def lessons(self, info: Info) -> list[Lesson]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,7 +19,7 @@ from drivers.records import (
 )
 from resolvers import limits as uc
 from resolvers.runs import breach_run
-from schema.base import Info, from_record
+from schema.base import Info, from_record, selects
 from schema.enums import (
     BreachType,
     Enforcement,
@@ -77,11 +78,15 @@ class LimitBreach:
     recovered_at: datetime | None
 
     @strawberry.field(description="The limit that was breached.")
-    async def limit(self, info: Info) -> Limit:
-        record = await uc.breach_limit(info.context, self.record)
-        if record is None:
-            raise RuntimeError("a breach always has its limit (FK, same tenant)")
-        return limit(record)
+    def limit(self, info: Info) -> Limit:
+        # Synchronous when the parent list prefetched the limits (Incident.breaches); otherwise
+        # a coroutine that graphql-core awaits.
+        pending = uc.breach_limit_now(info.context, self.record)
+        if pending is None:
+            return _breached_limit(None)
+        if pending.done():
+            return _breached_limit(pending.result())
+        return cast("Limit", _await_breached_limit(pending))
 
     @strawberry.field(description="The incident this breach is linked to, if any.")
     async def incident(self, info: Info) -> _Incident | None:
@@ -169,7 +174,13 @@ class Limit:
     async def breaches(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[LimitBreach]:
-        page = await uc.limit_breaches(info.context, self.record, first=first, after=after)
+        page = await uc.limit_breaches(
+            info.context,
+            self.record,
+            first=first,
+            after=after,
+            with_total=selects(info, "totalCount"),
+        )
         return connection(page, breach)
 
     @strawberry.field(description="Overrides of this limit, newest request first.")
@@ -189,6 +200,16 @@ class Limit:
 def limit(record: LimitRecord) -> Limit:
     """Convert a limit record."""
     return from_record(Limit, record)
+
+
+def _breached_limit(record: LimitRecord | None) -> Limit:
+    if record is None:
+        raise RuntimeError("a breach always has its limit (FK, same tenant)")
+    return limit(record)
+
+
+async def _await_breached_limit(pending: Awaitable[LimitRecord | None]) -> Limit:
+    return _breached_limit(await pending)
 
 
 def breach(record: LimitBreachRecord) -> LimitBreach:

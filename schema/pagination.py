@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 
@@ -47,8 +47,13 @@ class Connection(Generic[T]):
     result: strawberry.Private[ConnectionResult[Any]]
 
     @strawberry.field(description="Rows matching the filter, over all pages; counted on demand.")
-    async def total_count(self) -> int:
-        return await self.total()
+    def total_count(self) -> int:
+        # Synchronous when the count came with the page (no awaitable for graphql-core to
+        # track); otherwise the count's coroutine, which graphql-core awaits.
+        known = self.result.known_total
+        if known is not None:
+            return known
+        return cast("int", self.total())
 
 
 def connection(result: ConnectionResult[Any], convert: Callable[[Any], T]) -> Connection[T]:
