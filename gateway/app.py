@@ -82,9 +82,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await asyncio.to_thread(upgrade_head, url)
     primary = make_engine(url, **_engine_options(settings))
     # Reads need no transaction, so they get their own pool whose connections are AUTOCOMMIT from
-    # the start (on the replica if there is one). An AUTOCOMMIT *execution option* on the primary's
-    # pool was not enough: the pool's pre-ping runs before the option applies, and SQLAlchemy's
-    # asyncpg ping wraps itself in BEGIN ... ROLLBACK, two extra statements per loader batch.
+    # the start (on the replica if there is one): no BEGIN/ROLLBACK around a loader batch.
     replica = make_engine(
         settings.database_read_url or url,
         isolation_level="AUTOCOMMIT",
