@@ -143,6 +143,8 @@ def ours(
         "uvloop",
         "--http",
         "httptools",
+        "--ws-per-message-deflate",
+        "false",
         "--workers",
         str(workers),
     ]
