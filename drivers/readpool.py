@@ -43,14 +43,19 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
 
 
 async def create_read_pool(url: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
-    """A pool of up to `size` connections, opened on demand, sessions in UTC like the engines."""
+    """A pool of up to `size` connections, opened on demand; UTC sessions like the engines."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         _dsn(url),
         min_size=0,
         max_size=size,
         init=_init,
         reset=_no_reset,
-        server_settings={"timezone": "UTC", "statement_timeout": str(statement_timeout_ms)},
+        # DateStyle ISO: the compiled SQL formats timestamps from their text output.
+        server_settings={
+            "timezone": "UTC",
+            "DateStyle": "ISO",
+            "statement_timeout": str(statement_timeout_ms),
+        },
     )
     return pool
 
