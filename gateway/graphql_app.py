@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Hashable, Mapping
-from contextlib import suppress
+from collections.abc import Hashable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-    Operation,
-    _OperationStreamClosed,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
-from strawberry.utils.aio import aclosing
 
-from gateway import fanout
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
 from gateway.idempotency import run_idempotent
 from gateway.metrics import GRAPHQL_OPERATIONS, PREPARED_READS
 from gateway.responses import error_response
 from gateway.runtime import Runtime
+from gateway.websocket import TextWebSocketAdapter, TransportWSHandler
 from resolvers.auth import Principal
 from resolvers.compiled import PreparedCache, run_prepared
 from resolvers.context import Context
 from resolvers.errors import GatewayError, Unauthenticated
-
-if TYPE_CHECKING:
-    from strawberry.schema.schema import StreamResult
 
 __all__ = ["ASSETS_DIR", "READ_PATH_HEADER", "GraphQLApp", "offline_ide_html"]
 
@@ -74,116 +60,6 @@ def offline_ide_html(html: str) -> str:
             raise RuntimeError(f"GraphiQL page no longer loads {remote}; update _LOCAL_ASSETS")
         html = html.replace(remote, f"/graphiql/{local}")
     return html
-
-
-# graphql-transport-ws close codes (see docs/decisions.md § Live subscriptions).
-WS_FORBIDDEN = 4403  # connection_init without a valid token (the protocol's "Forbidden")
-WS_UNAVAILABLE = 4500  # the token could not be checked (database down); retry later
-
-
-class TextWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends JSON as text frames: graphql-transport-ws messages are text, orjson gives bytes."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        await self.send_text(orjson.dumps(message).decode())
-
-    async def send_text(self, text: str) -> None:
-        """One text frame, already JSON (a shared subscription payload in its own frame)."""
-        try:
-            await self.ws.send_text(text)
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
-
-
-class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Authenticates `connection_init` with the same Authenticator as HTTP.
-
-    The payload's `authorization` ("Bearer <token>") becomes the connection's principal; every
-    operation on the socket then runs with a context for that principal. A missing or bad token
-    closes the socket with 4403 before `connection_ack`; a subscribe before a successful
-    `connection_init` is closed with 4401 by the protocol handler itself.
-
-    Operations run on `fanout.sharing_schema`: subscribers of an equal operation (principal,
-    document, operationName, variables) share each event's execution and its serialised
-    payload; each gets it in its own `next` frame (gateway/fanout.py).
-    """
-
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        """Strawberry's, on the sharing schema with the operation's group key."""
-        key = fanout.share_key(
-            self.context.principal, operation.query, operation.operation_name, operation.variables
-        )
-        try:
-            result_source = await fanout.sharing_schema(self.schema).stream(
-                operation.query,
-                variable_values=operation.variables,
-                context_value=self.context,
-                root_value=self.root_value,
-                operation_name=operation.operation_name,
-                operation_extensions=None if key is None else {fanout.SHARE_KEY: key},
-            )
-            async with aclosing(result_source):
-                await self._send_result_stream(operation, result_source)
-            await operation.send_operation_message({"id": operation.id, "type": "complete"})
-        except _OperationStreamClosed:
-            return
-        except Exception as error:
-            await self.handle_task_exception(error)
-            with suppress(Exception):
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
-            self.operations.pop(operation.id, None)
-            raise
-
-    async def _send_result_stream(
-        self, operation: Operation[Context, None], result_source: StreamResult
-    ) -> None:
-        first = True
-        async for result in result_source:
-            if first and isinstance(result, PreExecutionError):
-                await self._handle_pre_execution_error(operation, result)
-                return
-            if not isinstance(result, ExecutionResult):
-                await self._reject_incremental_delivery(operation)
-                return
-            first = False
-            shared = (
-                None if result.errors or result.extensions else fanout.results.payload(result.data)
-            )
-            if shared is None:
-                await operation.send_next(result)
-            elif not operation.completed:
-                adapter = cast("TextWebSocketAdapter", self.websocket)
-                await adapter.send_text(
-                    f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next",'
-                    f'"payload":{shared}}}'
-                )
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        payload = message.get("payload") or {}
-        if isinstance(payload, dict) and not (
-            self.connection_init_received or self.connection_timed_out
-        ):
-            if self.connection_init_timeout_task:
-                self.connection_init_timeout_task.cancel()
-            websocket = cast("TextWebSocketAdapter", self.websocket).ws
-            runtime: Runtime = websocket.state.runtime
-            authorization = payload.get("authorization") or payload.get("Authorization")
-            try:
-                principal = await runtime.auth.authenticate(
-                    authorization if isinstance(authorization, str) else None
-                )
-            except Unauthenticated as exc:
-                log.info("websocket connection_init refused: %s", exc.message)
-                self.connection_init_received = True
-                await self.websocket.close(code=WS_FORBIDDEN, reason="Forbidden")
-                return
-            except Exception as exc:  # e.g. the database is down: the client retries later
-                log.warning("websocket connection_init could not authenticate: %s", exc)
-                self.connection_init_received = True
-                await self.websocket.close(code=WS_UNAVAILABLE, reason="Service unavailable")
-                return
-            self.context = dataclasses.replace(self.context, principal=principal)
-        await super().handle_connection_init(message)
 
 
 def operation_key(data: object) -> Hashable | None:
