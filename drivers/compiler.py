@@ -12,11 +12,11 @@ operation runs on the resolver path instead.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import (
     ColumnElement,
     FromClause,
@@ -540,23 +540,19 @@ class PlanCache:
     """Bounded LRU of plans keyed by the selection's shape (None = not compilable)."""
 
     def __init__(self, maxsize: int = 512) -> None:
-        self.maxsize = maxsize
-        self._plans: OrderedDict[Any, Plan | None] = OrderedDict()
+        self._plans: LRUCache[Any, Plan | None] = LRUCache(maxsize=maxsize)
 
     def get(self, root: tuple[Field, ...], dialect: Dialect) -> Plan | None:
         key = shape(root, _ORDER_ARGS)
         try:
-            plan = self._plans[key]
+            return self._plans[key]
         except KeyError:
-            try:
-                plan = compile_operation(root, dialect)
-            except NotCompilable:
-                plan = None
-            self._plans[key] = plan
-            if len(self._plans) > self.maxsize:
-                self._plans.popitem(last=False)
-            return plan
-        self._plans.move_to_end(key)
+            pass
+        try:
+            plan: Plan | None = compile_operation(root, dialect)
+        except NotCompilable:
+            plan = None
+        self._plans[key] = plan
         return plan
 
     def __len__(self) -> int:

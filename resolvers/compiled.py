@@ -13,8 +13,9 @@ only the caller changes, and the tenant is filled in from the caller's principal
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Hashable
+
+from cachetools import LRUCache
 
 from drivers.compiler import BoundPlan, PlanCache, bind_plan
 from drivers.readpool import fetch_json_text
@@ -31,7 +32,7 @@ log = logging.getLogger("gateway.compiled")
 PLANS = PlanCache(maxsize=512)
 
 
-class PreparedCache:
+class PreparedCache(LRUCache[Hashable, BoundPlan]):
     """Bounded LRU: request key -> bound plan of an operation that compiled and passed checks.
 
     One per schema (the gateway's GraphQL app owns it): whether a document passes validation
@@ -39,26 +40,7 @@ class PreparedCache:
     """
 
     def __init__(self, maxsize: int = 2048) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, BoundPlan] = OrderedDict()
-
-    def get(self, key: Hashable) -> BoundPlan | None:
-        bound = self._items.get(key)
-        if bound is not None:
-            self._items.move_to_end(key)
-        return bound
-
-    def put(self, key: Hashable, bound: BoundPlan) -> None:
-        self._items[key] = bound
-        self._items.move_to_end(key)
-        if len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(maxsize=maxsize)
 
 
 async def _fetch(db: Database, bound: BoundPlan, principal: Principal) -> str | None:
@@ -97,7 +79,7 @@ async def run_compiled(ctx: Context, root: tuple[Field, ...]) -> str | None:
     bound = bind_plan(plan, root, pages)
     body = await _fetch(ctx.db, bound, principal)
     if body is not None and ctx.prepared is not None and ctx.operation_key is not None:
-        ctx.prepared.put(ctx.operation_key, bound)
+        ctx.prepared[ctx.operation_key] = bound
     return body
 
 

@@ -7,7 +7,6 @@ an equal operation (gateway/fanout.py keys its shared results on that object's i
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from enum import Enum
@@ -15,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import strawberry
+from cachetools import LRUCache
 
 from resolvers import subscriptions as uc
 from schema.base import Info, from_record
@@ -35,7 +35,7 @@ __all__ = [
 R = TypeVar("R")
 T = TypeVar("T")
 _SAME_CAPACITY = 64  # recent records; a record evicted early only costs one more execution
-_same_objects: OrderedDict[tuple[int, str], tuple[object, object]] = OrderedDict()
+_same_objects: LRUCache[tuple[int, str], tuple[object, object]] = LRUCache(maxsize=_SAME_CAPACITY)
 
 
 def _same(record: R, tag: str, build: Callable[[R], T]) -> T:
@@ -43,12 +43,9 @@ def _same(record: R, tag: str, build: Callable[[R], T]) -> T:
     key = (id(record), tag)
     known = _same_objects.get(key)
     if known is not None and known[0] is record:
-        _same_objects.move_to_end(key)
         return known[1]  # type: ignore[return-value]
     built = build(record)
     _same_objects[key] = (record, built)  # holds the record: its id is not reused meanwhile
-    if len(_same_objects) > _SAME_CAPACITY:
-        _same_objects.popitem(last=False)
     return built
 
 
