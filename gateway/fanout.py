@@ -36,6 +36,7 @@ __all__ = [
     "SHARE_KEY",
     "SharedEventExecutor",
     "SharedResults",
+    "operation_identity",
     "results",
     "share_key",
     "sharing_schema",
@@ -50,6 +51,21 @@ SHARE_KEY = "gateway.fanout.share_key"  # the operation_extensions entry carryin
 _CAPACITY = 256  # events x groups kept (initial states too); eviction only costs an execution
 
 
+def operation_identity(
+    query: str, operation_name: str | None, variables: dict[str, object] | None
+) -> tuple[str, str | None, bytes] | None:
+    """An operation's identity: document, operation name, variables as canonical JSON.
+
+    Equal identities run the same operation (variable key order does not matter); None when the
+    variables cannot be serialised.
+    """
+    try:
+        canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    return (query, operation_name, canonical)
+
+
 def share_key(
     principal: Principal | None,
     query: str,
@@ -57,13 +73,10 @@ def share_key(
     variables: dict[str, object] | None,
 ) -> Hashable | None:
     """The group of an operation: equal keys select the same data the same way (None: alone)."""
-    if principal is None:
+    identity = operation_identity(query, operation_name, variables)
+    if principal is None or identity is None:
         return None
-    try:
-        canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return None
-    return (principal, query, operation_name, canonical)
+    return (principal, *identity)
 
 
 @dataclass(eq=False, slots=True)

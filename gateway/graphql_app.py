@@ -18,6 +18,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from gateway.fanout import operation_identity
 from gateway.idempotency import HEADER as IDEMPOTENCY_KEY
 from gateway.idempotency import run_idempotent
 from gateway.metrics import GRAPHQL_OPERATIONS, PREPARED_READS
@@ -75,7 +76,12 @@ def operation_key(data: object) -> Hashable | None:
         return None
     if not isinstance(variables, dict | None):
         return None
-    return (query, name, orjson.dumps(variables, option=orjson.OPT_SORT_KEYS))
+    return operation_identity(query, name, variables)
+
+
+def _wants_graphql_response(request: Request | WebSocket) -> bool:
+    """GraphQL-over-HTTP: answer in the newer media type when the client asks for it."""
+    return GRAPHQL_RESPONSE in request.headers.get("accept", "")
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -190,8 +196,8 @@ class GraphQLApp(GraphQL[Context, None]):
         answer = await run_prepared(runtime.db, principal, self.prepared, key)
         if answer is None:
             return replay
-        media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE in headers.get("accept", "") else None
-        await _send_compiled(send, answer, media or "application/json")
+        media = GRAPHQL_RESPONSE if _wants_graphql_response(request) else "application/json"
+        await _send_compiled(send, answer, media)
         return None
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -221,8 +227,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub = await super().get_sub_response(request)
-        # GraphQL-over-HTTP: answer in the newer media type when the client asks for it.
-        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        if _wants_graphql_response(request):
             sub.media_type = GRAPHQL_RESPONSE
         request.state.sub_response = sub
         return sub
