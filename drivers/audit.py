@@ -60,9 +60,10 @@ async def insert_audit(
 
 async def notify(conn: AsyncConnection, *, tenant_id: str, kind: str, entity_id: str) -> None:
     """Queue a change notification; PostgreSQL delivers it only if the transaction commits."""
-    payload = orjson.dumps({"tenant_id": tenant_id, "kind": kind, "id": entity_id}).decode()
     with map_db_errors():
-        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, payload)))
+        await conn.execute(
+            select(func.pg_notify(NOTIFY_CHANNEL, _payload(tenant_id, kind, entity_id)))
+        )
 
 
 def _payload(tenant_id: str, kind: str, entity_id: str) -> str:
