@@ -176,8 +176,12 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the ASGI app; nothing touches the database until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
+    """Build the ASGI app; nothing touches the database until the lifespan starts.
+
+    `demo_token` (from `gateway serve --demo` on a loopback host) is filled into GraphiQL's
+    Authorization header so a newcomer's first page works.
+    """
     settings = settings or get_settings()
     schema = build_schema(
         Limits(

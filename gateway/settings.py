@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,12 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
 
     graphiql: bool = True
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body (variables included)"
+    )
+    introspection: Literal["on", "admin", "off"] = Field(
+        default="on", description="who may introspect: everyone, ADMIN only, or nobody"
+    )
     max_query_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2_000, ge=1)
@@ -55,6 +62,9 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="log lines as text or as JSON objects"
+    )
     migrate_on_start: bool = Field(default=True, description="apply migrations when serving")
 
     # Circuit breaker and Alertmanager (DOMAIN.md §3.7-3.8).
