@@ -119,16 +119,25 @@ async def set_override_status(
 
 
 async def claim_due(
-    conn: AsyncConnection, *, status: str, column: str, now: datetime
+    conn: AsyncConnection,
+    *,
+    status: str,
+    column: str,
+    now: datetime,
+    skip: frozenset[str] = frozenset(),
 ) -> tuple[str, str] | None:
     """Lock one override of any tenant in `status` whose `column` ≤ now (SKIP LOCKED).
 
+    `skip` holds ids this run already left where they were (activation deferred by the cap).
     Returns (tenant_id, id) or None when nothing is due.
     """
     due_col = _ovr.c[column]
+    clauses = [_ovr.c.status == status, due_col <= now]
+    if skip:
+        clauses.append(_ovr.c.id.not_in(skip))
     stmt = (
         select(_ovr.c.tenant_id, _ovr.c.id)
-        .where(_ovr.c.status == status, due_col <= now)
+        .where(*clauses)
         .order_by(due_col)
         .limit(1)
         .with_for_update(skip_locked=True)

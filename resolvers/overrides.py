@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from drivers import audit
 from drivers import limits as limits_db
@@ -39,6 +40,8 @@ __all__ = [
 # num(20,4): at most 16 digits before the point.
 _NUMERIC_20_4_MAX = Decimal(10) ** 16
 _ENTITY = "limit_overrides"
+
+log = logging.getLogger("gateway.overrides")
 
 
 def _now() -> datetime:
@@ -104,6 +107,25 @@ async def _reload(uow: UnitOfWork, override_id: str) -> LimitOverrideRecord:
     return await db.fetch_override(uow.conn, tenant_id=uow.tenant_id, override_id=override_id)
 
 
+async def _active_slots_left(conn: AsyncConnection, tenant_id: str) -> int:
+    """Lock the tenant's overrides (until commit), then count its free ACTIVE slots.
+
+    Every path to ACTIVE (request, approval, activation job) calls this first, so the cap of
+    §3.3 holds under concurrency across processes: the advisory lock serializes them.
+    """
+    await db.lock_tenant_overrides(conn, tenant_id=tenant_id)
+    active = await db.count_active_overrides(conn, tenant_id=tenant_id)
+    return rules.MAX_ACTIVE_PER_TENANT - active
+
+
+def _cap_reached() -> RateLimited:
+    return RateLimited(
+        f"the tenant already has {rules.MAX_ACTIVE_PER_TENANT} active overrides "
+        f"(at most {rules.MAX_ACTIVE_PER_TENANT})",
+        reason="TOO_MANY_ACTIVE_OVERRIDES",
+    )
+
+
 async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOverrideRecord:
     """Checks in the order of §3.3; an immediate request approves itself and is ACTIVE."""
     _check_request(data)
@@ -111,14 +133,8 @@ async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOve
         limit = await limits_db.fetch_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
         )
-        await db.lock_tenant_overrides(uow.conn, tenant_id=uow.tenant_id)
-        active = await db.count_active_overrides(uow.conn, tenant_id=uow.tenant_id)
-        if active >= rules.MAX_ACTIVE_PER_TENANT:
-            raise RateLimited(
-                f"the tenant already has {active} active overrides "
-                f"(at most {rules.MAX_ACTIVE_PER_TENANT})",
-                reason="TOO_MANY_ACTIVE_OVERRIDES",
-            )
+        if await _active_slots_left(uow.conn, uow.tenant_id) <= 0:
+            raise _cap_reached()
         if await db.fetch_open_override_id(uow.conn, tenant_id=uow.tenant_id, limit_id=limit.id):
             raise _stacking(limit.id)
         now = _now()
@@ -164,7 +180,11 @@ async def approve_override(
     adjusted_value: Decimal | None,
     adjusted_duration_hours: int | None,
 ) -> LimitOverrideRecord:
-    """PENDING → ACTIVE (starts_at ≤ now) or APPROVED, optionally adjusting value/duration."""
+    """PENDING → ACTIVE (starts_at ≤ now) or APPROVED, optionally adjusting value/duration.
+
+    Becoming ACTIVE takes one of the tenant's 5 slots: a full tenant is RATE_LIMITED and the
+    override stays PENDING.
+    """
     check_decimal("adjustedValue", adjusted_value, maximum=_NUMERIC_20_4_MAX)
     _check_duration("adjustedDurationHours", adjusted_duration_hours)
     async with unit_of_work(ctx, "approveOverride", Role.ADMIN) as uow:
@@ -174,8 +194,11 @@ async def approve_override(
         if before.status != "PENDING":
             raise _illegal("approve", before)
         now = _now()
+        activates = before.starts_at <= now
+        if activates and await _active_slots_left(uow.conn, uow.tenant_id) <= 0:
+            raise _cap_reached()
         values: dict[str, object] = {
-            "status": "ACTIVE" if before.starts_at <= now else "APPROVED",
+            "status": "ACTIVE" if activates else "APPROVED",
             "approved_at": now,
             "approved_by": uow.principal.subject,
         }
@@ -252,15 +275,32 @@ async def cancel_override(ctx: Context, override_id: str) -> LimitOverrideRecord
 async def _move_due(
     engine: AsyncEngine, *, job: str, status: str, column: str, to: str, now: datetime | None
 ) -> int:
-    """Move due overrides one by one, each in its own short transaction with its audit row."""
+    """Move due overrides one by one, each in its own short transaction with its audit row.
+
+    Activation respects the cap of 5 ACTIVE per tenant: a due override of a full tenant stays
+    APPROVED (logged with the reason, no audit row since nothing changed) and is tried again on
+    the next tick.
+    """
     moved = 0
+    deferred: set[str] = set()
     while True:
         at = now or _now()
         async with engine.begin() as conn:
-            claimed = await db.claim_due(conn, status=status, column=column, now=at)
+            claimed = await db.claim_due(
+                conn, status=status, column=column, now=at, skip=frozenset(deferred)
+            )
             if claimed is None:
                 return moved
             tenant_id, override_id = claimed
+            if to == "ACTIVE" and await _active_slots_left(conn, tenant_id) <= 0:
+                deferred.add(override_id)
+                log.warning(
+                    "override %s/%s stays APPROVED: the tenant already has %d ACTIVE overrides",
+                    tenant_id,
+                    override_id,
+                    rules.MAX_ACTIVE_PER_TENANT,
+                )
+                continue
             before = await db.fetch_override(conn, tenant_id=tenant_id, override_id=override_id)
             await db.set_override_status(
                 conn,

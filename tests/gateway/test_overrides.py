@@ -343,3 +343,80 @@ async def test_unique_index_conflict_is_reported_as_conflict(client, engine):
     assert error_codes(body) == ["CONFLICT"]
     assert body["errors"][0]["extensions"]["reason"] == "OVERRIDE_ALREADY_OPEN"
     assert len(await rows(engine, t.limit_overrides)) == 1
+
+
+# --- the cap of 5 ACTIVE holds on every path to ACTIVE (issue #15 item 5) ------------------------
+
+
+async def test_approving_into_a_full_tenant_is_rate_limited_and_stays_pending(client, engine):
+    limits = await make_limits(engine, 7)
+    full = [override_row(lim["id"]) for lim in limits[:5]]
+    due = override_row(limits[5]["id"], status="PENDING")
+    later = override_row(
+        limits[6]["id"], status="PENDING", starts_at=datetime.now(UTC) + timedelta(hours=1)
+    )
+    await insert_rows(engine, t.limit_overrides, [*full, due, later])
+    # approving an override whose start has passed would make a sixth ACTIVE one
+    body = await gql(client, APPROVE, {"id": due["id"]})
+    assert error_codes(body) == ["RATE_LIMITED"]
+    assert body["errors"][0]["extensions"]["reason"] == "TOO_MANY_ACTIVE_OVERRIDES"
+    [row] = await rows(engine, t.limit_overrides, t.limit_overrides.c.id == due["id"])
+    assert (row.status, row.approved_by) == ("PENDING", None)
+    assert await audits(engine, "approveOverride") == []
+    # approving one that starts later takes no slot yet: APPROVED
+    body = await gql(client, APPROVE, {"id": later["id"]})
+    assert body["data"]["approveOverride"]["status"] == "APPROVED"
+    # once a slot frees, the same approval goes through
+    await gql(client, CANCEL, {"id": full[0]["id"]})
+    body = await gql(client, APPROVE, {"id": due["id"]})
+    assert body["data"]["approveOverride"]["status"] == "ACTIVE"
+
+
+async def test_activation_job_leaves_a_due_override_approved_while_the_tenant_is_full(
+    client, engine, caplog
+):
+    limits = await make_limits(engine, 7)
+    full = [override_row(lim["id"]) for lim in limits[:5]]
+    waiting = [
+        override_row(lim["id"], status="APPROVED", approved_by="root") for lim in limits[5:]
+    ]
+    other_tenant = await make_limits(engine, 1, tenant="t2")
+    elsewhere = override_row(other_tenant[0]["id"], tenant="t2", status="APPROVED")
+    await insert_rows(engine, t.limit_overrides, [*full, *waiting, elsewhere])
+    # when the job runs while t1 holds 5 ACTIVE overrides
+    with caplog.at_level("WARNING", logger="gateway.overrides"):
+        moved = await activate_due_overrides(engine)
+    # then only the other tenant's override moves; t1's stay APPROVED and the log says why
+    assert moved == 1
+    statuses = {r.id: r.status for r in await rows(engine, t.limit_overrides)}
+    assert [statuses[w["id"]] for w in waiting] == ["APPROVED", "APPROVED"]
+    assert statuses[elsewhere["id"]] == "ACTIVE"
+    assert sum("stays APPROVED" in r.getMessage() for r in caplog.records) == 2
+    assert [a.entity_id for a in await audits(engine, "activate_due_overrides")] == [
+        elsewhere["id"]
+    ]
+    # when one slot frees, the next run activates exactly one of them
+    await gql(client, CANCEL, {"id": full[0]["id"]})
+    assert await activate_due_overrides(engine) == 1
+    statuses = {r.id: r.status for r in await rows(engine, t.limit_overrides)}
+    assert sorted(statuses[w["id"]] for w in waiting) == ["ACTIVE", "APPROVED"]
+    active = [r for r in await rows(engine, t.limit_overrides) if r.tenant_id == "t1"]
+    assert sum(r.status == "ACTIVE" for r in active) == 5
+
+
+async def test_parallel_approvals_and_activation_never_exceed_five_active(client, engine):
+    limits = await make_limits(engine, 9)
+    full = [override_row(lim["id"]) for lim in limits[:3]]
+    pending = [override_row(lim["id"], status="PENDING") for lim in limits[3:7]]
+    approved = [override_row(lim["id"], status="APPROVED") for lim in limits[7:]]
+    await insert_rows(engine, t.limit_overrides, [*full, *pending, *approved])
+    # 4 approvals and the activation job race for the 2 free slots
+    results = await asyncio.gather(
+        *(gql(client, APPROVE, {"id": p["id"]}) for p in pending), activate_due_overrides(engine)
+    )
+    bodies, moved = results[:-1], results[-1]
+    ok = sum("errors" not in b for b in bodies)
+    limited = [b for b in bodies if "errors" in b]
+    assert all(error_codes(b) == ["RATE_LIMITED"] for b in limited)
+    assert ok + moved == 2
+    assert sum(r.status == "ACTIVE" for r in await rows(engine, t.limit_overrides)) == 5
