@@ -60,7 +60,7 @@ __all__ = ["BoundPlan", "NotCompilable", "Plan", "PlanCache", "bind_plan", "comp
 Pages = Mapping[int, tuple[int, tuple[Any, ...] | None]]
 Getter = Callable[[Sequence[Field], Pages], Any]
 
-_RAW_SCALARS = frozenset({"String", "Int", "Boolean", "JSON"})
+_RAW_SCALARS = frozenset({"String", "Int", "Long", "Boolean", "JSON"})
 _MAX_KEYS = 50  # json_build_object takes at most 100 arguments
 _UTC: ColumnElement[Any] = literal_column("'UTC'")
 _EMPTY = literal_column("'[]'::json", JSON)

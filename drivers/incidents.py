@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +23,19 @@ from drivers import audit
 from drivers import tables as t
 from drivers.db import json_dumps
 from drivers.errors import NotFound, StaleState, map_db_errors
-from drivers.mapping import INCIDENT, INCIDENT_EVENT, INCIDENT_EVIDENCE
-from drivers.records import IncidentEventRecord, IncidentEvidenceRecord, IncidentRecord
+from drivers.mapping import INCIDENT, INCIDENT_DERIVED, INCIDENT_EVENT, INCIDENT_EVIDENCE
+from drivers.records import (
+    IncidentDerivedRecord,
+    IncidentEventRecord,
+    IncidentEvidenceRecord,
+    IncidentRecord,
+)
 
 __all__ = [
     "IncidentFilter",
     "add_event_touching_incident",
     "claim_stale_incident",
+    "fetch_derived_by_ids",
     "fetch_incident_for_update",
     "incident_filter_clauses",
     "insert_event",
@@ -104,6 +111,19 @@ def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
     if f.resolved_before is not None:
         clauses.append(_inc.c.resolved_at < f.resolved_before)
     return clauses
+
+
+async def fetch_derived_by_ids(
+    conn: AsyncConnection, *, tenant_id: str, ids: Sequence[str]
+) -> dict[str, IncidentDerivedRecord]:
+    """The §1.18 derived values of many incidents in one statement, by incident id."""
+    stmt = select(
+        _inc.c.id,
+        *(INCIDENT_DERIVED[f.name] for f in fields(IncidentDerivedRecord)),
+    ).where(_inc.c.tenant_id == tenant_id, _inc.c.id.in_(list(ids)))
+    with map_db_errors():
+        result = await conn.execute(stmt)
+    return {row[0]: IncidentDerivedRecord(*row[1:]) for row in result}
 
 
 async def fetch_incident_for_update(

@@ -20,8 +20,10 @@ from sqlalchemy import (
     Table,
     case,
     cast,
+    exists,
     func,
     literal_column,
+    null,
     select,
     text,
 )
@@ -580,16 +582,58 @@ RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
     ("Limit", "overrides"): {"status": ArgFilter(_ovr.c.status, "in")},
 }
 
+# Incident values derived on read from other rows (DOMAIN.md §1.18), as correlated subqueries
+# over `incidents`. The resolver path selects them for a batch of ids (one statement per request
+# level, drivers/incidents.fetch_derived_by_ids) and the compiled path inlines them (COMPUTED):
+# one definition for both. Keyed by the Python field name of IncidentDerivedRecord.
+_prior = _inc.alias("prior_incident")
+INCIDENT_DERIVED: dict[str, ColumnElement[Any]] = {
+    "last_seen_at": func.coalesce(
+        select(func.max(_evt.c.created_at))
+        .where(_evt.c.tenant_id == _inc.c.tenant_id, _evt.c.incident_id == _inc.c.id)
+        .scalar_subquery(),
+        _inc.c.created_at,
+    ),
+    "evidence_count": select(func.count())
+    .select_from(_evd)
+    .where(_evd.c.tenant_id == _inc.c.tenant_id, _evd.c.incident_id == _inc.c.id)
+    .scalar_subquery(),
+    "recovery_attempted": exists()
+    .where(
+        _evd.c.tenant_id == _inc.c.tenant_id,
+        _evd.c.incident_id == _inc.c.id,
+        _evd.c.recovery_executed.is_(True),
+    )
+    .correlate(_inc),
+    # Same category (null = uncategorized), created in the 30 days before this incident.
+    "recurrence_count": select(func.count())
+    .select_from(_prior)
+    .where(
+        _prior.c.tenant_id == _inc.c.tenant_id,
+        _prior.c.category.is_not_distinct_from(_inc.c.category),
+        _prior.c.created_at >= _inc.c.created_at - THIRTY_DAYS,
+        _prior.c.created_at < _inc.c.created_at,
+    )
+    .scalar_subquery(),
+}
+
 # SQL of fields whose resolver computes them in Python from the record, for the compiled path;
 # tests/compiled/ proves each equal to its resolver. Keyed by (type, Python field name).
 _usec = func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1_000_000
+# int(timedelta.total_seconds() * 1000): the same two float8 operations, then truncation.
+_resolution_ms = func.trunc(
+    cast(cast(_usec, BigInteger), Float(precision=53)) / 1_000_000.0 * 1000.0
+).cast(BigInteger)
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
     ("Incident", "first_seen_at"): _inc.c.created_at,
     # ThresholdSignal.id is the public signal id, never the numeric row id (schema/thresholds.py).
     ("ThresholdSignal", "id"): _sig.c.signal_id,
     ("Incident", "topic"): case((_inc.c.status == "RESOLVED", "RESOLVED"), else_="ACTIVE"),
-    # int(timedelta.total_seconds() * 1000): the same two float8 operations, then truncation.
-    ("Incident", "time_to_resolution_ms"): func.trunc(
-        cast(cast(_usec, BigInteger), Float(precision=53)) / 1_000_000.0 * 1000.0
-    ).cast(BigInteger),
+    ("Incident", "time_to_resolution_millis"): _resolution_ms,
+    # The deprecated Int field: null once the value no longer fits 32 bits (~24.8 days).
+    ("Incident", "time_to_resolution_ms"): case(
+        (_resolution_ms.between(INT32_MIN, INT32_MAX), _resolution_ms), else_=null()
+    ),
+    **{("Incident", name): expr for name, expr in INCIDENT_DERIVED.items()},
 }

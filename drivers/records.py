@@ -17,6 +17,7 @@ __all__ = [
     "BreakerIncidentRecord",
     "CircuitBreakerRecord",
     "ExecutionScopeRecord",
+    "IncidentDerivedRecord",
     "IncidentEventRecord",
     "IncidentRecord",
     "LessonRecord",
@@ -29,6 +30,16 @@ __all__ = [
 ]
 
 JSON = Any
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentDerivedRecord:
+    """The values of one incident derived from other rows on read (DOMAIN.md §1.18)."""
+
+    last_seen_at: datetime
+    evidence_count: int
+    recovery_attempted: bool
+    recurrence_count: int
 
 
 @dataclass(frozen=True, slots=True)

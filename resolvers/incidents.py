@@ -14,6 +14,7 @@ from drivers import audit
 from drivers import incidents as db
 from drivers.mapping import INCIDENT, incident_orderings
 from drivers.records import (
+    IncidentDerivedRecord,
     IncidentEventRecord,
     IncidentEvidenceRecord,
     IncidentRecord,
@@ -46,6 +47,7 @@ __all__ = [
     "close_incident",
     "get_incident",
     "incident_breaches",
+    "incident_derived",
     "incident_events",
     "incident_evidence",
     "incident_lessons",
@@ -118,6 +120,14 @@ async def incident_source_run(ctx: Context, incident: IncidentRecord) -> RunReco
 async def incident_evidence(ctx: Context, incident: IncidentRecord) -> list[IncidentEvidenceRecord]:
     """The incident's evidence rows, newest first (batched)."""
     return await nested_list(ctx, "Incident", "evidence", incident.id)
+
+
+async def incident_derived(ctx: Context, incident: IncidentRecord) -> IncidentDerivedRecord:
+    """lastSeenAt, evidenceCount, recoveryAttempted, recurrenceCount (§1.18), batched."""
+    found: IncidentDerivedRecord | None = await ctx.loaders.incident_derived().load(incident.id)
+    if found is None:  # deleted since it was read: nothing derives from it any more
+        return IncidentDerivedRecord(incident.created_at, 0, False, 0)
+    return found
 
 
 def _now() -> datetime:

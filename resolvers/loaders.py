@@ -13,7 +13,7 @@ from typing import Any
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from drivers import reads
+from drivers import incidents, reads
 from drivers.mapping import RELATIONS, Relation
 from resolvers.errors import translate_errors
 
@@ -85,6 +85,15 @@ class Loaders:
             return await reads.count_by_keys(conn, relation, tenant_id=tenant, keys=keys)
 
         return self._get(("count", relation), batch, lambda: 0)
+
+    def incident_derived(self) -> _BatchLoader:
+        """Loader of an incident's §1.18 derived values: incident id -> IncidentDerivedRecord."""
+        tenant = self._tenant_id
+
+        async def batch(conn: AsyncConnection, keys: Sequence[Any]) -> dict[Any, Any]:
+            return await incidents.fetch_derived_by_ids(conn, tenant_id=tenant, ids=keys)
+
+        return self._get(("incident_derived",), batch, lambda: None)
 
     def _children(self, relation: Relation, *, single: bool) -> Batch:
         tenant = self._tenant_id

@@ -21,6 +21,7 @@ from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
 from schema.query_limits import Limits, QueryLimits
 from schema.runs import RunQueries
+from schema.scalars import SCALARS
 from schema.scopes import ScopeMutations, ScopeQueries
 from schema.subscriptions import BreakerSubscriptions, IncidentSubscriptions
 from schema.thresholds import ThresholdMutations, ThresholdQueries
@@ -75,7 +76,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[
             ErrorCodes,

@@ -13,7 +13,9 @@ from drivers.incidents import IncidentFilter as IncidentFilterSpec
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
 from resolvers.limits import prefetch_breach_limits
+from drivers.mapping import INT32_MAX, INT32_MIN
 from schema.base import Info, from_record, selects
+from schema.scalars import Long
 from schema.enums import (
     CauseType,
     IncidentEventType,
@@ -62,6 +64,13 @@ class IncidentEvent:
 
 def _event(record: IncidentEventRecord) -> IncidentEvent:
     return from_record(IncidentEvent, record)
+
+
+def _resolution_ms(incident: Incident) -> int | None:
+    """resolvedAt - createdAt in whole milliseconds (§1.18), None while unresolved."""
+    if incident.resolved_at is None:
+        return None
+    return int((incident.resolved_at - incident.created_at).total_seconds() * 1000)
 
 
 @strawberry.type(description="Something went wrong for a tenant; the unit of response.")
@@ -122,10 +131,41 @@ class Incident:
         return IncidentTopic.RESOLVED if self.status == "RESOLVED" else IncidentTopic.ACTIVE
 
     @strawberry.field(description="resolvedAt - createdAt in milliseconds; null while open.")
+    def time_to_resolution_millis(self) -> Long | None:
+        millis = _resolution_ms(self)
+        return None if millis is None else Long(millis)
+
+    @strawberry.field(
+        description="resolvedAt - createdAt in milliseconds as a 32-bit Int; null while open.",
+        deprecation_reason=(
+            "Int overflows after ~24.8 days: null beyond 2147483647 ms. "
+            "Use timeToResolutionMillis (Long)."
+        ),
+    )
     def time_to_resolution_ms(self) -> int | None:
-        if self.resolved_at is None:
-            return None
-        return int((self.resolved_at - self.created_at).total_seconds() * 1000)
+        millis = _resolution_ms(self)
+        return millis if millis is not None and INT32_MIN <= millis <= INT32_MAX else None
+
+    @strawberry.field(description="When the latest timeline event was added, else createdAt.")
+    async def last_seen_at(self, info: Info) -> datetime:
+        return (await uc.incident_derived(info.context, self.record)).last_seen_at
+
+    @strawberry.field(description="How many evidence rows are attached to this incident.")
+    async def evidence_count(self, info: Info) -> int:
+        return (await uc.incident_derived(info.context, self.record)).evidence_count
+
+    @strawberry.field(description="Whether any evidence records an executed recovery action.")
+    async def recovery_attempted(self, info: Info) -> bool:
+        return (await uc.incident_derived(info.context, self.record)).recovery_attempted
+
+    @strawberry.field(
+        description=(
+            "Incidents of the same category (null: uncategorized ones) created in the 30 days "
+            "before this one."
+        )
+    )
+    async def recurrence_count(self, info: Info) -> int:
+        return (await uc.incident_derived(info.context, self.record)).recurrence_count
 
     @strawberry.field(description="The timeline, newest first.")
     async def events(
