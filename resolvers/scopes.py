@@ -37,6 +37,7 @@ __all__ = [
     "incident_scopes",
     "revoke_scope",
     "test_recovery_scope",
+    "test_recovery_scope_audited",
 ]
 
 _ENTITY = "execution_scopes"
@@ -310,6 +311,23 @@ def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
         timeout_ms=data.timeout_ms,
         execution_hash=digest[:16],
     )
+
+
+async def test_recovery_scope_audited(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
+    """testRecoveryScope as a mutation: the dry run plus its one audit row (DOMAIN.md §5).
+
+    The row is marked `"dry_run": true` in `after`, names the targeted incident, and is the only
+    write: no scope, evidence or notification.
+    """
+    async with unit_of_work(ctx, "testRecoveryScope", Role.OPERATOR) as uow:
+        result = test_recovery_scope(ctx, data)
+        uow.audit(
+            "incidents",
+            data.incident_id,
+            before=None,
+            after={"dry_run": True, "request": as_json(data), "result": as_json(result)},
+        )
+    return result
 
 
 async def expire_scopes(engine: AsyncEngine, *, now: datetime | None = None) -> int:

@@ -174,11 +174,13 @@ class ScopeMutations:
         return execution_scope(await uc.revoke_scope(info.context, str(id)))
 
     @strawberry.mutation(
-        description="Dry run of a recovery scope: validates and simulates, writes nothing. "
-        "[OPERATOR]"
+        description="Dry run of a recovery scope: validates and simulates; writes only its audit "
+        "row (marked dry_run). [OPERATOR]"
     )
-    def test_recovery_scope(self, info: Info, input: TestRecoveryScopeInput) -> ScopeTestResult:
-        result = uc.test_recovery_scope(
+    async def test_recovery_scope(
+        self, info: Info, input: TestRecoveryScopeInput
+    ) -> ScopeTestResult:
+        result = await uc.test_recovery_scope_audited(
             info.context,
             uc.ScopeTestInput(
                 incident_id=str(input.incident_id),

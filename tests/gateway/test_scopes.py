@@ -301,4 +301,13 @@ async def test_recovery_scope_dry_run_writes_nothing(client, engine):
         scoped["estimatedCostCents"],
     ) == (True, 100, 1.0, 100)
     assert len(scoped["executionHash"]) == 16
-    assert await audits(engine) == []
+    # nothing but one audit row per call, marked as a dry run (issue #15 item 7)
+    assert await rows(engine, t.execution_scopes) == []
+    assert await rows(engine, t.incident_evidence) == []
+    logged = await audits(engine)
+    assert [(a.operation, a.entity_type, a.entity_id) for a in logged] == [
+        ("testRecoveryScope", "incidents", "i1")
+    ] * 2
+    assert all(a.after["dry_run"] is True and a.before is None for a in logged)
+    assert logged[1].after["result"]["execution_hash"] == scoped["executionHash"]
+    assert logged[1].after["request"]["mode"] == "AGENT_SUBSET"
