@@ -36,12 +36,14 @@ __all__ = [
     "add_event_touching_incident",
     "claim_stale_incident",
     "fetch_derived_by_ids",
+    "fetch_recurrence_group",
     "fetch_incident_for_update",
     "incident_filter_clauses",
     "insert_event",
     "insert_evidence",
     "insert_incident",
     "new_id",
+    "set_postmortem_stub",
     "update_incident_acknowledged",
     "update_incident_resolved",
 ]
@@ -124,6 +126,40 @@ async def fetch_derived_by_ids(
     with map_db_errors():
         result = await conn.execute(stmt)
     return {row[0]: IncidentDerivedRecord(*row[1:]) for row in result}
+
+
+async def fetch_recurrence_group(
+    conn: AsyncConnection, *, tenant_id: str, signature: str, limit: int
+) -> list[IncidentRecord]:
+    """The tenant's incidents with this recurrence_signature, newest first (§3.11)."""
+    stmt = (
+        select(*INCIDENT.columns)
+        .where(_inc.c.tenant_id == tenant_id, _inc.c.recurrence_signature == signature)
+        .order_by(_inc.c.created_at.desc(), _inc.c.id.desc())
+        .limit(limit)
+    )
+    with map_db_errors():
+        result = await conn.execute(stmt)
+    return [IncidentRecord(*row) for row in result]
+
+
+async def set_postmortem_stub(
+    conn: AsyncConnection, *, tenant_id: str, incident_id: str, artifact_id: str, now: datetime
+) -> IncidentRecord | None:
+    """Give an incident without one its postmortem artifact id; None if it already has one."""
+    stmt = (
+        update(_inc)
+        .where(
+            _inc.c.tenant_id == tenant_id,
+            _inc.c.id == incident_id,
+            _inc.c.postmortem_artifact_id.is_(None),
+        )
+        .values(postmortem_artifact_id=artifact_id, updated_at=now)
+        .returning(*INCIDENT.columns)
+    )
+    with map_db_errors():
+        row = (await conn.execute(stmt)).first()
+    return None if row is None else IncidentRecord(*row)
 
 
 async def fetch_incident_for_update(

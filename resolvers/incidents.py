@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import secrets
+
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,9 +25,9 @@ from drivers.records import (
     RunRecord,
 )
 from drivers.rules.incidents import AUTO_RESOLVE_AFTER_SECONDS
-from resolvers.auth import Role
+from resolvers.auth import Role, require_role
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Conflict
+from resolvers.errors import BadUserInput, Conflict, translate_errors
 from resolvers.lists import (
     nested_connection,
     nested_list,
@@ -52,11 +54,14 @@ __all__ = [
     "incident_evidence",
     "incident_lessons",
     "incident_source_run",
+    "create_postmortem_stub",
     "list_incidents",
+    "recurrence_group",
     "resolve_incident",
 ]
 
 RESOLVE_METHODS = ("AUTO", "MANUAL", "ROLLBACK")
+RECURRENCE_GROUP_MAX = 50  # §3.11
 
 
 async def list_incidents(
@@ -83,6 +88,20 @@ async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:
     """One incident of the tenant, or None (also for another tenant's id)."""
     record: IncidentRecord | None = await root_one(ctx, "incident", incident_id)
     return record
+
+
+async def recurrence_group(ctx: Context, signature: str) -> list[IncidentRecord]:
+    """The tenant's incidents sharing a recurrence_signature, newest first, at most 50."""
+    principal = require_role(ctx)
+    check_length("signature", signature, 128, 1)
+    with translate_errors():
+        async with ctx.db.reads.connect() as conn:
+            return await db.fetch_recurrence_group(
+                conn,
+                tenant_id=principal.tenant_id,
+                signature=signature,
+                limit=RECURRENCE_GROUP_MAX,
+            )
 
 
 async def incident_events(
@@ -168,6 +187,32 @@ async def acknowledge_incident(ctx: Context, incident_id: str, note: str | None)
         uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
         uow.notify("INCIDENT_ACKNOWLEDGED", incident_id)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
+    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    return after
+
+
+async def create_postmortem_stub(ctx: Context, incident_id: str) -> IncidentRecord:
+    """Give the incident a postmortem artifact id "pm-" + 16 hex (§3.11), in any status.
+
+    An incident that already has one keeps it: the call is then a no-op (its audit row shows
+    before = after), so retries never orphan a postmortem document.
+    """
+    async with unit_of_work(ctx, "createPostmortemStub", Role.OPERATOR) as uow:
+        before = await db.fetch_incident_for_update(
+            uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
+        )
+        after = before
+        if before.postmortem_artifact_id is None:
+            stubbed = await db.set_postmortem_stub(
+                uow.conn,
+                tenant_id=uow.tenant_id,
+                incident_id=incident_id,
+                artifact_id=f"pm-{secrets.token_hex(8)}",
+                now=_now(),
+            )
+            after = stubbed or before  # the row is locked: it cannot have changed meanwhile
+            uow.notify("INCIDENT_UPDATED", incident_id)
+        uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
     ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
     return after
 

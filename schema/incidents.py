@@ -296,6 +296,19 @@ class IncidentQueries:
         record = await uc.get_incident(info.context, str(id))
         return None if record is None else incident(record)
 
+    @strawberry.field(
+        description="The tenant's incidents with this recurrenceSignature, newest first (at most "
+        "50)."
+    )
+    async def recurrence_group(
+        self,
+        info: Info,
+        signature: Annotated[
+            str, strawberry.argument(description="The recurrenceSignature to match exactly.")
+        ],
+    ) -> list[Incident]:
+        return [incident(r) for r in await uc.recurrence_group(info.context, signature)]
+
 
 @strawberry.type
 class IncidentMutations:
@@ -307,6 +320,13 @@ class IncidentMutations:
         note: str | None = None,
     ) -> Incident:
         return incident(await uc.acknowledge_incident(info.context, str(id), note))
+
+    @strawberry.mutation(
+        description="Give the incident a postmortem artifact id (pm- + 16 hex) unless it has "
+        "one. [OPERATOR]"
+    )
+    async def create_postmortem_stub(self, info: Info, incident_id: strawberry.ID) -> Incident:
+        return incident(await uc.create_postmortem_stub(info.context, str(incident_id)))
 
     @strawberry.mutation(description="OPEN or ACKNOWLEDGED -> RESOLVED. [OPERATOR]")
     async def resolve_incident(

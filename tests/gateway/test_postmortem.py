@@ -1,0 +1,95 @@
+"""createPostmortemStub and recurrenceGroup (DOMAIN.md §3.11)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from drivers import tables as t
+from tests.factories import NOW, incident_row, insert_rows
+from tests.factories_controls import audits, rows
+from tests.helpers import error_codes, gql, token
+
+STUB = """mutation($id: ID!) { createPostmortemStub(incidentId: $id) {
+  id postmortemArtifactId status updatedAt
+} }"""
+GROUP = """query($s: String!) { recurrenceGroup(signature: $s) {
+  id recurrenceSignature createdAt
+} }"""
+
+
+async def test_stub_sets_a_pm_id_once_and_audits_every_call(client, engine):
+    inc = incident_row(status="RESOLVED", resolution_method="MANUAL", resolved_at=NOW, ended_at=NOW)
+    await insert_rows(engine, t.incidents, [inc])
+    # when
+    first = await gql(client, STUB, {"id": inc["id"]}, role="OPERATOR", sub="olga")
+    again = await gql(client, STUB, {"id": inc["id"]}, role="OPERATOR", sub="olga")
+    # then: a "pm-" + 16 hex id, kept by the second call
+    assert "errors" not in first, first
+    stub = first["data"]["createPostmortemStub"]
+    assert re.fullmatch(r"pm-[0-9a-f]{16}", stub["postmortemArtifactId"])
+    assert stub["status"] == "RESOLVED"
+    assert again["data"]["createPostmortemStub"] == stub
+    [row] = await rows(engine, t.incidents)
+    assert row.postmortem_artifact_id == stub["postmortemArtifactId"]
+    logged = await audits(engine, "createPostmortemStub")
+    assert [(a.entity_type, a.entity_id, a.actor) for a in logged] == [
+        ("incidents", inc["id"], "olga")
+    ] * 2
+    assert logged[0].before["postmortem_artifact_id"] is None
+    assert logged[0].after["postmortem_artifact_id"] == stub["postmortemArtifactId"]
+    assert logged[1].before == logged[1].after
+
+
+async def test_stub_roles_and_missing_or_foreign_incidents(client, engine):
+    theirs = incident_row("t2")
+    await insert_rows(engine, t.incidents, [theirs])
+    assert error_codes(await gql(client, STUB, {"id": theirs["id"]})) == ["NOT_FOUND"]
+    assert error_codes(await gql(client, STUB, {"id": "nope"})) == ["NOT_FOUND"]
+    assert error_codes(await gql(client, STUB, {"id": theirs["id"]}, role="VIEWER")) == [
+        "FORBIDDEN"
+    ]
+    [row] = await rows(engine, t.incidents)
+    assert row.postmortem_artifact_id is None
+    assert await audits(engine) == []
+
+
+async def test_recurrence_group_is_newest_first_tenant_only_and_at_most_50(client, engine):
+    same = [
+        incident_row(recurrence_signature="sig-a", created_at=NOW - timedelta(minutes=i))
+        for i in range(55)
+    ]
+    other = [
+        incident_row(recurrence_signature="sig-b"),
+        incident_row("t2", recurrence_signature="sig-a"),
+        incident_row(recurrence_signature=None),
+    ]
+    await insert_rows(engine, t.incidents, same + other)
+    # when
+    body = await gql(client, GROUP, {"s": "sig-a"}, role="VIEWER")
+    # then
+    assert "errors" not in body, body
+    got = body["data"]["recurrenceGroup"]
+    assert [g["id"] for g in got] == [r["id"] for r in same[:50]]
+    assert {g["recurrenceSignature"] for g in got} == {"sig-a"}
+    assert (await gql(client, GROUP, {"s": "none"}))["data"]["recurrenceGroup"] == []
+    body = await gql(client, GROUP, {"s": "sig-a"}, tenant="t2")
+    assert len(body["data"]["recurrenceGroup"]) == 1
+    body = await gql(client, GROUP, {"s": ""})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == "signature"
+
+
+async def test_recurrence_group_runs_on_the_resolver_path_under_compiled_reads(
+    client, compiled_client, engine
+):
+    await insert_rows(engine, t.incidents, [incident_row(recurrence_signature="sig-c")])
+    query = '{ recurrenceGroup(signature: "sig-c") { id evidenceCount lastSeenAt } }'
+    headers = {"authorization": f"Bearer {token()}"}
+    answers = [
+        await http.post("/graphql", json={"query": query}, headers=headers)
+        for http in (client, compiled_client)
+    ]
+    assert [a.headers["x-gateway-read-path"] for a in answers] == ["resolver", "resolver"]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json()["data"]["recurrenceGroup"][0]["evidenceCount"] == 0
