@@ -53,6 +53,7 @@ __all__ = [
     "LimitEnforcement",
     "LimitScope",
     "LimitStatus",
+    "OpsEventType",
     "OverrideStatus",
     "PatternType",
     "PolicyEvaluationOutcome",
@@ -185,6 +186,14 @@ class RunThresholdSignal(StrEnum):
     TOKEN_LIMIT_EXCEEDED = "TOKEN_LIMIT_EXCEEDED"  # noqa: S105 - a signal name, not a secret
     COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
     RUN_FAILED = "RUN_FAILED"
+
+
+@unique
+class OpsEventType(StrEnum):
+    """Ops-event form of a run threshold signal (§3.4)."""
+
+    LLM_CALL_FAILED = "LLM_CALL_FAILED"
+    INFRA_LIMIT_HIT = "INFRA_LIMIT_HIT"
 
 
 # --- Incidents ----------------------------------------------------------------------------------

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
 from drivers.errors import NotFound, StaleState, map_db_errors
 from drivers.mapping import THRESHOLD_SIGNAL
 from drivers.records import ThresholdSignalRecord
-from drivers.rules.thresholds import PRECEDENCE
+from drivers.rules.thresholds import PRECEDENCE, ThresholdLayer
 
 __all__ = [
-    "ThresholdLayer",
     "acknowledge_signal",
-    "fetch_active_threshold_limits",
     "fetch_signal",
+    "fetch_threshold_layers",
     "insert_signal",
     "mark_signal_alerted",
     "signal_filter_clauses",
@@ -28,40 +26,26 @@ __all__ = [
 _lim, _sig = t.limits, t.threshold_signals
 
 
-@dataclass(frozen=True, slots=True)
-class ThresholdLayer:
-    limit_id: str
-    scope: str
-    params: Any
+async def fetch_threshold_layers(conn: AsyncConnection, *, tenant_id: str) -> list[ThresholdLayer]:
+    """Every ACTIVE THRESHOLD limit of the tenant, in application order.
 
-
-async def fetch_active_threshold_limits(
-    conn: AsyncConnection, *, tenant_id: str, agent_id: str | None, project_id: str | None
-) -> list[ThresholdLayer]:
-    """The tenant's ACTIVE THRESHOLD limits that apply, in application order.
-
-    GLOBAL, TENANT, PROJECT (scope_id = project_id), AGENT (scope_id = agent_id); oldest first
-    within a scope, so overlaying them in order lets the newest of the strongest scope win.
+    GLOBAL, TENANT, PROJECT, AGENT; oldest first within a scope, so overlaying the applicable
+    ones in order (rules.applicable_layers) lets the newest of the strongest scope win. Tenants
+    hold few of them: one read serves every run of a request.
     """
-    applies: list[ColumnElement[bool]] = [_lim.c.scope.in_(("GLOBAL", "TENANT"))]
-    if project_id is not None:
-        applies.append((_lim.c.scope == "PROJECT") & (_lim.c.scope_id == project_id))
-    if agent_id is not None:
-        applies.append((_lim.c.scope == "AGENT") & (_lim.c.scope_id == agent_id))
     rank = case({scope: i for i, scope in enumerate(PRECEDENCE)}, value=_lim.c.scope, else_=-1)
     stmt = (
-        select(_lim.c.id, _lim.c.scope, _lim.c.params)
+        select(_lim.c.id, _lim.c.scope, _lim.c.scope_id, _lim.c.params)
         .where(
             _lim.c.tenant_id == tenant_id,
             _lim.c.limit_category == "THRESHOLD",
             _lim.c.status == "ACTIVE",
-            or_(*applies),
         )
         .order_by(rank, _lim.c.created_at, _lim.c.id)
     )
     with map_db_errors():
         result = await conn.execute(stmt)
-    return [ThresholdLayer(str(r[0]), str(r[1]), r[2]) for r in result]
+    return [ThresholdLayer(str(r[0]), str(r[1]), r[2], r[3]) for r in result]
 
 
 def signal_filter_clauses(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import secrets
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,6 +46,7 @@ __all__ = [
     "add_incident_event",
     "auto_resolve_stale_incidents",
     "close_incident",
+    "create_postmortem_stub",
     "get_incident",
     "incident_breaches",
     "incident_derived",
@@ -54,7 +54,6 @@ __all__ = [
     "incident_evidence",
     "incident_lessons",
     "incident_source_run",
-    "create_postmortem_stub",
     "list_incidents",
     "recurrence_group",
     "resolve_incident",

@@ -13,7 +13,7 @@ from typing import Any
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from drivers import incidents, reads
+from drivers import incidents, reads, thresholds
 from drivers.mapping import RELATIONS, Relation
 from resolvers.errors import translate_errors
 
@@ -94,6 +94,14 @@ class Loaders:
             return await incidents.fetch_derived_by_ids(conn, tenant_id=tenant, ids=keys)
 
         return self._get(("incident_derived",), batch, lambda: None)
+
+    def threshold_layers(self) -> _BatchLoader:
+        """Loader of the tenant's THRESHOLD layers (§3.4), one read per request: key = tenant."""
+
+        async def batch(conn: AsyncConnection, keys: Sequence[Any]) -> dict[Any, Any]:
+            return {k: await thresholds.fetch_threshold_layers(conn, tenant_id=k) for k in keys}
+
+        return self._get(("threshold_layers",), batch, list)
 
     def _children(self, relation: Relation, *, single: bool) -> Batch:
         tenant = self._tenant_id

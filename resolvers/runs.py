@@ -14,6 +14,7 @@ from drivers.records import (
     RunRecord,
     RunStepRecord,
 )
+from drivers.rules.runs import PolicyEvaluation, policy_evaluation
 from resolvers.context import Context
 from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
 from resolvers.pagination import ConnectionResult
@@ -26,6 +27,7 @@ __all__ = [
     "run_breaches",
     "run_failures",
     "run_incidents",
+    "run_policy_evaluation",
     "run_steps",
     "run_violations",
     "violation_incident",
@@ -86,6 +88,12 @@ async def run_violations(
 ) -> ConnectionResult[PolicyViolationRecord]:
     """Policy violations of the run (at most one per policy), newest first."""
     return await nested_connection(ctx, "Run", "violations", run.id, first=first, after=after)
+
+
+async def run_policy_evaluation(ctx: Context, run: RunRecord) -> PolicyEvaluation:
+    """§3.13 policy evaluation; whether the run has a violation is counted in one batch."""
+    violations = await ctx.loaders.count("Run", "violations").load(run.id)
+    return policy_evaluation(run.id, run.status, has_violation=violations > 0)
 
 
 async def failure_evidence(ctx: Context, failure: RunFailureRecord) -> list[FailureEvidenceRecord]:

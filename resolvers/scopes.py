@@ -314,7 +314,7 @@ def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
 
 
 async def test_recovery_scope_audited(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
-    """testRecoveryScope as a mutation: the dry run plus its one audit row (DOMAIN.md §5).
+    """TestRecoveryScope as a mutation: the dry run plus its one audit row (DOMAIN.md §5).
 
     The row is marked `"dry_run": true` in `after`, names the targeted incident, and is the only
     write: no scope, evidence or notification.

@@ -11,9 +11,17 @@ from drivers import halts as halts_db
 from drivers import thresholds as db
 from drivers.errors import NotFound as DbNotFound
 from drivers.mapping import THRESHOLD_SIGNAL, signal_orderings
-from drivers.records import ThresholdSignalRecord
+from drivers.records import RunRecord, ThresholdSignalRecord
 from drivers.rules.budget import parse_halt
-from drivers.rules.thresholds import ThresholdParams, merge_params, signal_percentage
+from drivers.rules.thresholds import (
+    OpsEvent,
+    ThresholdParams,
+    applicable_layers,
+    evaluate_run,
+    merge_params,
+    ops_event,
+    signal_percentage,
+)
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound, QueryTooComplex, translate_errors
@@ -25,12 +33,14 @@ from resolvers.validation import check_length
 __all__ = [
     "BudgetHalt",
     "EffectiveThresholds",
+    "RunThresholdEvaluation",
     "SignalInput",
     "acknowledge_threshold_signal",
     "budget_halts",
     "effective_thresholds",
     "list_signals",
     "record_threshold_signal",
+    "run_threshold_evaluation",
 ]
 
 _ENTITY = "threshold_signals"
@@ -42,18 +52,49 @@ class EffectiveThresholds:
     applied_limit_ids: list[str]
 
 
+async def _resolve(
+    ctx: Context, agent_id: str | None, project_id: str | None
+) -> EffectiveThresholds:
+    """Params for (agent, project) from the request's one read of the tenant's layers."""
+    principal = require_role(ctx)
+    layers = await ctx.loaders.threshold_layers().load(principal.tenant_id)
+    applied = applicable_layers(layers, agent_id, project_id)
+    params = merge_params(layer.params for layer in applied)
+    return EffectiveThresholds(params, [layer.limit_id for layer in applied])
+
+
 async def effective_thresholds(
     ctx: Context, *, agent_id: str | None, project_id: str | None
 ) -> EffectiveThresholds:
     """AGENT > PROJECT > TENANT > GLOBAL > defaults; invalid merged params → defaults."""
-    principal = require_role(ctx)
-    with translate_errors():
-        async with ctx.db.reads.connect() as conn:
-            layers = await db.fetch_active_threshold_limits(
-                conn, tenant_id=principal.tenant_id, agent_id=agent_id, project_id=project_id
-            )
-    params = merge_params(layer.params for layer in layers)
-    return EffectiveThresholds(params, [layer.limit_id for layer in layers])
+    return await _resolve(ctx, agent_id, project_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunThresholdEvaluation:
+    run_id: str
+    state: str
+    evaluated_at: datetime
+    params: EffectiveThresholds
+    signals: list[str]
+    ops_events: list[OpsEvent]
+
+
+async def run_threshold_evaluation(ctx: Context, run: RunRecord) -> RunThresholdEvaluation:
+    """§3.4 run evaluation with the params resolved for the run's agent and project.
+
+    A read: the ops events are returned in their ops-event form, never published (see
+    docs/decisions.md). Every run of a request shares one read of the threshold limits.
+    """
+    resolved = await _resolve(ctx, run.agent_id, run.project_id)
+    now = datetime.now(UTC)
+    signals = evaluate_run(run, resolved.params, now)
+    events = [
+        ops_event(s, run_id=run.id, state=run.status, params=resolved.params) for s in signals
+    ]
+    return RunThresholdEvaluation(
+        run.id, run.status, now, resolved, [str(s) for s in signals], events
+    )
 
 
 async def list_signals(

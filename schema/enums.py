@@ -31,13 +31,16 @@ __all__ = [
     "LimitConsequence",
     "LimitScope",
     "LimitStatus",
+    "OpsEventType",
     "OverrideStatus",
+    "PolicyEvaluationOutcome",
     "ProposalSourceType",
     "ProposalStatus",
     "ResetPeriod",
     "ResolutionMethod",
     "RiskClass",
     "Role",
+    "RunThresholdSignal",
     "ScopeStatus",
     "ScopeTestMode",
     "Severity",
@@ -141,3 +144,9 @@ CostAnomalyEntityType = e.CostAnomalyEntityType
 strawberry.enum(CostAnomalyEntityType, description="What a cost anomaly was measured on")
 RunOutcome = e.RunOutcome
 strawberry.enum(RunOutcome, description="Outcome of a terminal run")
+RunThresholdSignal = e.RunThresholdSignal
+strawberry.enum(RunThresholdSignal, description="What a run's threshold evaluation found (§3.4)")
+OpsEventType = e.OpsEventType
+strawberry.enum(OpsEventType, description="Ops-event kind of a run threshold signal")
+PolicyEvaluationOutcome = e.PolicyEvaluationOutcome
+strawberry.enum(PolicyEvaluationOutcome, description="Result of a run's policy evaluation")

@@ -10,12 +10,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from drivers.incidents import IncidentFilter as IncidentFilterSpec
+from drivers.mapping import INT32_MAX, INT32_MIN
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
 from resolvers.limits import prefetch_breach_limits
-from drivers.mapping import INT32_MAX, INT32_MIN
 from schema.base import Info, from_record, selects
-from schema.scalars import Long
 from schema.enums import (
     CauseType,
     IncidentEventType,
@@ -30,6 +29,7 @@ from schema.enums import (
 )
 from schema.lessons import Lesson
 from schema.pagination import Connection, connection
+from schema.scalars import Long
 
 if TYPE_CHECKING:
     from schema.limits import LimitBreach
@@ -67,7 +67,7 @@ def _event(record: IncidentEventRecord) -> IncidentEvent:
 
 
 def _resolution_ms(incident: Incident) -> int | None:
-    """resolvedAt - createdAt in whole milliseconds (§1.18), None while unresolved."""
+    """ResolvedAt - createdAt in whole milliseconds (§1.18), None while unresolved."""
     if incident.resolved_at is None:
         return None
     return int((incident.resolved_at - incident.created_at).total_seconds() * 1000)

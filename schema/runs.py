@@ -19,16 +19,19 @@ from drivers.records import (
 )
 from drivers.runs import RunFilter as RunFilterSpec
 from resolvers import runs as uc
+from resolvers.thresholds import run_threshold_evaluation as run_threshold_evaluation_uc
 from schema.base import Info, from_record
 from schema.enums import (
     FailureEvidenceType,
     FailureType,
     IncidentEvidenceType,
+    PolicyEvaluationOutcome,
     RunStatus,
     Severity,
     StepStatus,
 )
 from schema.pagination import Connection, connection
+from schema.thresholds import RunThresholdEvaluation, run_threshold_evaluation
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
@@ -38,6 +41,7 @@ __all__ = [
     "FailureEvidence",
     "IncidentEvidence",
     "LlmFailure",
+    "PolicyEvaluation",
     "PolicyViolation",
     "Run",
     "RunFilter",
@@ -190,12 +194,43 @@ class Run:
         page = await uc.run_failures(info.context, self.record, first=first, after=after)
         return connection(page, llm_failure)
 
+    @strawberry.field(
+        description="The run measured against its resolved threshold params (§3.4), now."
+    )
+    async def threshold_evaluation(self, info: Info) -> RunThresholdEvaluation:
+        got = await run_threshold_evaluation_uc(info.context, self.record)
+        return run_threshold_evaluation(got)
+
+    @strawberry.field(description="Whether the run violated policy (§3.13).")
+    async def policy_evaluation(self, info: Info) -> PolicyEvaluation:
+        got = await uc.run_policy_evaluation(info.context, self.record)
+        return PolicyEvaluation(
+            evaluation_id=got.evaluation_id,
+            run_id=self.id,
+            outcome=PolicyEvaluationOutcome(got.outcome),
+            confidence=got.confidence,
+        )
+
     @strawberry.field(description="Policy violations of this run (one per policy), newest first.")
     async def violations(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[PolicyViolation]:
         page = await uc.run_violations(info.context, self.record, first=first, after=after)
         return connection(page, policy_violation)
+
+
+@strawberry.type(description="Whether a run violated policy (§3.13), derived on read.")
+class PolicyEvaluation:
+    evaluation_id: str = strawberry.field(
+        description='"policy_eval_" + first 8 chars of the run id.'
+    )
+    run_id: strawberry.ID = strawberry.field(description="The evaluated run.")
+    outcome: PolicyEvaluationOutcome = strawberry.field(
+        description="VIOLATION_INCIDENT with a violation row; else by run status."
+    )
+    confidence: float = strawberry.field(
+        description="1.0 for NO_VIOLATION and VIOLATION_INCIDENT, else 0.0."
+    )
 
 
 def run(record: RunRecord) -> Run:

@@ -12,16 +12,26 @@ from strawberry.scalars import JSON
 from drivers.records import ThresholdSignalRecord
 from resolvers import thresholds as uc
 from schema.base import Info
-from schema.enums import SignalType, ThresholdAction, ThresholdMetric
+from schema.enums import (
+    OpsEventType,
+    RunStatus,
+    RunThresholdSignal,
+    SignalType,
+    ThresholdAction,
+    ThresholdMetric,
+)
 from schema.pagination import Connection, connection
 
 __all__ = [
     "BudgetHalt",
+    "OpsEvent",
     "RecordThresholdSignalInput",
+    "RunThresholdEvaluation",
     "ThresholdMutations",
     "ThresholdParams",
     "ThresholdQueries",
     "ThresholdSignal",
+    "run_threshold_evaluation",
 ]
 
 
@@ -33,6 +43,70 @@ class ThresholdParams:
     failure_signal: bool = strawberry.field(description="Whether failed runs signal.")
     applied_limit_ids: list[strawberry.ID] = strawberry.field(
         description="THRESHOLD limits overlaid, in application order (last wins)."
+    )
+
+
+def threshold_params(got: uc.EffectiveThresholds) -> ThresholdParams:
+    """Convert resolved params and the limits that were overlaid."""
+    p = got.params
+    return ThresholdParams(
+        max_execution_time_ms=p.max_execution_time_ms,
+        max_tokens=p.max_tokens,
+        max_cost_usd=p.max_cost_usd,
+        failure_signal=p.failure_signal,
+        applied_limit_ids=[strawberry.ID(i) for i in got.applied_limit_ids],
+    )
+
+
+@strawberry.type(description="The ops-event form of one run threshold signal (§3.4).")
+class OpsEvent:
+    event_type: OpsEventType = strawberry.field(
+        description="LLM_CALL_FAILED for RUN_FAILED, else INFRA_LIMIT_HIT."
+    )
+    severity: int = strawberry.field(description="3 for LLM_CALL_FAILED, 2 for INFRA_LIMIT_HIT.")
+    entity_type: str = strawberry.field(description="Always LLM_CALL.")
+    entity_id: strawberry.ID = strawberry.field(description="The run id.")
+    metadata: JSON = strawberry.field(
+        description='{signal, state (the run status), params_used, domain: "llm_runs"}.'
+    )
+
+
+@strawberry.type(description="A run measured against its threshold params (§3.4), on read.")
+class RunThresholdEvaluation:
+    run_id: strawberry.ID = strawberry.field(description="The evaluated run.")
+    state: RunStatus = strawberry.field(description="The run's status when evaluated.")
+    evaluated_at: datetime = strawberry.field(
+        description="When it was evaluated (a RUNNING run is measured to this instant)."
+    )
+    params: ThresholdParams = strawberry.field(
+        description="The params resolved for the run's agent and project."
+    )
+    signals: list[RunThresholdSignal] = strawberry.field(
+        description="Signals raised, in EXECUTION_TIME, TOKEN, COST, RUN_FAILED order."
+    )
+    ops_events: list[OpsEvent] = strawberry.field(
+        description="The ops-event form of each signal, in the same order (returned, not sent)."
+    )
+
+
+def run_threshold_evaluation(got: uc.RunThresholdEvaluation) -> RunThresholdEvaluation:
+    """Convert a run's threshold evaluation."""
+    return RunThresholdEvaluation(
+        run_id=strawberry.ID(got.run_id),
+        state=RunStatus(got.state),
+        evaluated_at=got.evaluated_at,
+        params=threshold_params(got.params),
+        signals=[RunThresholdSignal(s) for s in got.signals],
+        ops_events=[
+            OpsEvent(
+                event_type=OpsEventType(e.event_type),
+                severity=e.severity,
+                entity_type=e.entity_type,
+                entity_id=strawberry.ID(e.entity_id),
+                metadata=e.metadata,
+            )
+            for e in got.ops_events
+        ],
     )
 
 
@@ -106,14 +180,7 @@ class ThresholdQueries:
         project_id: Annotated[str | None, strawberry.argument(description="Project id.")] = None,
     ) -> ThresholdParams:
         got = await uc.effective_thresholds(info.context, agent_id=agent_id, project_id=project_id)
-        p = got.params
-        return ThresholdParams(
-            max_execution_time_ms=p.max_execution_time_ms,
-            max_tokens=p.max_tokens,
-            max_cost_usd=p.max_cost_usd,
-            failure_signal=p.failure_signal,
-            applied_limit_ids=[strawberry.ID(i) for i in got.applied_limit_ids],
-        )
+        return threshold_params(got)
 
     @strawberry.field(description="The tenant's threshold signals, newest first.")
     async def threshold_signals(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drivers.enums import RunErrorCode, RunOutcome
+from drivers.enums import PolicyEvaluationOutcome, RunErrorCode, RunOutcome
 
 __all__ = [
+    "PolicyEvaluation",
     "RunIncidentRule",
     "error_code_for",
     "outcome_for",
+    "policy_evaluation",
     "proposal_for",
     "run_incident_rule",
 ]
@@ -99,3 +101,21 @@ def proposal_for(code: RunErrorCode, severity: str, incident_id: str) -> tuple[s
     type_title = kind.replace("_", " ").title()
     action = "BLOCK" if severity == "CRITICAL" else "ALERT"
     return kind, f"Auto: {type_title} ({incident_id[:12]})", action
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEvaluation:
+    evaluation_id: str
+    outcome: PolicyEvaluationOutcome
+    confidence: float
+
+
+_P = PolicyEvaluationOutcome
+_BY_STATUS = {"SUCCEEDED": _P.NO_VIOLATION, "FAILED": _P.NOT_APPLICABLE, "HALTED": _P.ADVISORY}
+
+
+def policy_evaluation(run_id: str, status: str, *, has_violation: bool) -> PolicyEvaluation:
+    """§3.13: VIOLATION_INCIDENT with a violation row, else by status; confidence 1.0 or 0.0."""
+    outcome = _P.VIOLATION_INCIDENT if has_violation else _BY_STATUS.get(status, _P.NOT_APPLICABLE)
+    confident = outcome in (_P.NO_VIOLATION, _P.VIOLATION_INCIDENT)
+    return PolicyEvaluation(f"policy_eval_{run_id[:8]}", outcome, 1.0 if confident else 0.0)

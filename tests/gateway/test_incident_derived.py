@@ -109,10 +109,13 @@ async def test_derived_values_on_both_read_paths(client, compiled_client, engine
 
 async def test_compiled_and_resolver_responses_are_identical(client, compiled_client, engine):
     await _seed(engine)
-    bodies = [(await http.post("/graphql", json={"query": LIST}, headers=_auth())) for http in (
-        client,
-        compiled_client,
-    )]
+    bodies = [
+        (await http.post("/graphql", json={"query": LIST}, headers=_auth()))
+        for http in (
+            client,
+            compiled_client,
+        )
+    ]
     assert [b.headers["x-gateway-read-path"] for b in bodies] == ["resolver", "compiled"]
     assert bodies[0].json() == bodies[1].json()
     assert len(bodies[0].json()["data"]["incidents"]["nodes"]) == 10  # t1 only

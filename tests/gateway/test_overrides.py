@@ -377,9 +377,7 @@ async def test_activation_job_leaves_a_due_override_approved_while_the_tenant_is
 ):
     limits = await make_limits(engine, 7)
     full = [override_row(lim["id"]) for lim in limits[:5]]
-    waiting = [
-        override_row(lim["id"], status="APPROVED", approved_by="root") for lim in limits[5:]
-    ]
+    waiting = [override_row(lim["id"], status="APPROVED", approved_by="root") for lim in limits[5:]]
     other_tenant = await make_limits(engine, 1, tenant="t2")
     elsewhere = override_row(other_tenant[0]["id"], tenant="t2", status="APPROVED")
     await insert_rows(engine, t.limit_overrides, [*full, *waiting, elsewhere])

@@ -14,9 +14,7 @@ from tests.helpers import error_codes, gql
 APPROVE = "mutation($id: ID!) { approveOverride(id: $id) { id status } }"
 
 
-async def test_parallel_approvals_across_two_processes_make_at_most_five_active(
-    replicas, engine
-):
+async def test_parallel_approvals_across_two_processes_make_at_most_five_active(replicas, engine):
     a, b = replicas
     limits = await make_limits(engine, 10)
     full = [override_row(lim["id"]) for lim in limits[:3]]
@@ -28,10 +26,7 @@ async def test_parallel_approvals_across_two_processes_make_at_most_five_active(
     ):
         # 7 approvals split over both processes race for the 2 free slots
         bodies = await asyncio.gather(
-            *(
-                gql((http_a, http_b)[i % 2], APPROVE, {"id": p["id"]})
-                for i, p in enumerate(pending)
-            )
+            *(gql((http_a, http_b)[i % 2], APPROVE, {"id": p["id"]}) for i, p in enumerate(pending))
         )
     codes = sorted(error_codes(body)[0] if "errors" in body else "OK" for body in bodies)
     assert codes == ["OK"] * 2 + ["RATE_LIMITED"] * 5
