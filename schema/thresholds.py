@@ -103,7 +103,7 @@ def run_threshold_evaluation(got: uc.RunThresholdEvaluation) -> RunThresholdEval
                 severity=e.severity,
                 entity_type=e.entity_type,
                 entity_id=strawberry.ID(e.entity_id),
-                metadata=e.metadata,
+                metadata=JSON(e.metadata),
             )
             for e in got.ops_events
         ],
