@@ -74,7 +74,6 @@ async def effective_thresholds(
 class RunThresholdEvaluation:
     run_id: str
     state: str
-    evaluated_at: datetime
     params: EffectiveThresholds
     signals: list[str]
     ops_events: list[OpsEvent]
@@ -92,9 +91,8 @@ async def run_threshold_evaluation(ctx: Context, run: RunRecord) -> RunThreshold
     events = [
         ops_event(s, run_id=run.id, state=run.status, params=resolved.params) for s in signals
     ]
-    return RunThresholdEvaluation(
-        run.id, run.status, now, resolved, [str(s) for s in signals], events
-    )
+    names = [str(s) for s in signals]
+    return RunThresholdEvaluation(run.id, run.status, resolved, names, events)
 
 
 async def list_signals(

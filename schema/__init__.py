@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.analytics import AnalyticsQueries
 from schema.breakers import BreakerMutations, BreakerQueries
 from schema.compiled import CompiledReads
+from schema.enum_values import describe_enum_values
 from schema.errors import ErrorCodes, ParseErrorsInside
 from schema.exports import ExportMutations
 from schema.fastpath import PlainExecutor, install_plain_resolvers
@@ -72,6 +73,7 @@ class Subscription(IncidentSubscriptions, BreakerSubscriptions):
 
 def build_schema(limits: Limits) -> strawberry.Schema:
     """Build the schema with its error coding and query limits; plain fields take a fast path."""
+    describe_enum_values()
     schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,

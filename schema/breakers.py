@@ -13,7 +13,7 @@ from resolvers import alerts as alerts_uc
 from resolvers import breakers as uc
 from schema.base import Info, from_record
 from schema.enums import BreakerSeverity, BreakerState
-from schema.pagination import Connection, connection
+from schema.pagination import After, Connection, First, connection
 
 __all__ = [
     "AlertOutboxStats",
@@ -101,8 +101,8 @@ class CircuitBreaker:
     async def incidents(
         self,
         info: Info,
-        first: int = 20,
-        after: str | None = None,
+        first: First = 20,
+        after: After = None,
         include_resolved: Annotated[
             bool, strawberry.argument(description="Also list resolved incidents.")
         ] = False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -122,7 +123,11 @@ class GovernanceMutations:
         "everything back (GOVERNANCE_ERROR). [INGEST]"
     )
     async def create_incident_from_cost_anomaly(
-        self, info: Info, input: CostAnomalyInput
+        self,
+        info: Info,
+        input: Annotated[
+            CostAnomalyInput, strawberry.argument(description="The detected cost anomaly.")
+        ],
     ) -> CostAnomalyResult:
         outcome = await uc.create_incident_from_cost_anomaly(
             info.context,
@@ -148,7 +153,12 @@ class GovernanceMutations:
         "from the aggregator. [INGEST]"
     )
     async def record_policy_violation(
-        self, info: Info, input: PolicyViolationInput
+        self,
+        info: Info,
+        input: Annotated[
+            PolicyViolationInput,
+            strawberry.argument(description="The violation (idempotent per run and policy)."),
+        ],
     ) -> PolicyViolationResult:
         outcome = await uc.record_policy_violation(
             info.context,
@@ -185,7 +195,13 @@ class GovernanceMutations:
         description="Record an LLM failure with immutable evidence and mark the run FAILED. "
         "[INGEST]"
     )
-    async def record_llm_failure(self, info: Info, input: LlmFailureInput) -> LlmFailure:
+    async def record_llm_failure(
+        self,
+        info: Info,
+        input: Annotated[
+            LlmFailureInput, strawberry.argument(description="The failure and its evidence.")
+        ],
+    ) -> LlmFailure:
         record = await uc.record_llm_failure(
             info.context,
             uc.LlmFailureInput(
@@ -205,7 +221,14 @@ class GovernanceMutations:
     @strawberry.mutation(
         description="Record a terminal run's outcome: one RUN incident per failed run. [INGEST]"
     )
-    async def record_run_outcome(self, info: Info, run_id: strawberry.ID) -> RunOutcomeResult:
+    async def record_run_outcome(
+        self,
+        info: Info,
+        run_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The terminal run whose outcome to record."),
+        ],
+    ) -> RunOutcomeResult:
         result = await run_outcomes.record_run_outcome(info.context, str(run_id))
         return RunOutcomeResult(
             outcome=RunOutcome(result.outcome),

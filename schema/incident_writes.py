@@ -73,7 +73,10 @@ class IncidentWriteMutations:
     async def close_incident(
         self,
         info: Info,
-        id: strawberry.ID,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The OPEN or ACKNOWLEDGED incident to close."),
+        ],
         reason: Annotated[
             str, strawberry.argument(description="Why it is closed, 1..10000 chars.")
         ],
@@ -82,7 +85,17 @@ class IncidentWriteMutations:
 
     @strawberry.mutation(description="Add an operator's entry to the timeline. [OPERATOR]")
     async def add_incident_event(
-        self, info: Info, incident_id: strawberry.ID, input: IncidentEventInput
+        self,
+        info: Info,
+        incident_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The incident to add the event to.")
+        ],
+        input: Annotated[
+            IncidentEventInput,
+            strawberry.argument(
+                description="The event; operators may add the non-lifecycle event types only."
+            ),
+        ],
     ) -> IncidentEvent:
         data = uc.EventInput(
             event_type=str(input.event_type), description=input.description, data=input.data
@@ -92,7 +105,12 @@ class IncidentWriteMutations:
 
     @strawberry.mutation(description="Report a signal to the incident aggregator. [INGEST]")
     async def ingest_incident_signal(
-        self, info: Info, input: IncidentSignalInput
+        self,
+        info: Info,
+        input: Annotated[
+            IncidentSignalInput,
+            strawberry.argument(description="The signal to aggregate into an incident."),
+        ],
     ) -> IncidentSignalResult:
         signal = agg.Signal(
             trigger_type=str(input.trigger_type),

@@ -28,7 +28,7 @@ from schema.enums import (
     Severity,
 )
 from schema.lessons import Lesson
-from schema.pagination import Connection, connection
+from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
 
 if TYPE_CHECKING:
@@ -54,12 +54,16 @@ _IncidentEvidence = Annotated["IncidentEvidence", strawberry.lazy("schema.runs")
 @strawberry.type(description="One entry of an incident's append-only timeline.")
 class IncidentEvent:
     record: strawberry.Private[IncidentEventRecord]
-    id: strawberry.ID
-    incident_id: strawberry.ID
-    event_type: IncidentEventType
-    description: str
-    data: JSON
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Event id.")
+    incident_id: strawberry.ID = strawberry.field(description="The incident this event belongs to.")
+    event_type: IncidentEventType = strawberry.field(
+        description="What happened (lifecycle types come only from the transitions)."
+    )
+    description: str = strawberry.field(
+        description='Human-readable text, e.g. "Incident acknowledged by <actor>".'
+    )
+    data: JSON = strawberry.field(description="Structured details of the event (JSON object).")
+    created_at: datetime = strawberry.field(description="When the event was appended.")
 
 
 def _event(record: IncidentEventRecord) -> IncidentEvent:
@@ -76,51 +80,111 @@ def _resolution_ms(incident: Incident) -> int | None:
 @strawberry.type(description="Something went wrong for a tenant; the unit of response.")
 class Incident:
     record: strawberry.Private[IncidentRecord]
-    id: strawberry.ID
-    title: str
-    severity: Severity
-    status: IncidentStatus
-    trigger_type: IncidentTriggerType
-    trigger_value: str | None
-    category: str | None
-    source_type: IncidentSourceType
-    cause_type: CauseType
-    source_run_id: str | None
-    calls_affected: int
-    related_call_ids: JSON
-    cost_delta_cents: Decimal
-    cost_impact: Decimal | None
-    error_rate: Decimal | None
-    auto_action: str | None
-    action_details: JSON | None
-    description: str | None
-    error_code: str | None
-    error_message: str | None
-    impact_scope: str | None
-    affected_agent_id: str | None
-    affected_count: int
-    started_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    ended_at: datetime | None
-    resolved_by: str | None
-    duration_seconds: int | None
-    resolution_method: ResolutionMethod | None
-    resolution_type: str | None
-    resolution_notes: str | None
-    resolution_summary: str | None
-    postmortem_artifact_id: str | None
-    recurrence_signature: str | None
-    signature_version: str | None
-    escalated: bool
-    escalated_at: datetime | None
-    escalated_to: str | None
-    inflection_step_index: int | None
-    inflection_timestamp: datetime | None
-    inflection_context: JSON | None
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(
+        description="Incident id (a uuid; run-path incidents are inc_ + 16 hex)."
+    )
+    title: str = strawberry.field(description="Short title, at most 255 characters.")
+    severity: Severity = strawberry.field(
+        description="Current severity; escalation only raises it."
+    )
+    status: IncidentStatus = strawberry.field(
+        description="Lifecycle state: OPEN -> ACKNOWLEDGED -> RESOLVED."
+    )
+    trigger_type: IncidentTriggerType = strawberry.field(description="What opened the incident.")
+    trigger_value: str | None = strawberry.field(
+        description="Free-text detail of the trigger (structured for policy violations)."
+    )
+    category: str | None = strawberry.field(
+        description="Free UPPER_CASE category (e.g. EXECUTION_FAILURE); null = uncategorized."
+    )
+    source_type: IncidentSourceType = strawberry.field(
+        description="The path that created the incident."
+    )
+    cause_type: CauseType = strawberry.field(
+        description="LLM_RUN with a source run, SYSTEM for automated paths, HUMAN for people."
+    )
+    source_run_id: str | None = strawberry.field(
+        description="The run this incident came from, if any."
+    )
+    calls_affected: int = strawberry.field(description="Number of distinct related call ids.")
+    related_call_ids: JSON = strawberry.field(
+        description="Call or run ids aggregated into this incident (at most 1000)."
+    )
+    cost_delta_cents: Decimal = strawberry.field(
+        description="Cost attributed to the incident, in cents."
+    )
+    cost_impact: Decimal | None = strawberry.field(
+        description="Cost impact in USD; null when unknown."
+    )
+    error_rate: Decimal | None = strawberry.field(description="Error rate 0..1, when known.")
+    auto_action: str | None = strawberry.field(
+        description="Automatic action taken (FREEZE, THROTTLE, NONE, AGGREGATE)."
+    )
+    action_details: JSON | None = strawberry.field(
+        description="Details of the automatic action (JSON)."
+    )
+    description: str | None = strawberry.field(description="Longer description.")
+    error_code: str | None = strawberry.field(
+        description="Error code of the failure behind the incident."
+    )
+    error_message: str | None = strawberry.field(
+        description="Error message of the failure behind the incident."
+    )
+    impact_scope: str | None = strawberry.field(
+        description="How far the impact reaches (SINGLE_RUN, AGENT, PROJECT, TENANT, USER, SYSTEM)."
+    )
+    affected_agent_id: str | None = strawberry.field(description="The affected agent, when one is.")
+    affected_count: int = strawberry.field(description="How many entities are affected.")
+    started_at: datetime = strawberry.field(description="When the problem started.")
+    acknowledged_at: datetime | None = strawberry.field(description="When it was acknowledged.")
+    acknowledged_by: str | None = strawberry.field(description="Who acknowledged it.")
+    resolved_at: datetime | None = strawberry.field(
+        description="When it was resolved (equals endedAt)."
+    )
+    ended_at: datetime | None = strawberry.field(
+        description="When the problem ended (equals resolvedAt)."
+    )
+    resolved_by: str | None = strawberry.field(description="Who or what resolved it.")
+    duration_seconds: int | None = strawberry.field(
+        description="endedAt - startedAt in whole seconds."
+    )
+    resolution_method: ResolutionMethod | None = strawberry.field(
+        description="How it was resolved."
+    )
+    resolution_type: str | None = strawberry.field(
+        description="Free-text resolution type (at most 50 characters)."
+    )
+    resolution_notes: str | None = strawberry.field(
+        description="Notes given on resolution, or the closure reason."
+    )
+    resolution_summary: str | None = strawberry.field(description="Summary given on resolution.")
+    postmortem_artifact_id: str | None = strawberry.field(
+        description="Postmortem document id (pm- + 16 hex), see createPostmortemStub."
+    )
+    recurrence_signature: str | None = strawberry.field(
+        description="Signature grouping recurrences of the same problem (see recurrenceGroup)."
+    )
+    signature_version: str | None = strawberry.field(
+        description="Version of the algorithm that computed recurrenceSignature."
+    )
+    escalated: bool = strawberry.field(description="Whether severity was ever escalated.")
+    escalated_at: datetime | None = strawberry.field(
+        description="When severity was last escalated."
+    )
+    escalated_to: str | None = strawberry.field(description="Where it was escalated to.")
+    inflection_step_index: int | None = strawberry.field(
+        description="Run step at which the incident was triggered."
+    )
+    inflection_timestamp: datetime | None = strawberry.field(
+        description="Time at which the incident was triggered."
+    )
+    inflection_context: JSON | None = strawberry.field(
+        description="Context captured at the inflection point (JSON)."
+    )
+    created_at: datetime = strawberry.field(description="When the incident was recorded.")
+    updated_at: datetime = strawberry.field(
+        description="Last change; OPEN incidents idle for 900 s are auto-resolved."
+    )
 
     @strawberry.field(description="Same as createdAt.")
     def first_seen_at(self) -> datetime:
@@ -169,7 +233,7 @@ class Incident:
 
     @strawberry.field(description="The timeline, newest first.")
     async def events(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[IncidentEvent]:
         page = await uc.incident_events(
             info.context,
@@ -224,16 +288,37 @@ def incident(record: IncidentRecord) -> Incident:
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
 class IncidentFilter:
-    status: list[IncidentStatus] | None = None
-    severity: list[Severity] | None = None
-    category: list[str] | None = None
-    cause_type: list[CauseType] | None = None
-    trigger_type: list[str] | None = None
-    source_run_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    resolved_after: datetime | None = None
-    resolved_before: datetime | None = None
+    status: list[IncidentStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    severity: list[Severity] | None = strawberry.field(
+        default=None, description="Any of these severities."
+    )
+    category: list[str] | None = strawberry.field(
+        default=None,
+        description="Any of these categories; UNCATEGORIZED also matches a null category.",
+    )
+    cause_type: list[CauseType] | None = strawberry.field(
+        default=None, description="Any of these cause types."
+    )
+    trigger_type: list[str] | None = strawberry.field(
+        default=None, description="Any of these trigger types."
+    )
+    source_run_id: str | None = strawberry.field(
+        default=None, description="Only incidents of this run."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this instant."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this instant."
+    )
+    resolved_after: datetime | None = strawberry.field(
+        default=None, description="Resolved at or after this instant."
+    )
+    resolved_before: datetime | None = strawberry.field(
+        default=None, description="Resolved before this instant."
+    )
     topic: IncidentListTopic | None = strawberry.field(
         default=None,
         description="ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
@@ -264,11 +349,19 @@ class IncidentFilter:
     description="How an incident was resolved; MANUAL_CLOSURE goes through closeIncident."
 )
 class ResolveIncidentInput:
-    method: ResolutionMethod = ResolutionMethod.MANUAL
-    notes: str | None = None
-    resolution_type: str | None = None
-    summary: str | None = None
-    postmortem_artifact_id: str | None = None
+    method: ResolutionMethod = strawberry.field(
+        default=ResolutionMethod.MANUAL, description="AUTO, MANUAL or ROLLBACK (default MANUAL)."
+    )
+    notes: str | None = strawberry.field(
+        default=None, description="Resolution notes; they end the RESOLVED event's text."
+    )
+    resolution_type: str | None = strawberry.field(
+        default=None, description="Free-text resolution type, at most 50 characters."
+    )
+    summary: str | None = strawberry.field(default=None, description="Resolution summary.")
+    postmortem_artifact_id: str | None = strawberry.field(
+        default=None, description="Id of the postmortem document, if one exists."
+    )
 
 
 @strawberry.type
@@ -277,10 +370,15 @@ class IncidentQueries:
     async def incidents(
         self,
         info: Info,
-        first: int = 20,
-        after: str | None = None,
-        filter: IncidentFilter | None = None,
-        order_by: IncidentOrder = IncidentOrder.CREATED_AT_DESC,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            IncidentFilter | None,
+            strawberry.argument(description="Narrow the list; every given field must match."),
+        ] = None,
+        order_by: Annotated[
+            IncidentOrder, strawberry.argument(description="Row order (default newest first).")
+        ] = IncidentOrder.CREATED_AT_DESC,
     ) -> Connection[Incident]:
         page = await uc.list_incidents(
             info.context,
@@ -292,7 +390,14 @@ class IncidentQueries:
         return connection(page, incident)
 
     @strawberry.field(description="One incident, or null if there is none with this id.")
-    async def incident(self, info: Info, id: strawberry.ID) -> Incident | None:
+    async def incident(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Incident id; another tenant's id reads as null."),
+        ],
+    ) -> Incident | None:
         record = await uc.get_incident(info.context, str(id))
         return None if record is None else incident(record)
 
@@ -316,8 +421,15 @@ class IncidentMutations:
     async def acknowledge_incident(
         self,
         info: Info,
-        id: strawberry.ID,
-        note: str | None = None,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The OPEN incident to acknowledge.")
+        ],
+        note: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Optional note for the ACKNOWLEDGED event, at most 2000 characters."
+            ),
+        ] = None,
     ) -> Incident:
         return incident(await uc.acknowledge_incident(info.context, str(id), note))
 
@@ -325,15 +437,27 @@ class IncidentMutations:
         description="Give the incident a postmortem artifact id (pm- + 16 hex) unless it has "
         "one. [OPERATOR]"
     )
-    async def create_postmortem_stub(self, info: Info, incident_id: strawberry.ID) -> Incident:
+    async def create_postmortem_stub(
+        self,
+        info: Info,
+        incident_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The incident that gets a postmortem artifact id."),
+        ],
+    ) -> Incident:
         return incident(await uc.create_postmortem_stub(info.context, str(incident_id)))
 
     @strawberry.mutation(description="OPEN or ACKNOWLEDGED -> RESOLVED. [OPERATOR]")
     async def resolve_incident(
         self,
         info: Info,
-        id: strawberry.ID,
-        input: ResolveIncidentInput,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The OPEN or ACKNOWLEDGED incident to resolve."),
+        ],
+        input: Annotated[
+            ResolveIncidentInput, strawberry.argument(description="How it was resolved.")
+        ],
     ) -> Incident:
         data = uc.ResolveInput(
             method=str(input.method),

@@ -23,7 +23,7 @@ from schema.enums import (
     ProposalSourceType,
     ProposalStatus,
 )
-from schema.pagination import Connection, connection
+from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
@@ -48,36 +48,48 @@ _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 @strawberry.type(description="A draft policy, created when a lesson is converted.")
 class PolicyProposal:
     record: strawberry.Private[PolicyProposalRecord]
-    id: strawberry.ID
-    title: str
-    status: ProposalStatus
-    source_type: ProposalSourceType
-    source_id: str
-    created_by: str
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Proposal id.")
+    title: str = strawberry.field(description='Title, e.g. "Policy from Lesson: <lesson title>".')
+    status: ProposalStatus = strawberry.field(description="Always DRAFT for now.")
+    source_type: ProposalSourceType = strawberry.field(description="What the proposal came from.")
+    source_id: str = strawberry.field(description="The lesson or incident id it came from.")
+    created_by: str = strawberry.field(description='Who created it ("system" for run incidents).')
+    created_at: datetime = strawberry.field(description="When it was created.")
 
 
 @strawberry.type(description="Something learned from a run or an incident.")
 class Lesson:
     record: strawberry.Private[LessonRecord]
-    id: strawberry.ID
-    lesson_type: LessonType
-    severity: LessonSeverity | None
-    source_event_id: str
-    source_event_type: LessonSourceType
-    source_run_id: str | None
-    title: str
-    description: str
-    proposed_action: str | None
-    detected_pattern: JSON | None
-    status: LessonStatus
-    draft_proposal_id: str | None
-    converted_at: datetime | None
-    deferred_until: datetime | None
-    dismissed_at: datetime | None
-    dismissed_by: str | None
-    dismissed_reason: str | None
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Lesson id.")
+    lesson_type: LessonType = strawberry.field(description="Kind of lesson.")
+    severity: LessonSeverity | None = strawberry.field(
+        description="Severity (null for near-threshold lessons)."
+    )
+    source_event_id: str = strawberry.field(description="The run or incident that produced it.")
+    source_event_type: LessonSourceType = strawberry.field(
+        description="Whether the source is a RUN or an INCIDENT."
+    )
+    source_run_id: str | None = strawberry.field(description="The run behind it, if any.")
+    title: str = strawberry.field(description="Title, at most 500 characters.")
+    description: str = strawberry.field(description="What was learned.")
+    proposed_action: str | None = strawberry.field(description="Suggested follow-up.")
+    detected_pattern: JSON | None = strawberry.field(
+        description="The detected pattern (e.g. threshold_type, threshold_band) as JSON."
+    )
+    status: LessonStatus = strawberry.field(description="Lifecycle state.")
+    draft_proposal_id: str | None = strawberry.field(
+        description="The draft policy it was converted to."
+    )
+    converted_at: datetime | None = strawberry.field(
+        description="When it was converted to a draft."
+    )
+    deferred_until: datetime | None = strawberry.field(
+        description="Deferred until this instant (then reactivated)."
+    )
+    dismissed_at: datetime | None = strawberry.field(description="When it was dismissed.")
+    dismissed_by: str | None = strawberry.field(description="Who dismissed it.")
+    dismissed_reason: str | None = strawberry.field(description="Why it was dismissed.")
+    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="The incident this lesson came from (null for run lessons).")
     async def source_incident(self, info: Info) -> _Incident | None:
@@ -106,9 +118,15 @@ def lesson(record: LessonRecord) -> Lesson:
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
 class LessonFilter:
-    lesson_type: list[LessonType] | None = None
-    status: list[LessonStatus] | None = None
-    severity: list[LessonSeverity] | None = None
+    lesson_type: list[LessonType] | None = strawberry.field(
+        default=None, description="Any of these lesson types."
+    )
+    status: list[LessonStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    severity: list[LessonSeverity] | None = strawberry.field(
+        default=None, description="Any of these severities."
+    )
 
     def to_spec(self) -> LessonFilterSpec:
         def strs(
@@ -230,9 +248,12 @@ class LessonQueries:
     async def lessons(
         self,
         info: Info,
-        first: int = 50,
-        after: str | None = None,
-        filter: LessonFilter | None = None,
+        first: First = 50,
+        after: After = None,
+        filter: Annotated[
+            LessonFilter | None,
+            strawberry.argument(description="Narrow the list; every given field must match."),
+        ] = None,
     ) -> Connection[Lesson]:
         page = await uc.list_lessons(
             info.context, first=first, after=after, filter=filter.to_spec() if filter else None
@@ -240,7 +261,14 @@ class LessonQueries:
         return connection(page, lesson)
 
     @strawberry.field(description="One lesson, or null if there is none with this id.")
-    async def lesson(self, info: Info, id: strawberry.ID) -> Lesson | None:
+    async def lesson(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Lesson id; another tenant's id reads as null."),
+        ],
+    ) -> Lesson | None:
         record = await uc.get_lesson(info.context, str(id))
         return None if record is None else lesson(record)
 
@@ -261,7 +289,16 @@ class LessonMutations:
     @strawberry.mutation(
         description="Record a lesson; idempotent per source event and type. [INGEST]"
     )
-    async def create_lesson(self, info: Info, input: CreateLessonInput) -> CreateLessonResult:
+    async def create_lesson(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateLessonInput,
+            strawberry.argument(
+                description="The lesson to record (idempotent per source and type)."
+            ),
+        ],
+    ) -> CreateLessonResult:
         out = await uc.create_lesson(info.context, input.to_spec())
         return CreateLessonResult(
             lesson=None if out.lesson is None else lesson(out.lesson),
@@ -275,14 +312,22 @@ class LessonMutations:
     @strawberry.mutation(
         description="PENDING -> CONVERTED_TO_DRAFT, creating a DRAFT policy proposal. [OPERATOR]"
     )
-    async def convert_lesson_to_draft(self, info: Info, id: strawberry.ID) -> Lesson:
+    async def convert_lesson_to_draft(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The PENDING lesson to convert.")
+        ],
+    ) -> Lesson:
         return lesson(await uc.convert_lesson_to_draft(info.context, str(id)))
 
     @strawberry.mutation(description="PENDING -> DEFERRED until a future time. [OPERATOR]")
     async def defer_lesson(
         self,
         info: Info,
-        id: strawberry.ID,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The PENDING lesson to defer.")
+        ],
         until: Annotated[datetime, strawberry.argument(description="When it comes back.")],
     ) -> Lesson:
         return lesson(await uc.defer_lesson(info.context, str(id), until))
@@ -291,11 +336,19 @@ class LessonMutations:
     async def dismiss_lesson(
         self,
         info: Info,
-        id: strawberry.ID,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The PENDING lesson to dismiss.")
+        ],
         reason: Annotated[str, strawberry.argument(description="Why (1..2000 characters).")],
     ) -> Lesson:
         return lesson(await uc.dismiss_lesson(info.context, str(id), reason))
 
     @strawberry.mutation(description="DEFERRED -> PENDING. [OPERATOR]")
-    async def reactivate_lesson(self, info: Info, id: strawberry.ID) -> Lesson:
+    async def reactivate_lesson(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The DEFERRED lesson to reactivate.")
+        ],
+    ) -> Lesson:
         return lesson(await uc.reactivate_lesson(info.context, str(id)))

@@ -145,7 +145,11 @@ class BreachQueries:
 @strawberry.type
 class LimitMutations:
     @strawberry.mutation(description="Create an ACTIVE limit with its integrity row. [ADMIN]")
-    async def create_limit(self, info: Info, input: CreateLimitInput) -> Limit:
+    async def create_limit(
+        self,
+        info: Info,
+        input: Annotated[CreateLimitInput, strawberry.argument(description="The new limit.")],
+    ) -> Limit:
         data = uc.CreateLimitInput(
             name=input.name,
             limit_category=str(input.limit_category),
@@ -165,7 +169,15 @@ class LimitMutations:
         return limit(await uc.create_limit(info.context, data))
 
     @strawberry.mutation(description="Change a limit's mutable fields. [ADMIN]")
-    async def update_limit(self, info: Info, id: strawberry.ID, input: UpdateLimitInput) -> Limit:
+    async def update_limit(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The limit to change.")],
+        input: Annotated[
+            UpdateLimitInput,
+            strawberry.argument(description="The fields to change; omitted ones keep their value."),
+        ],
+    ) -> Limit:
         data = uc.UpdateLimitInput(
             name=input.name,
             description=input.description,
@@ -181,11 +193,23 @@ class LimitMutations:
         return limit(await uc.update_limit(info.context, str(id), data))
 
     @strawberry.mutation(description="Soft delete: status DISABLED. [ADMIN]")
-    async def disable_limit(self, info: Info, id: strawberry.ID) -> Limit:
+    async def disable_limit(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The limit to disable (soft delete).")
+        ],
+    ) -> Limit:
         return limit(await uc.disable_limit(info.context, str(id)))
 
     @strawberry.mutation(description="Record a limit breach (mandatory governance write). [INGEST]")
-    async def record_limit_breach(self, info: Info, input: RecordLimitBreachInput) -> LimitBreach:
+    async def record_limit_breach(
+        self,
+        info: Info,
+        input: Annotated[
+            RecordLimitBreachInput, strawberry.argument(description="The breach to record.")
+        ],
+    ) -> LimitBreach:
         data = breach_uc.RecordBreachInput(
             limit_id=str(input.limit_id),
             breach_type=str(input.breach_type),

@@ -31,7 +31,7 @@ from schema.enums import (
     OverrideStatus,
     ResetPeriod,
 )
-from schema.pagination import Connection, connection
+from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
@@ -56,26 +56,32 @@ _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 @strawberry.type(description="The integrity verdict kept for every limit.")
 class LimitIntegrity:
     record: strawberry.Private[LimitIntegrityRecord]
-    id: strawberry.ID
-    limit_id: strawberry.ID
-    integrity_status: IntegrityStatus
-    integrity_score: Decimal
-    computed_at: datetime
+    id: strawberry.ID = strawberry.field(description="Integrity row id.")
+    limit_id: strawberry.ID = strawberry.field(description="The limit it verifies.")
+    integrity_status: IntegrityStatus = strawberry.field(
+        description="Verdict: VERIFIED, DEGRADED or FAILED."
+    )
+    integrity_score: Decimal = strawberry.field(description="Score 0..1 (1.0000 when created).")
+    computed_at: datetime = strawberry.field(description="When the verdict was computed.")
 
 
 @strawberry.type(description="A recorded breach of a limit (append-only).")
 class LimitBreach:
     record: strawberry.Private[LimitBreachRecord]
-    id: strawberry.ID
-    limit_id: strawberry.ID
-    run_id: str | None
-    incident_id: str | None
-    breach_type: BreachType
-    value_at_breach: Decimal | None
-    limit_value: Decimal
-    details: JSON | None
-    breached_at: datetime
-    recovered_at: datetime | None
+    id: strawberry.ID = strawberry.field(description="Breach id.")
+    limit_id: strawberry.ID = strawberry.field(description="The breached limit.")
+    run_id: str | None = strawberry.field(description="The run that breached it, if known.")
+    incident_id: str | None = strawberry.field(description="The incident it is linked to, if any.")
+    breach_type: BreachType = strawberry.field(description="Kind of breach.")
+    value_at_breach: Decimal | None = strawberry.field(
+        description="The measured value at the breach."
+    )
+    limit_value: Decimal = strawberry.field(description="The limit value that was exceeded.")
+    details: JSON | None = strawberry.field(description="Structured details (JSON).")
+    breached_at: datetime = strawberry.field(description="When the breach happened.")
+    recovered_at: datetime | None = strawberry.field(
+        description="When the breach condition cleared, as supplied."
+    )
 
     @strawberry.field(description="The limit that was breached.")
     def limit(self, info: Info) -> Limit:
@@ -106,21 +112,25 @@ class LimitBreach:
 @strawberry.type(description="A temporary increase of a limit.")
 class LimitOverride:
     record: strawberry.Private[LimitOverrideRecord]
-    id: strawberry.ID
-    limit_id: strawberry.ID
-    original_value: Decimal
-    override_value: Decimal
-    status: OverrideStatus
-    requested_at: datetime
-    requested_by: str
-    reason: str
-    starts_at: datetime
-    expires_at: datetime
-    approved_at: datetime | None
-    approved_by: str | None
-    rejection_reason: str | None
-    cancelled_at: datetime | None
-    cancelled_by: str | None
+    id: strawberry.ID = strawberry.field(description="Override id.")
+    limit_id: strawberry.ID = strawberry.field(description="The overridden limit.")
+    original_value: Decimal = strawberry.field(
+        description="The limit's maxValue when the override was requested."
+    )
+    override_value: Decimal = strawberry.field(description="The temporary value (> 0).")
+    status: OverrideStatus = strawberry.field(description="Lifecycle state.")
+    requested_at: datetime = strawberry.field(description="When it was requested.")
+    requested_by: str = strawberry.field(description="Who requested it.")
+    reason: str = strawberry.field(description="Justification, 10..500 characters.")
+    starts_at: datetime = strawberry.field(description="When it takes effect.")
+    expires_at: datetime = strawberry.field(description="startsAt + the requested duration.")
+    approved_at: datetime | None = strawberry.field(
+        description="When it was approved (or rejected)."
+    )
+    approved_by: str | None = strawberry.field(description="Who approved it (or rejected it).")
+    rejection_reason: str | None = strawberry.field(description="Why it was rejected.")
+    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
+    cancelled_by: str | None = strawberry.field(description="Who cancelled it.")
     effective_value: Decimal = strawberry.field(
         description="overrideValue while ACTIVE, else originalValue."
     )
@@ -137,24 +147,36 @@ class LimitOverride:
 @strawberry.type(description="A quantitative constraint: budget, rate or threshold.")
 class Limit:
     record: strawberry.Private[LimitRecord]
-    id: strawberry.ID
-    name: str
-    description: str | None
-    limit_category: LimitCategory
-    limit_type: str
-    scope: LimitScope
-    scope_id: str | None
-    max_value: Decimal
-    reset_period: ResetPeriod | None
-    next_reset_at: datetime | None
-    window_seconds: int | None
-    measurement_window_seconds: int | None
-    params: JSON
-    enforcement: Enforcement
-    consequence: LimitConsequence | None
-    status: LimitStatus
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(description="Limit id.")
+    name: str = strawberry.field(description="Name, 1..256 characters.")
+    description: str | None = strawberry.field(description="Description, at most 1024 characters.")
+    limit_category: LimitCategory = strawberry.field(
+        description="BUDGET, RATE or THRESHOLD; immutable."
+    )
+    limit_type: str = strawberry.field(
+        description="Free-text type such as COST_USD or TOKENS_PER_RUN; immutable."
+    )
+    scope: LimitScope = strawberry.field(description="What the limit applies to.")
+    scope_id: str | None = strawberry.field(
+        description="Project, agent or provider id for scoped limits."
+    )
+    max_value: Decimal = strawberry.field(description="The configured maximum (> 0).")
+    reset_period: ResetPeriod | None = strawberry.field(
+        description="Budget reset cadence (BUDGET only)."
+    )
+    next_reset_at: datetime | None = strawberry.field(
+        description="Next budget reset, as supplied (BUDGET only)."
+    )
+    window_seconds: int | None = strawberry.field(description="Rate window in seconds (RATE only).")
+    measurement_window_seconds: int | None = strawberry.field(
+        description="Measurement window in seconds (THRESHOLD only)."
+    )
+    params: JSON = strawberry.field(description="Threshold params (THRESHOLD only; {} otherwise).")
+    enforcement: Enforcement = strawberry.field(description="What happens on breach.")
+    consequence: LimitConsequence | None = strawberry.field(description="Follow-up of a breach.")
+    status: LimitStatus = strawberry.field(description="ACTIVE, or DISABLED after a (soft) delete.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="Last change.")
     effective_value: Decimal = strawberry.field(
         description="The ACTIVE override's value if there is one, else maxValue."
     )
@@ -172,7 +194,7 @@ class Limit:
 
     @strawberry.field(description="Breach history, newest first.")
     async def breaches(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[LimitBreach]:
         page = await uc.limit_breaches(
             info.context,
@@ -185,7 +207,12 @@ class Limit:
 
     @strawberry.field(description="Overrides of this limit, newest request first.")
     async def overrides(
-        self, info: Info, status: list[OverrideStatus] | None = None
+        self,
+        info: Info,
+        status: Annotated[
+            list[OverrideStatus] | None,
+            strawberry.argument(description="Only overrides in these statuses (all when omitted)."),
+        ] = None,
     ) -> list[LimitOverride]:
         wanted = None if status is None else [str(s) for s in status]
         rows = await uc.limit_overrides(info.context, self.record, wanted)
@@ -224,15 +251,27 @@ def override(record: LimitOverrideRecord) -> LimitOverride:
 
 @strawberry.input(description="Omitted category means BUDGET and omitted status ACTIVE.")
 class LimitFilter:
-    category: list[LimitCategory] | None = None
-    status: list[LimitStatus] | None = None
-    scope: list[LimitScope] | None = None
-    enforcement: list[Enforcement] | None = None
+    category: list[LimitCategory] | None = strawberry.field(
+        default=None, description="Any of these categories (default BUDGET)."
+    )
+    status: list[LimitStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses (default ACTIVE)."
+    )
+    scope: list[LimitScope] | None = strawberry.field(
+        default=None, description="Any of these scopes."
+    )
+    enforcement: list[Enforcement] | None = strawberry.field(
+        default=None, description="Any of these enforcements."
+    )
     limit_type: str | None = strawberry.field(
         default=None, description="Exact type, or a prefix ending in `*` (e.g. TOKENS_*)."
     )
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this instant."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this instant."
+    )
 
     def to_spec(self) -> LimitFilterSpec:
         def strs(
@@ -261,9 +300,12 @@ class LimitQueries:
     async def limits(
         self,
         info: Info,
-        first: int = 20,
-        after: str | None = None,
-        filter: LimitFilter | None = None,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            LimitFilter | None,
+            strawberry.argument(description="Narrow the list (default: ACTIVE BUDGET limits)."),
+        ] = None,
     ) -> Connection[Limit]:
         page = await uc.list_limits(
             info.context, first=first, after=after, filter=filter.to_spec() if filter else None
@@ -271,6 +313,13 @@ class LimitQueries:
         return connection(page, limit)
 
     @strawberry.field(description="One limit, or null if there is none with this id.")
-    async def limit(self, info: Info, id: strawberry.ID) -> Limit | None:
+    async def limit(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Limit id; another tenant's id reads as null."),
+        ],
+    ) -> Limit | None:
         record = await uc.get_limit(info.context, str(id))
         return None if record is None else limit(record)

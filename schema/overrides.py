@@ -60,7 +60,13 @@ class OverrideQueries:
 @strawberry.type
 class OverrideMutations:
     @strawberry.mutation(description="Request an override; an immediate one is ACTIVE. [OPERATOR]")
-    async def request_override(self, info: Info, input: RequestOverrideInput) -> LimitOverride:
+    async def request_override(
+        self,
+        info: Info,
+        input: Annotated[
+            RequestOverrideInput, strawberry.argument(description="The override to request.")
+        ],
+    ) -> LimitOverride:
         data = uc.RequestOverrideInput(
             limit_id=str(input.limit_id),
             override_value=input.override_value,
@@ -75,7 +81,9 @@ class OverrideMutations:
     async def approve_override(
         self,
         info: Info,
-        id: strawberry.ID,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The PENDING override to approve.")
+        ],
         adjusted_value: Annotated[
             Decimal | None, strawberry.argument(description="Replaces overrideValue; > 0.")
         ] = None,
@@ -92,11 +100,20 @@ class OverrideMutations:
     async def reject_override(
         self,
         info: Info,
-        id: strawberry.ID,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The PENDING override to reject.")
+        ],
         reason: Annotated[str, strawberry.argument(description="Why, 1..500 characters.")],
     ) -> LimitOverride:
         return override(await uc.reject_override(info.context, str(id), reason))
 
     @strawberry.mutation(description="PENDING, APPROVED or ACTIVE -> CANCELLED. [OPERATOR]")
-    async def cancel_override(self, info: Info, id: strawberry.ID) -> LimitOverride:
+    async def cancel_override(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The PENDING, APPROVED or ACTIVE override to cancel."),
+        ],
+    ) -> LimitOverride:
         return override(await uc.cancel_override(info.context, str(id)))

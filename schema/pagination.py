@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import strawberry
 
 from resolvers.pagination import ConnectionResult
 
-__all__ = ["Connection", "Edge", "PageInfo", "connection"]
+__all__ = ["After", "Connection", "Edge", "First", "PageInfo", "connection"]
 
 T = TypeVar("T")
+
+# The paging arguments of every connection field (API.md § Lists).
+First = Annotated[int, strawberry.argument(description="How many rows to return, 1..100.")]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Opaque cursor (endCursor of the previous page)."),
+]
 
 
 @strawberry.type(description="Where a page sits in its list.")
 class PageInfo:
-    has_next_page: bool
+    has_next_page: bool = strawberry.field(description="Whether more rows follow this page.")
     has_previous_page: bool = strawberry.field(
         description="True when the page was asked for with `after` (forward paging only)."
     )
-    start_cursor: str | None
-    end_cursor: str | None
+    start_cursor: str | None = strawberry.field(description="Cursor of the first row of the page.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last row: pass it as `after` for the next page."
+    )
 
 
 @strawberry.type(description="A node with the cursor that points just after it.")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(description="Opaque cursor of this row.")
+    node: T = strawberry.field(description="The row.")
 
 
 @strawberry.type(description="One page of a list.")
@@ -40,9 +49,11 @@ class Connection(Generic[T]):
             for (k, _), n in zip(self.result.edges, self.nodes, strict=True)
         ]
 
-    nodes: list[T]
-    edges: list[Edge[T]] = strawberry.field(resolver=_edges)
-    page_info: PageInfo
+    nodes: list[T] = strawberry.field(description="The rows of this page.")
+    edges: list[Edge[T]] = strawberry.field(
+        resolver=_edges, description="The rows of this page with their cursors."
+    )
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
     total: strawberry.Private[Callable[[], Awaitable[int]]]
     result: strawberry.Private[ConnectionResult[Any]]
 

@@ -30,7 +30,7 @@ from schema.enums import (
     Severity,
     StepStatus,
 )
-from schema.pagination import Connection, connection
+from schema.pagination import After, Connection, First, connection
 from schema.thresholds import RunThresholdEvaluation, run_threshold_evaluation
 
 if TYPE_CHECKING:
@@ -59,41 +59,41 @@ _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 @strawberry.type(description="One step of a run.")
 class RunStep:
     record: strawberry.Private[RunStepRecord]
-    run_id: strawberry.ID
-    step_index: int
-    step_type: str
-    tokens: int
-    cost_cents: Decimal
-    duration_ms: int
-    status: StepStatus
+    run_id: strawberry.ID = strawberry.field(description="The run.")
+    step_index: int = strawberry.field(description="Position of the step in the run, from 0.")
+    step_type: str = strawberry.field(description="Kind of step.")
+    tokens: int = strawberry.field(description="Tokens used by the step.")
+    cost_cents: Decimal = strawberry.field(description="Cost of the step in cents.")
+    duration_ms: int = strawberry.field(description="Duration of the step in ms.")
+    status: StepStatus = strawberry.field(description="OK, WARNING or VIOLATION.")
     content_hash: str | None = strawberry.field(description="SHA-256 hex of the step content.")
-    created_at: datetime
+    created_at: datetime = strawberry.field(description="When the step was recorded.")
 
 
 @strawberry.type(description="Immutable evidence captured with an LLM failure.")
 class FailureEvidence:
     record: strawberry.Private[FailureEvidenceRecord]
-    id: strawberry.ID
-    failure_id: strawberry.ID
-    evidence_type: FailureEvidenceType
-    evidence_data: JSON
-    is_immutable: bool
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Evidence id.")
+    failure_id: strawberry.ID = strawberry.field(description="The failure it belongs to.")
+    evidence_type: FailureEvidenceType = strawberry.field(description="Kind of evidence.")
+    evidence_data: JSON = strawberry.field(description="The captured evidence (JSON).")
+    is_immutable: bool = strawberry.field(description="Always true: the database refuses updates.")
+    created_at: datetime = strawberry.field(description="When it was captured.")
 
 
 @strawberry.type(description="A recorded LLM failure of a run (DOMAIN.md §1.13).")
 class LlmFailure:
     record: strawberry.Private[RunFailureRecord]
-    id: strawberry.ID
-    run_id: strawberry.ID
-    failure_type: FailureType
-    error_code: str | None
-    error_message: str | None
-    model: str | None
-    request_id: str | None
-    duration_ms: int | None
-    metadata: JSON | None
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Failure id.")
+    run_id: strawberry.ID = strawberry.field(description="The failed run.")
+    failure_type: FailureType = strawberry.field(description="Kind of failure.")
+    error_code: str | None = strawberry.field(description="Error code, at most 64 characters.")
+    error_message: str | None = strawberry.field(description="Error message.")
+    model: str | None = strawberry.field(description="The model that failed.")
+    request_id: str | None = strawberry.field(description="The provider's request id.")
+    duration_ms: int | None = strawberry.field(description="How long the call ran, in ms.")
+    metadata: JSON | None = strawberry.field(description="Further details (JSON).")
+    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="Evidence captured with the failure.")
     async def evidence(self, info: Info) -> list[FailureEvidence]:
@@ -109,15 +109,15 @@ def llm_failure(record: RunFailureRecord) -> LlmFailure:
 @strawberry.type(description="A policy violated by a run; at most one per run and policy.")
 class PolicyViolation:
     record: strawberry.Private[PolicyViolationRecord]
-    id: strawberry.ID
-    run_id: str
-    policy_id: str
-    violated_rule: str
-    severity: Severity
-    reason: str | None
-    evidence: JSON | None
-    incident_id: str | None
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Violation id.")
+    run_id: str = strawberry.field(description="The violating run.")
+    policy_id: str = strawberry.field(description="The violated policy.")
+    violated_rule: str = strawberry.field(description="The rule that was violated.")
+    severity: Severity = strawberry.field(description="The violation's own severity.")
+    reason: str | None = strawberry.field(description="Why it is a violation.")
+    evidence: JSON | None = strawberry.field(description="Evidence supplied with it (JSON).")
+    incident_id: str | None = strawberry.field(description="The incident it was aggregated into.")
+    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="The incident the violation was aggregated into.")
     async def incident(self, info: Info) -> _Incident | None:
@@ -135,36 +135,42 @@ def policy_violation(record: PolicyViolationRecord) -> PolicyViolation:
 @strawberry.type(description="Append-only evidence attached to an incident.")
 class IncidentEvidence:
     record: strawberry.Private[IncidentEvidenceRecord]
-    id: strawberry.ID
-    incident_id: strawberry.ID
-    evidence_type: IncidentEvidenceType
-    recovery_executed: bool
-    payload: JSON | None
-    created_at: datetime
+    id: strawberry.ID = strawberry.field(description="Evidence id.")
+    incident_id: strawberry.ID = strawberry.field(description="The incident it is attached to.")
+    evidence_type: IncidentEvidenceType = strawberry.field(
+        description="POLICY_VIOLATION or RECOVERY_ACTION."
+    )
+    recovery_executed: bool = strawberry.field(
+        description="Whether it records an executed recovery action."
+    )
+    payload: JSON | None = strawberry.field(description="The evidence itself (JSON).")
+    created_at: datetime = strawberry.field(description="When it was attached.")
 
 
 @strawberry.type(description="One agent run (written by the runtime; read here).")
 class Run:
     record: strawberry.Private[RunRecord]
-    id: strawberry.ID
-    agent_id: str | None
-    project_id: str | None
-    status: RunStatus
-    error_message: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    input_tokens: int
-    output_tokens: int
-    estimated_cost_usd: Decimal | None
-    incident_count: int
-    plan_step_count: int | None
-    completed_step_count: int
-    created_at: datetime
-    updated_at: datetime
+    id: strawberry.ID = strawberry.field(description="Run id.")
+    agent_id: str | None = strawberry.field(description="The agent that ran.")
+    project_id: str | None = strawberry.field(description="The project it ran in.")
+    status: RunStatus = strawberry.field(description="Lifecycle state.")
+    error_message: str | None = strawberry.field(description="Why it failed or stopped.")
+    started_at: datetime | None = strawberry.field(description="When it started.")
+    completed_at: datetime | None = strawberry.field(
+        description="When it reached a terminal status."
+    )
+    input_tokens: int = strawberry.field(description="Input tokens used.")
+    output_tokens: int = strawberry.field(description="Output tokens used.")
+    estimated_cost_usd: Decimal | None = strawberry.field(description="Estimated cost in USD.")
+    incident_count: int = strawberry.field(description="Incidents created from this run.")
+    plan_step_count: int | None = strawberry.field(description="Steps planned.")
+    completed_step_count: int = strawberry.field(description="Steps completed.")
+    created_at: datetime = strawberry.field(description="When it was recorded.")
+    updated_at: datetime = strawberry.field(description="Last change.")
 
     @strawberry.field(description="Incidents whose source is this run, newest first.")
     async def incidents(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[_Incident]:
         from schema.incidents import incident  # noqa: PLC0415 - cycle between the two modules
 
@@ -173,7 +179,7 @@ class Run:
 
     @strawberry.field(description="Limit breaches recorded against this run, newest first.")
     async def breaches(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[_LimitBreach]:
         from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
 
@@ -182,14 +188,14 @@ class Run:
 
     @strawberry.field(description="The run's steps in step order.")
     async def steps(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[RunStep]:
         page = await uc.run_steps(info.context, self.record, first=first, after=after)
         return connection(page, lambda r: from_record(RunStep, r))
 
     @strawberry.field(description="LLM failures of this run, newest first.")
     async def failures(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[LlmFailure]:
         page = await uc.run_failures(info.context, self.record, first=first, after=after)
         return connection(page, llm_failure)
@@ -213,7 +219,7 @@ class Run:
 
     @strawberry.field(description="Policy violations of this run (one per policy), newest first.")
     async def violations(
-        self, info: Info, first: int = 20, after: str | None = None
+        self, info: Info, first: First = 20, after: After = None
     ) -> Connection[PolicyViolation]:
         page = await uc.run_violations(info.context, self.record, first=first, after=after)
         return connection(page, policy_violation)
@@ -240,11 +246,19 @@ def run(record: RunRecord) -> Run:
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
 class RunFilter:
-    status: list[RunStatus] | None = None
-    agent_id: str | None = None
-    project_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    status: list[RunStatus] | None = strawberry.field(
+        default=None, description="Any of these statuses."
+    )
+    agent_id: str | None = strawberry.field(default=None, description="Only runs of this agent.")
+    project_id: str | None = strawberry.field(
+        default=None, description="Only runs of this project."
+    )
+    created_after: datetime | None = strawberry.field(
+        default=None, description="Created at or after this instant."
+    )
+    created_before: datetime | None = strawberry.field(
+        default=None, description="Created before this instant."
+    )
 
     def to_spec(self) -> RunFilterSpec:
         return RunFilterSpec(
@@ -262,9 +276,12 @@ class RunQueries:
     async def runs(
         self,
         info: Info,
-        first: int = 20,
-        after: str | None = None,
-        filter: RunFilter | None = None,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            RunFilter | None,
+            strawberry.argument(description="Narrow the list; every given field must match."),
+        ] = None,
     ) -> Connection[Run]:
         page = await uc.list_runs(
             info.context, first=first, after=after, filter=filter.to_spec() if filter else None
@@ -272,6 +289,13 @@ class RunQueries:
         return connection(page, run)
 
     @strawberry.field(description="One run, or null if there is none with this id.")
-    async def run(self, info: Info, id: strawberry.ID) -> Run | None:
+    async def run(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Run id; another tenant's id reads as null."),
+        ],
+    ) -> Run | None:
         record = await uc.get_run(info.context, str(id))
         return None if record is None else run(record)

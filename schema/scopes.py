@@ -137,7 +137,16 @@ class ScopeQueries:
 @strawberry.type
 class ScopeMutations:
     @strawberry.mutation(description="Create a bounded scope for a recovery action. [OPERATOR]")
-    async def create_recovery_scope(self, info: Info, input: RecoveryScopeInput) -> ExecutionScope:
+    async def create_recovery_scope(
+        self,
+        info: Info,
+        input: Annotated[
+            RecoveryScopeInput,
+            strawberry.argument(
+                description="The incident, the one allowed action and the scope's bounds."
+            ),
+        ],
+    ) -> ExecutionScope:
         data = uc.ScopeInput(
             incident_id=str(input.incident_id),
             action=input.action,
@@ -151,7 +160,14 @@ class ScopeMutations:
 
     @strawberry.mutation(description="Run one recovery action inside its scope. [OPERATOR]")
     async def execute_with_scope(
-        self, info: Info, input: ExecuteWithScopeInput
+        self,
+        info: Info,
+        input: Annotated[
+            ExecuteWithScopeInput,
+            strawberry.argument(
+                description="The scope, the incident and the action to run under it."
+            ),
+        ],
     ) -> ScopedExecutionResult:
         data = uc.ExecuteInput(
             scope_id=None if input.scope_id is None else str(input.scope_id),
@@ -170,7 +186,13 @@ class ScopeMutations:
         )
 
     @strawberry.mutation(description="ACTIVE -> REVOKED. [OPERATOR]")
-    async def revoke_scope(self, info: Info, id: strawberry.ID) -> ExecutionScope:
+    async def revoke_scope(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The ACTIVE scope to revoke.")
+        ],
+    ) -> ExecutionScope:
         return execution_scope(await uc.revoke_scope(info.context, str(id)))
 
     @strawberry.mutation(
@@ -178,7 +200,12 @@ class ScopeMutations:
         "row (marked dry_run). [OPERATOR]"
     )
     async def test_recovery_scope(
-        self, info: Info, input: TestRecoveryScopeInput
+        self,
+        info: Info,
+        input: Annotated[
+            TestRecoveryScopeInput,
+            strawberry.argument(description="The action to simulate and how."),
+        ],
     ) -> ScopeTestResult:
         result = await uc.test_recovery_scope_audited(
             info.context,

@@ -71,13 +71,12 @@ class OpsEvent:
     )
 
 
-@strawberry.type(description="A run measured against its threshold params (§3.4), on read.")
+@strawberry.type(
+    description="A run measured against its threshold params (§3.4) at the time of the read."
+)
 class RunThresholdEvaluation:
     run_id: strawberry.ID = strawberry.field(description="The evaluated run.")
     state: RunStatus = strawberry.field(description="The run's status when evaluated.")
-    evaluated_at: datetime = strawberry.field(
-        description="When it was evaluated (a RUNNING run is measured to this instant)."
-    )
     params: ThresholdParams = strawberry.field(
         description="The params resolved for the run's agent and project."
     )
@@ -94,7 +93,6 @@ def run_threshold_evaluation(got: uc.RunThresholdEvaluation) -> RunThresholdEval
     return RunThresholdEvaluation(
         run_id=strawberry.ID(got.run_id),
         state=RunStatus(got.state),
-        evaluated_at=got.evaluated_at,
         params=threshold_params(got.params),
         signals=[RunThresholdSignal(s) for s in got.signals],
         ops_events=[
@@ -228,7 +226,11 @@ class ThresholdQueries:
 class ThresholdMutations:
     @strawberry.mutation(description="Record a NEAR or BREACH threshold signal. [INGEST]")
     async def record_threshold_signal(
-        self, info: Info, input: RecordThresholdSignalInput
+        self,
+        info: Info,
+        input: Annotated[
+            RecordThresholdSignalInput, strawberry.argument(description="The signal to record.")
+        ],
     ) -> ThresholdSignal:
         data = uc.SignalInput(
             run_id=input.run_id,
@@ -243,5 +245,9 @@ class ThresholdMutations:
         return signal(await uc.record_threshold_signal(info.context, data))
 
     @strawberry.mutation(description="Acknowledge a signal (once). [OPERATOR]")
-    async def acknowledge_threshold_signal(self, info: Info, id: strawberry.ID) -> ThresholdSignal:
+    async def acknowledge_threshold_signal(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The signal id (SIG-...).")],
+    ) -> ThresholdSignal:
         return signal(await uc.acknowledge_threshold_signal(info.context, str(id)))

@@ -13,9 +13,9 @@ __all__ = ["Viewer", "ViewerQueries"]
 
 @strawberry.type(description="The authenticated caller.")
 class Viewer:
-    tenant_id: str
-    actor: str
-    role: Role
+    tenant_id: str = strawberry.field(description="The caller's tenant (from the token).")
+    actor: str = strawberry.field(description="The caller's subject.")
+    role: Role = strawberry.field(description="The caller's role.")
 
 
 @strawberry.type

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from tests.gateway.test_thresholds import _threshold
 from tests.helpers import gql, token
 
 THRESHOLDS = """query($id: ID!) { run(id: $id) { thresholdEvaluation {
-  runId state evaluatedAt signals
+  runId state signals
   params { maxExecutionTimeMs maxTokens maxCostUsd failureSignal appliedLimitIds }
   opsEvents { eventType severity entityType entityId metadata }
 } } }"""
@@ -35,8 +35,9 @@ async def test_running_run_is_measured_to_now_against_its_agent_params(client, e
     tenant = _threshold("TENANT", {"max_execution_time_ms": 60000}, 10)
     other = _threshold("AGENT", {"max_tokens": 100000}, 1, scope_id="agent-8")
     await insert_limits(engine, [agent, tenant, other])
-    slow = run_row(started_at=NOW - timedelta(minutes=2), input_tokens=200, output_tokens=57)
-    fine = run_row(started_at=NOW - timedelta(seconds=1), input_tokens=200, output_tokens=56)
+    now = datetime.now(UTC)  # RUNNING runs are measured to the present, not to import time
+    slow = run_row(started_at=now - timedelta(minutes=2), input_tokens=200, output_tokens=57)
+    fine = run_row(started_at=now - timedelta(seconds=1), input_tokens=200, output_tokens=56)
     queued = run_row(status="QUEUED", started_at=None, input_tokens=999, output_tokens=0)
     await insert_rows(engine, t.runs, [slow, fine, queued])
     # when
