@@ -30,6 +30,7 @@ from drivers.records import (
     IncidentEvidenceRecord,
     IncidentRecord,
 )
+from drivers.rules.incidents import SIGNATURE_VERSION, recurrence_signature
 
 __all__ = [
     "IncidentFilter",
@@ -358,7 +359,18 @@ async def add_event_touching_incident(
 async def insert_incident(
     conn: AsyncConnection, *, tenant_id: str, values: dict[str, Any]
 ) -> IncidentRecord:
-    """Insert one incident (the caller supplies every column it sets) and return it."""
+    """Insert one incident (the caller supplies every column it sets) and return it.
+
+    Every write path comes through here, so this is where the §8.4 recurrence signature is set
+    (unless the caller supplies one).
+    """
+    if values.get("recurrence_signature") is None:
+        values = values | {
+            "recurrence_signature": recurrence_signature(
+                values["trigger_type"], values.get("category"), values.get("error_code")
+            ),
+            "signature_version": SIGNATURE_VERSION,
+        }
     stmt = insert(_inc).values(tenant_id=tenant_id, **values).returning(*INCIDENT.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()

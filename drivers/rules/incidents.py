@@ -6,6 +6,7 @@ and unit tests pin the numbers without a database.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from drivers.enums import IncidentSeverity, IncidentTriggerType
@@ -17,9 +18,11 @@ __all__ = [
     "MAX_RELATED_CALL_IDS",
     "OVERFLOW_TITLE",
     "OVERFLOW_TRIGGER_VALUE",
+    "SIGNATURE_VERSION",
     "TITLE_MAX",
     "escalation",
     "initial_severity",
+    "recurrence_signature",
     "severity_for_calls",
     "title_for",
     "window_start",
@@ -91,3 +94,16 @@ def window_start(now: datetime) -> datetime:
     epoch = int(now.timestamp())
     start = epoch - epoch % AGGREGATION_WINDOW_SECONDS
     return datetime.fromtimestamp(start, UTC)
+
+
+# DOMAIN.md §8.4: the incidents that share a signature are recurrences of one problem.
+SIGNATURE_VERSION = "v1"
+
+
+def recurrence_signature(trigger_type: str, category: str | None, error_code: str | None) -> str:
+    """v1: first 32 hex of SHA-256 of "v1|<trigger_type>|<category>|<error_code>".
+
+    A null category reads as UNCATEGORIZED and a null error code as "-"; anyone can recompute it.
+    """
+    text = f"{SIGNATURE_VERSION}|{trigger_type}|{category or 'UNCATEGORIZED'}|{error_code or '-'}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -93,3 +93,16 @@ def test_window_start_floors_to_300_seconds() -> None:
         2026, 1, 1, 12, 5, tzinfo=UTC
     )
     assert rules.OVERFLOW_TRIGGER_VALUE == ">20 incidents/hour"
+
+
+def test_recurrence_signature_v1_is_recomputable_and_groups_by_trigger_category_and_code():
+    import hashlib  # noqa: PLC0415
+
+    sig = rules.recurrence_signature("RUN_FAILURE", "EXECUTION_FAILURE", "AGENT_CRASH")
+    text = "v1|RUN_FAILURE|EXECUTION_FAILURE|AGENT_CRASH"
+    assert sig == hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert rules.SIGNATURE_VERSION == "v1"
+    assert rules.recurrence_signature("BUDGET_BREACH", None, None) == rules.recurrence_signature(
+        "BUDGET_BREACH", "UNCATEGORIZED", "-"
+    )
+    assert sig != rules.recurrence_signature("RUN_FAILURE", "EXECUTION_FAILURE", "STEP_FAILURE")

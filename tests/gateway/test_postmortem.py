@@ -93,3 +93,29 @@ async def test_recurrence_group_runs_on_the_resolver_path_under_compiled_reads(
     assert [a.headers["x-gateway-read-path"] for a in answers] == ["resolver", "resolver"]
     assert answers[0].json() == answers[1].json()
     assert answers[0].json()["data"]["recurrenceGroup"][0]["evidenceCount"] == 0
+
+
+async def test_new_incidents_get_a_v1_signature_that_groups_recurrences(client, engine):
+    from tests.factories_incwrites import run_row  # noqa: PLC0415
+
+    runs = [
+        run_row(status="FAILED", error_message="AGENT_CRASH in step 3"),
+        run_row(status="FAILED", error_message="agent_crash again"),
+        run_row(status="FAILED", error_message="STEP_FAILURE"),
+    ]
+    await insert_rows(engine, t.runs, runs)
+    outcome = "mutation($id: ID!) { recordRunOutcome(runId: $id) { incident { id } } }"
+    ids = []
+    for run in runs:
+        body = await gql(client, outcome, {"id": run["id"]}, role="INGEST")
+        assert "errors" not in body, body
+        ids.append(body["data"]["recordRunOutcome"]["incident"]["id"])
+    stored = {r.id: r for r in await rows(engine, t.incidents)}
+    crash = stored[ids[0]].recurrence_signature
+    assert stored[ids[1]].recurrence_signature == crash
+    assert stored[ids[2]].recurrence_signature != crash
+    assert {r.signature_version for r in stored.values()} == {"v1"}
+    body = await gql(client, GROUP, {"s": crash})
+    assert [g["id"] for g in body["data"]["recurrenceGroup"]] == sorted(
+        ids[:2], key=lambda i: stored[i].created_at, reverse=True
+    )
