@@ -56,9 +56,10 @@ async def fetch_override(
 
 
 async def lock_tenant_overrides(conn: AsyncConnection, *, tenant_id: str) -> None:
-    """Serialize override requests of one tenant until commit (transaction advisory lock).
+    """Serialize every path to ACTIVE of one tenant until commit (transaction advisory lock).
 
-    Makes "at most 5 ACTIVE per tenant" exact under concurrency; one-open-per-limit is also
+    Request, approval and the activation job take it before counting, so "at most 5 ACTIVE per
+    tenant" is exact under concurrency in any number of processes; one-open-per-limit is also
     guaranteed by the unique index, whatever takes this lock.
     """
     key = func.hashtextextended(literal("limit_overrides:") + tenant_id, 0)
