@@ -63,7 +63,8 @@ def start_embedded(data_dir: Path | str) -> tuple[str, bool]:
     path = Path(data_dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
     started = not embedded_running(path)
-    server = _pgserver().get_server(path, cleanup_mode=None)  # type: ignore[attr-defined]
+    server = _pgserver().get_server(path, cleanup_mode=None)
+    server.ensure_postgres_running()  # get_server hands out a cached handle, maybe of a stopped one
     if started:
         _STARTED.add(path)
     return str(server.get_uri()), started
