@@ -41,7 +41,7 @@ def _pgserver() -> ModuleType:
 
 def _pg_ctl(data_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     """Run pgserver's bundled pg_ctl on data_dir, as the folder's owner (pg_ctl refuses root)."""
-    binaries = Path(_pgserver().__file__).parent / "pginstall" / "bin"
+    binaries = Path(_pgserver()._commands.POSTGRES_BIN_PATH)  # its bundled PostgreSQL 16
     owner = data_dir.stat().st_uid if os.geteuid() == 0 else None
     return subprocess.run(  # noqa: S603 - a fixed binary with fixed arguments
         [str(binaries / "pg_ctl"), "-D", str(data_dir), *args],

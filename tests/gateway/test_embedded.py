@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
@@ -47,14 +48,14 @@ async def test_whoever_starts_the_server_stops_it_and_a_reuser_does_not(data_dir
     run_dir, _ = data_dirs
     settings = Settings(database_url="", gateway_data_dir=run_dir)
     # the first user starts it, a second one finds it running
-    url, started = start_embedded(run_dir)
-    again, started_again = start_embedded(run_dir)
+    url, started = await asyncio.to_thread(start_embedded, run_dir)
+    again, started_again = await asyncio.to_thread(start_embedded, run_dir)
     assert (started, started_again, again) == (True, False, url)
     assert await _answers(url) == 1
     # with DATABASE_URL there is no embedded server to release
     assert release_embedded(settings.model_copy(update={"database_url": url})) is False
     # this process started it, so releasing stops it
-    assert release_embedded(settings) is True
+    assert await asyncio.to_thread(release_embedded, settings) is True
     assert not embedded_running(run_dir)
     assert not (run_dir / "postmaster.pid").exists()
 
@@ -62,7 +63,8 @@ async def test_whoever_starts_the_server_stops_it_and_a_reuser_does_not(data_dir
 async def test_a_server_left_by_another_process_is_reused_and_not_released(data_dirs):
     run_dir, _ = data_dirs
     # another process started it and exited (as `make run` killed without cleanup would)
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [
             sys.executable,
             "-c",
@@ -74,12 +76,12 @@ async def test_a_server_left_by_another_process_is_reused_and_not_released(data_
     )
     assert embedded_running(run_dir)
     settings = Settings(database_url="", gateway_data_dir=run_dir)
-    url = resolve_database_url(settings)
+    url = await asyncio.to_thread(resolve_database_url, settings)
     assert await _answers(url) == 1
     assert release_embedded(settings) is False
     assert embedded_running(run_dir)
     # stop_embedded (what `make stop` calls) stops it whoever started it
-    assert stop_embedded(run_dir) is True
+    assert await asyncio.to_thread(stop_embedded, run_dir) is True
     assert stop_embedded(run_dir) is False
 
 
@@ -92,7 +94,7 @@ def test_make_stop_stops_both_embedded_servers(data_dirs):
     def make_stop() -> str:
         result = subprocess.run(
             [
-                "make",
+                shutil.which("make") or "make",
                 "--no-print-directory",
                 "stop",
                 f"DATA_DIR={run_dir}",
