@@ -84,11 +84,12 @@ def stop_embedded(data_dir: Path | str) -> bool:
 
 
 def release_embedded(settings: Settings) -> bool:
-    """Stop the embedded server if this process started it (call when `gateway serve` ends)."""
+    """Stop the server in GATEWAY_DATA_DIR if this process started it (when `gateway serve` ends).
+
+    A server found running, or none at all (DATABASE_URL), is left alone.
+    """
     path = Path(settings.gateway_data_dir).resolve()
-    if settings.database_url or path not in _STARTED:
-        return False
-    return stop_embedded(path)
+    return path in _STARTED and stop_embedded(path)
 
 
 def resolve_database_url(settings: Settings) -> str:

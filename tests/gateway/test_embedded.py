@@ -44,16 +44,16 @@ async def _answers(url: str) -> int:
         await conn.close()
 
 
-async def test_whoever_starts_the_server_stops_it_and_a_reuser_does_not(data_dirs):
-    run_dir, _ = data_dirs
+async def test_the_process_that_started_the_server_stops_it_on_release(data_dirs):
+    run_dir, test_dir = data_dirs
     settings = Settings(database_url="", gateway_data_dir=run_dir)
     # the first user starts it, a second one finds it running
     url, started = await asyncio.to_thread(start_embedded, run_dir)
     again, started_again = await asyncio.to_thread(start_embedded, run_dir)
     assert (started, started_again, again) == (True, False, url)
     assert await _answers(url) == 1
-    # with DATABASE_URL there is no embedded server to release
-    assert release_embedded(settings.model_copy(update={"database_url": url})) is False
+    # another data folder's server is not this one
+    assert release_embedded(settings.model_copy(update={"gateway_data_dir": test_dir})) is False
     # this process started it, so releasing stops it
     assert await asyncio.to_thread(release_embedded, settings) is True
     assert not embedded_running(run_dir)
