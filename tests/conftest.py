@@ -74,23 +74,29 @@ class _Run:
     """The controller's part: the server (started here or not) and the migrated template."""
 
     def __init__(self) -> None:
-        url = os.environ.get("DATABASE_URL")
+        self.server_url = os.environ.get("DATABASE_URL", "")
         self.started_server = False
-        if not url:
-            url, self.started_server = start_embedded(TEST_DATA_DIR)
+        self.template: str | None = None
+
+    def prepare(self) -> None:
+        if not self.server_url:
+            self.server_url, self.started_server = start_embedded(TEST_DATA_DIR)
             settings = [f"ALTER SYSTEM SET {k} = '{v}'" for k, v in _EMBEDDED_SETTINGS.items()]
-            asyncio.run(_on_server(url, *settings, "SELECT pg_reload_conf()"))
-        self.server_url = url
-        self.template = f"gw_test_{secrets.token_hex(4)}_template"
-        asyncio.run(create_database(url, self.template))
-        upgrade_head(with_database(url, self.template))
-        os.environ[_SERVER_ENV] = url
-        os.environ[_TEMPLATE_ENV] = self.template
+            asyncio.run(_on_server(self.server_url, *settings, "SELECT pg_reload_conf()"))
+        template = f"gw_test_{secrets.token_hex(4)}_template"
+        asyncio.run(create_database(self.server_url, template))
+        self.template = template
+        upgrade_head(with_database(self.server_url, template))
+        os.environ[_SERVER_ENV] = self.server_url
+        os.environ[_TEMPLATE_ENV] = template
 
     def finish(self) -> None:
-        asyncio.run(drop_database(self.server_url, self.template))
-        if self.started_server:
-            stop_embedded(TEST_DATA_DIR)
+        try:
+            if self.template is not None:
+                asyncio.run(drop_database(self.server_url, self.template))
+        finally:
+            if self.started_server:
+                stop_embedded(TEST_DATA_DIR)
 
 
 _RUN = pytest.StashKey[_Run]()
@@ -99,7 +105,8 @@ _RUN = pytest.StashKey[_Run]()
 @pytest.hookimpl(tryfirst=True)  # before xdist spawns its workers, which inherit the environment
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not hasattr(session.config, "workerinput"):
-        session.config.stash[_RUN] = _Run()
+        run = session.config.stash[_RUN] = _Run()
+        run.prepare()  # a failure here still stops a server it started (pytest_unconfigure)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
