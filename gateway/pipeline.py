@@ -30,7 +30,7 @@ IDEMPOTENCY_KEY = "idempotency_key"  # set while the Idempotency-Key middleware 
 
 def is_graphql_http(scope: Scope) -> bool:
     """An HTTP request to /graphql (WebSockets authenticate in connection_init instead)."""
-    return scope["type"] == "http" and scope["path"] == GRAPHQL_PATH
+    return bool(scope["type"] == "http" and scope["path"] == GRAPHQL_PATH)
 
 
 def header(scope: Scope, name: bytes) -> str | None:

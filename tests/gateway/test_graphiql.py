@@ -14,7 +14,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-DEMO_TOKEN = "gwk_demo-key-for-the-test"  # noqa: S105 - not a real key
+DEMO_TOKEN = "gwk_demo-key-for-the-test"
 
 
 @asynccontextmanager
