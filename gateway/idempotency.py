@@ -13,6 +13,8 @@ response arrives must find the stored answer (a replay), never the pending claim
 from __future__ import annotations
 
 import hashlib
+import logging
+from contextlib import suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +27,14 @@ from drivers import idempotency as store
 from gateway.pipeline import IDEMPOTENCY_KEY, PARAMS, PRINCIPAL, header, is_graphql_http, state
 from gateway.responses import error_response, response_media_type
 from resolvers.auth import Principal
-from resolvers.errors import BadUserInput, Conflict, GatewayError
+from resolvers.errors import BadUserInput, Conflict, GatewayError, translate_errors
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
 __all__ = ["IdempotencyKeys", "purge_expired_keys"]
+
+log = logging.getLogger("gateway")
 
 REPLAYED_HEADER = "idempotent-replayed"
 _MAX_KEY = 255
@@ -83,10 +87,15 @@ class IdempotencyKeys:
         ids = {"tenant_id": principal.tenant_id, "actor": principal.subject, "key": key}
         request_hash = _request_hash(request_state[PARAMS])
         engine = runtime.db.primary
-        async with engine.begin() as conn:
-            held = await store.claim_key(
-                conn, request_hash=request_hash, abandon_after=_ABANDON_AFTER, **ids
-            )
+        try:
+            with translate_errors():
+                async with engine.begin() as conn:
+                    held = await store.claim_key(
+                        conn, request_hash=request_hash, abandon_after=_ABANDON_AFTER, **ids
+                    )
+        except GatewayError as exc:  # the database is down: nothing ran, the client retries
+            await self._refuse(exc, 503, scope, receive, send)
+            return
         if held is not None:
             await self._answer_held(held, request_hash, scope, receive, send)
             return
@@ -99,10 +108,20 @@ class IdempotencyKeys:
         try:
             await self.app(scope, receive, buffer)
         except BaseException:
-            async with engine.begin() as conn:
-                await store.release_key(conn, **ids)
+            with suppress(GatewayError), translate_errors():  # the first failure is the news
+                async with engine.begin() as conn:
+                    await store.release_key(conn, **ids)
             raise
-        await _keep(engine, ids, messages)
+        try:
+            with translate_errors():
+                await _keep(engine, ids, messages)
+        except GatewayError:
+            # The operation ran; its answer still goes out. A retry meets the pending claim
+            # (409) until it is abandoned.
+            log.warning(
+                "Idempotency-Key answer not stored (request %s)",
+                request_state.get("request_id", "-"),
+            )
         for message in messages:
             await send(message)
 

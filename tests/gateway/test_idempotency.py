@@ -14,7 +14,7 @@ from drivers import tables as t
 from drivers.idempotency import purge_idempotency_keys
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
-from tests.helpers import error_codes, token
+from tests.helpers import JWT_SECRET, error_codes, serve, token
 from tests.live.servers import ThreadedServer
 
 ADD_NOTE = """mutation($id: ID!, $note: String) { acknowledgeIncident(id: $id, note: $note) {
@@ -227,3 +227,19 @@ async def test_a_retry_sent_the_moment_the_answer_arrives_is_a_replay(live, engi
     assert [r.headers.get("idempotent-replayed") for _, r in pairs] == ["true"] * 30
     assert all(r.content == f.content for f, r in pairs)
     assert await _count(engine, t.incident_events) == 30
+
+
+async def test_with_the_database_down_a_keyed_request_is_503_json():
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/nowhere",
+        migrate_on_start=False,
+        jwt_secret=JWT_SECRET,
+        gateway_compiled_reads=False,
+        gateway_background_jobs=False,
+    )
+    async with serve(settings) as http:
+        answer = await _post(http, {"query": ADD_NOTE, "variables": {"id": "x"}}, "down")
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/json")
+    assert error_codes(answer.json()) == ["SERVICE_UNAVAILABLE"]
