@@ -33,6 +33,15 @@ ROLES = ("VIEWER", "OPERATOR", "ADMIN", "INGEST")
 RULE = "─" * 72
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: …)` for every option that has one; required options have none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class CliError(Exception):
     """A failure the operator can fix; printed as one `error:` line, exit code 1."""
 
@@ -342,7 +351,7 @@ def _worker(settings: Settings) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -371,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--tenant", required=True, help="tenant the key belongs to")
     create.add_argument("--role", required=True, choices=ROLES, help="role of the key")
-    create.add_argument("--name", help="label shown in listings")
+    create.add_argument("--name", help="label shown in listings (default: none)")
     revoke = keys_sub.add_parser(
         "revoke", help="revoke a key by id", description="Revoke a key by id.", formatter_class=fmt
     )
