@@ -309,3 +309,35 @@ def test_serve_demo_prints_steps_then_a_key_that_works(database_url, tmp_path):
     [not_found] = [line for line in logs if line.get("request_id") == "cli-nf-1"]
     assert (not_found["level"], not_found["code"]) == ("INFO", "NOT_FOUND")
     assert "traceback" not in not_found
+
+
+def _stop_embedded(data_dir: Path) -> None:
+    """Stop the server the CLI left running (pgserver never stops it: cleanup_mode=None)."""
+    from pgserver._commands import POSTGRES_BIN_PATH  # noqa: PLC0415 - only this test needs it
+
+    if (data_dir / "postmaster.pid").exists():
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"],
+            user="pgserver" if os.geteuid() == 0 else None,  # pgserver runs it as this user
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
+
+def test_embedded_postgres_output_goes_to_its_log_file(tmp_path):
+    # given no DATABASE_URL: the CLI creates an embedded PostgreSQL in GATEWAY_DATA_DIR
+    data_dir = tmp_path / ".pgdata"
+    try:
+        # when
+        result = run_cli(
+            "", "migrate", env={"GATEWAY_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO"}
+        )
+        # then the console has the result only; initdb's and pg_ctl's output is in the log file
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("database at head (empty database → ")
+        assert result.stderr == ""
+        log = (tmp_path / ".pgdata.log").read_text()
+        assert "initdb" in log and "server started" in log
+    finally:
+        _stop_embedded(data_dir)
