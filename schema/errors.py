@@ -67,7 +67,9 @@ def error_code(error: GraphQLError) -> str:
 
 # Refusals an operator may want to notice (probing, expired credentials, overload) log at
 # WARNING; the caller's own mistakes at INFO. Only INTERNAL is ours: ERROR with its traceback.
-_WARNING_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "SERVICE_UNAVAILABLE"})
+_WARNING_CODES = frozenset(
+    {"UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "GOVERNANCE_ERROR", "SERVICE_UNAVAILABLE"}
+)
 
 
 def log_errors(errors: list[GraphQLError], context: object) -> None:

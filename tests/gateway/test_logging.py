@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
+import httpx
 import pytest
 
 from drivers import tables as t
@@ -16,7 +18,14 @@ from tests.helpers import error_codes, token
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
-async def _post(client, query, variables, *, request_id, role="OPERATOR"):
+async def _post(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+    *,
+    request_id: str,
+    role: str = "OPERATOR",
+) -> dict[str, Any]:
     response = await client.post(
         "/graphql",
         json={"query": query, "variables": variables},
@@ -24,7 +33,13 @@ async def _post(client, query, variables, *, request_id, role="OPERATOR"):
     )
     assert response.status_code == 200, response.text
     assert response.headers["x-request-id"] == request_id
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _seen(record: logging.LogRecord) -> tuple[str, str, str]:
+    """Level, request id and code: the last two are record attributes (extra=)."""
+    return record.levelname, vars(record)["request_id"], vars(record)["code"]
 
 
 def _error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -39,7 +54,7 @@ async def test_not_found_logs_one_line_with_request_id_and_code(client, caplog):
     # then
     assert error_codes(body) == ["NOT_FOUND"]
     [record] = _error_records(caplog)
-    assert (record.levelname, record.request_id, record.code) == ("INFO", "log-nf-1", "NOT_FOUND")
+    assert _seen(record) == ("INFO", "log-nf-1", "NOT_FOUND")
     assert record.exc_info is None
     text = logging.Formatter(TEXT_FORMAT).format(record)
     assert "\n" not in text and "Traceback" not in text
@@ -64,7 +79,7 @@ async def test_refusals_log_at_warning_and_bad_input_at_info(client, caplog):
     # then
     assert (error_codes(forbidden), error_codes(bad)) == (["FORBIDDEN"], ["BAD_USER_INPUT"])
     records = _error_records(caplog)
-    assert [(r.levelname, r.request_id, r.code) for r in records] == [
+    assert [_seen(r) for r in records] == [
         ("WARNING", "log-fb-1", "FORBIDDEN"),
         ("INFO", "log-bad-1", "BAD_USER_INPUT"),
     ]
@@ -82,7 +97,7 @@ async def test_internal_error_logs_its_traceback_once(client, engine, caplog):
     # then
     assert error_codes(body) == ["INTERNAL"]
     [record] = _error_records(caplog)
-    assert (record.levelname, record.request_id, record.code) == ("ERROR", "log-boom-1", "INTERNAL")
+    assert _seen(record) == ("ERROR", "log-boom-1", "INTERNAL")
     text = logging.Formatter(TEXT_FORMAT).format(record)
     assert "Traceback" in text and "audit_log is refusing writes" in text
     line = json.loads(JsonFormatter().format(record))
