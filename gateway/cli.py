@@ -84,10 +84,10 @@ def _database(settings: Settings, step: _Step | None = None) -> str:
     """The database URL, checked by one connection; the embedded server is started if needed."""
     from gateway.database import (  # noqa: PLC0415
         DatabaseUnreachable,
-        check_database,
         embedded_log_path,
         resolve_database_url,
     )
+    from gateway.database_check import check_database  # noqa: PLC0415
 
     if step is not None:
         if settings.database_url:
