@@ -37,8 +37,12 @@ install: $(VENV)/.installed ## install the gateway from the lock file
 
 install-dev: $(VENV)/.installed-dev ## install the gateway and its dev tools
 
-run: install ## migrate, seed tenant "demo", print a key and serve on 127.0.0.1:8000
-	$(PY) -m gateway serve --demo --host $(HOST) --port $(PORT)
+# One line for the install (uv's output goes to .venv/install.log, shown only if it fails).
+run: ## migrate, seed tenant "demo", print a key and serve on 127.0.0.1:8000
+	@$(MAKE) -s -q install 2>/dev/null || { echo "installing dependencies from uv.lock …"; \
+		mkdir -p $(VENV); $(MAKE) -s install >$(VENV)/install.log 2>&1 || \
+		{ cat $(VENV)/install.log; exit 1; }; }
+	@$(PY) -m gateway serve --demo --host $(HOST) --port $(PORT)
 
 # The suite starts processes (replicas, CLI, worker): compile our own sources once for them too.
 test: install-dev ## run the suite, TEST_WORKERS=2 in parallel (DATABASE_URL, else an embedded PostgreSQL)

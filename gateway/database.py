@@ -4,6 +4,9 @@ The embedded server (pgserver) is a separate postgres process: it outlives the P
 that started it unless someone stops it. Whoever starts it (`gateway serve`, a test run) stops
 it when done, and only then; a server that was already running belongs to someone else and is
 reused. `make stop` stops whatever is left.
+
+An embedded server that does not start is one line for the operator (DatabaseUnreachable);
+pgserver's own output (initdb, pg_ctl) goes to a log file beside the data folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from types import ModuleType
 from gateway.settings import Settings
 
 __all__ = [
+    "DatabaseUnreachable",
+    "embedded_log_path",
     "embedded_running",
     "release_embedded",
     "resolve_database_url",
@@ -92,10 +97,40 @@ def release_embedded(settings: Settings) -> bool:
     return path in _STARTED and stop_embedded(path)
 
 
+class DatabaseUnreachable(Exception):
+    """The database cannot be used; the message is one line meant for the operator."""
+
+
+def embedded_log_path(settings: Settings) -> Path:
+    """Where pgserver's output goes: `.pgdata.log` beside `.pgdata` (initdb wants it empty)."""
+    data_dir = Path(settings.gateway_data_dir).resolve()
+    return data_dir.with_name(data_dir.name + ".log")
+
+
+def _log_pgserver_to(path: Path) -> None:
+    logger = logging.getLogger("pgserver")
+    target = str(path)
+    if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        handler = logging.FileHandler(target)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def resolve_database_url(settings: Settings) -> str:
     """Return DATABASE_URL, or start (or reuse) the embedded server in GATEWAY_DATA_DIR."""
     if settings.database_url:
         return settings.database_url
-    url, _ = start_embedded(settings.gateway_data_dir)
-    log.info("embedded PostgreSQL in %s", Path(settings.gateway_data_dir).resolve())
+    data_dir = Path(settings.gateway_data_dir).resolve()
+    log_path = embedded_log_path(settings)
+    try:
+        _log_pgserver_to(log_path)
+        url, _ = start_embedded(data_dir)
+    except Exception as exc:
+        raise DatabaseUnreachable(
+            f"the embedded PostgreSQL in {data_dir} did not start ({type(exc).__name__}): "
+            f"see {log_path} and {data_dir / 'log'}"
+        ) from exc
+    log.debug("embedded PostgreSQL in %s", data_dir)
     return url

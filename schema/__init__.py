@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from schema.analytics import AnalyticsQueries
 from schema.breakers import BreakerMutations, BreakerQueries
 from schema.compiled import CompiledReads
-from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.errors import ErrorCodes, ParseErrorsInside, log_errors
 from schema.exports import ExportMutations
 from schema.fastpath import PlainExecutor, install_plain_resolvers
 from schema.governance import GovernanceMutations
@@ -69,9 +71,18 @@ class Subscription(IncidentSubscriptions, BreakerSubscriptions):
     pass
 
 
+class GatewaySchema(strawberry.Schema):
+    """Logs each error once, as schema/errors.py decides: one line, a traceback only if INTERNAL."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
 def build_schema(limits: Limits) -> strawberry.Schema:
     """Build the schema with its error coding and query limits; plain fields take a fast path."""
-    schema = strawberry.Schema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
