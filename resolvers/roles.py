@@ -1,20 +1,20 @@
 """Who may run which mutation, checked before any argument is looked at (issue #13 item 14).
 
 A use case validates its input before it opens its unit of work, so a caller without the role
-would learn the rules from a BAD_USER_INPUT. The schema calls `authorize_mutations` with the
-operation's root fields before execution starts: a caller who may not run one of them gets
+would learn the rules from a BAD_USER_INPUT. The schema calls `authorize_mutation` for each of
+the operation's root fields before execution starts: a caller who may not run one of them gets
 FORBIDDEN and nothing runs. unit_of_work still checks its own role (defence in depth).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
 
-__all__ = ["MUTATION_ROLES", "authorize_mutations"]
+__all__ = ["MUTATION_ROLES", "authorize_mutation"]
 
 # The minimum role of every mutation (API.md § Mutation). A mutation missing here needs ADMIN.
 MUTATION_ROLES: Mapping[str, Role] = MappingProxyType(
@@ -57,7 +57,6 @@ MUTATION_ROLES: Mapping[str, Role] = MappingProxyType(
 )
 
 
-def authorize_mutations(ctx: Context, names: Iterable[str]) -> None:
-    """Raise Unauthenticated/Forbidden unless the caller may run every named mutation."""
-    for name in names:
-        require_role(ctx, MUTATION_ROLES.get(name, Role.ADMIN))
+def authorize_mutation(ctx: Context, name: str) -> None:
+    """Raise Unauthenticated/Forbidden unless the caller may run the named mutation."""
+    require_role(ctx, MUTATION_ROLES.get(name, Role.ADMIN))

@@ -17,7 +17,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.errors import BadUserInput
 
-__all__ = ["fragments_of", "pick_operation", "requested_operation_name", "root_field_names"]
+__all__ = ["fragments_of", "pick_operation", "requested_operation_name", "root_fields"]
 
 
 def requested_operation_name(ctx: ExecutionContext) -> str | None:
@@ -50,22 +50,24 @@ def pick_operation(document: DocumentNode, name: str | None) -> OperationDefinit
     raise BadUserInput(f"Unknown operation named '{name}'.", field="operationName")
 
 
-def root_field_names(
+def root_fields(
     operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
-) -> set[str]:
-    """Names of the operation's root fields, through fragments (each fragment once)."""
-    names: set[str] = set()
+) -> list[FieldNode]:
+    """The operation's root field nodes in document order, through fragments (each once)."""
+    fields: list[FieldNode] = []
     seen: set[str] = set()
-    pending: list[SelectionSetNode] = [operation.selection_set]
-    while pending:
-        for sel in pending.pop().selections:
+
+    def collect(selection_set: SelectionSetNode) -> None:
+        for sel in selection_set.selections:
             if isinstance(sel, FieldNode):
-                names.add(sel.name.value)
+                fields.append(sel)
             elif isinstance(sel, InlineFragmentNode):
-                pending.append(sel.selection_set)
+                collect(sel.selection_set)
             elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
                 seen.add(sel.name.value)
                 fragment = fragments.get(sel.name.value)
                 if fragment is not None:
-                    pending.append(fragment.selection_set)
-    return names
+                    collect(fragment.selection_set)
+
+    collect(operation.selection_set)
+    return fields

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     OperationType,
 )
@@ -23,17 +24,26 @@ from strawberry.extensions import SchemaExtension
 from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import Forbidden, GatewayError, Unauthenticated
-from resolvers.roles import authorize_mutations
+from resolvers.roles import authorize_mutation
 from schema.input_guard import check_document, check_variables
 from schema.operation import (
     fragments_of,
     pick_operation,
     requested_operation_name,
-    root_field_names,
+    root_fields,
 )
 from schema.query_limits import INTROSPECTION_ROOTS, Introspection, Limits
 
 __all__ = ["Preflight"]
+
+
+class _AtField(Exception):
+    """A refusal that belongs to one root field: it keeps that field's path, as before."""
+
+    def __init__(self, error: GatewayError, node: FieldNode) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.node = node
 
 
 def _check_introspection(policy: Introspection, ctx: object, roots: set[str]) -> None:
@@ -57,19 +67,33 @@ class Preflight(SchemaExtension):
             try:
                 self._check(document)
             except GatewayError as exc:
-                ctx.result = ExecutionResult(
-                    data=None, errors=[GraphQLError(exc.message, extensions=exc.extensions)]
+                error = GraphQLError(exc.message, extensions=exc.extensions)
+                ctx.result = ExecutionResult(data=None, errors=[error])
+            except _AtField as refused:
+                key = (refused.node.alias or refused.node.name).value
+                error = GraphQLError(
+                    refused.error.message,
+                    nodes=[refused.node],
+                    path=[key],
+                    extensions=refused.error.extensions,
                 )
+                ctx.result = ExecutionResult(data=None, errors=[error])
         yield
 
     def _check(self, document: DocumentNode) -> None:
         ctx = self.execution_context
         operation = pick_operation(document, requested_operation_name(ctx))
-        roots = root_field_names(operation, fragments_of(document))
-        _check_introspection(self.limits.introspection, ctx.context, roots)
+        roots = root_fields(operation, fragments_of(document))
+        _check_introspection(self.limits.introspection, ctx.context, {f.name.value for f in roots})
         if operation.operation is OperationType.MUTATION:
-            if not isinstance(ctx.context, Context):
-                raise Unauthenticated("a valid bearer token is required")
-            authorize_mutations(ctx.context, sorted(roots - {"__typename"}))
+            for node in roots:
+                if node.name.value == "__typename":
+                    continue
+                try:
+                    if not isinstance(ctx.context, Context):
+                        raise Unauthenticated("a valid bearer token is required")
+                    authorize_mutation(ctx.context, node.name.value)
+                except GatewayError as exc:
+                    raise _AtField(exc, node) from exc
         check_document(document)
         check_variables(ctx.variables)
