@@ -73,6 +73,24 @@ class Limits:
     introspection: Introspection = "on"
 
 
+def _wrappers(type_: Any) -> int:
+    """How many List/NonNull wrappers a type has ([X!]! has 3)."""
+    count = 0
+    while isinstance(type_, GraphQLList | GraphQLNonNull):
+        type_, count = type_.of_type, count + 1
+    return count
+
+
+def _typed(types: list[Any], schema: GraphQLSchema) -> Iterator[Any]:
+    """The type of every field, argument and input field of the schema."""
+    for t in types:
+        for f in getattr(t, "fields", {}).values():
+            yield f.type
+            yield from (a.type for a in getattr(f, "args", {}).values())
+    for d in schema.directives:
+        yield from (a.type for a in d.args.values())
+
+
 def _ceil_ratio(total: int, count: int) -> int:
     return max(1, math.ceil(total / max(1, count)))
 
@@ -100,6 +118,7 @@ def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
             ),
             ("__Type", "interfaces"): _ceil_ratio(sum(len(t.interfaces) for t in with_fields), n),
             ("__Type", "possibleTypes"): 1,
+            ("__Type", "ofType"): max(map(_wrappers, _typed(types, schema)), default=0),
             ("__Field", "args"): _ceil_ratio(sum(len(f.args) for f in fields), len(fields)),
             ("__Directive", "args"): _ceil_ratio(
                 sum(len(d.args) for d in schema.directives), len(schema.directives)
@@ -122,6 +141,7 @@ class _Walk:
     aliases: int = 0
     cost: int = 0
     schemas: int = 0
+    wrappers: int = 0  # `ofType` levels around the current field
     sizes: dict[tuple[str, str], int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +190,8 @@ class _Walk:
         wrapper_chain = name == "ofType" and parent.name == "__Type"
         if not wrapper_chain:
             self.depth = max(self.depth, level)
+        elif self.wrappers >= self.sizes[("__Type", "ofType")]:
+            return  # deeper than any type of the schema is wrapped: null, nothing resolves below
         definition = parent.fields.get(name) or _META_FIELDS.get(name)
         if definition is None or node.selection_set is None:
             return
@@ -183,7 +205,9 @@ class _Walk:
         target = get_named_type(definition.type)
         if isinstance(target, GraphQLObjectType):
             child_level = level if wrapper_chain else level + 1
+            self.wrappers += wrapper_chain
             self.selection(node.selection_set, target, child_level, child_mult, seen)
+            self.wrappers -= wrapper_chain
 
     def _first(self, node: FieldNode, args: Mapping[str, Any]) -> int | None:
         if "first" not in args:
