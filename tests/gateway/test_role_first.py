@@ -24,7 +24,7 @@ def _document(name: str) -> str:
     field = MUTATIONS[name]
     params = ", ".join(f"${a}: {arg.type}" for a, arg in field.args.items())
     args = ", ".join(f"{a}: ${a}" for a in field.args)
-    selection = "" if is_leaf_type(field.type.of_type) else " { __typename }"  # type: ignore[attr-defined]
+    selection = "" if is_leaf_type(field.type.of_type) else " { __typename }"
     head = f"mutation({params})" if params else "mutation"
     call = f"{name}({args})" if args else name
     return f"{head} {{ {call}{selection} }}"
