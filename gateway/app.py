@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
             max_cost=settings.max_query_cost,
+            introspection=settings.introspection,
         )
     )
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view

@@ -21,6 +21,7 @@ from schema.lessons import LessonMutations, LessonQueries
 from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
+from schema.preflight import Preflight
 from schema.query_limits import Limits, QueryLimits
 from schema.runs import RunQueries
 from schema.scopes import ScopeMutations, ScopeQueries
@@ -90,6 +91,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[
             ErrorCodes,
+            lambda: Preflight(limits=limits),  # one operation, introspection, roles, inputs
             lambda: QueryLimits(limits=limits),
             CompiledReads,  # after QueryLimits: only operations that passed it compile
             lambda: ParseErrorsInside(maxsize=512),

@@ -177,8 +177,10 @@ class ScopeMutations:
         description="Dry run of a recovery scope: validates and simulates, writes nothing. "
         "[OPERATOR]"
     )
-    def test_recovery_scope(self, info: Info, input: TestRecoveryScopeInput) -> ScopeTestResult:
-        result = uc.test_recovery_scope(
+    async def test_recovery_scope(
+        self, info: Info, input: TestRecoveryScopeInput
+    ) -> ScopeTestResult:
+        result = await uc.test_recovery_scope(
             info.context,
             uc.ScopeTestInput(
                 incident_id=str(input.incident_id),
