@@ -17,7 +17,7 @@ from resolvers.context import Context, Database
 from schema import Limits, build_schema
 from tests.factories import incident_row, insert_rows
 from tests.factories_incwrites import all_rows
-from tests.helpers import error_codes, gql, token
+from tests.helpers import error_codes, gql, serve, token
 
 TWO_OPERATIONS = "query A { incidents { totalCount } } query B { incidents { nodes { id } } }"
 ADD_EVENT = """mutation($id: ID!, $data: JSON) {
@@ -223,3 +223,17 @@ async def test_a_lone_surrogate_is_refused(client):
     )
     assert error_codes(response.json()) == ["BAD_USER_INPUT"]
     assert response.json()["errors"][0]["extensions"]["field"] == "$id"
+
+
+async def test_the_introspection_setting_reaches_the_served_app(settings):
+    """INTROSPECTION=admin through create_app: an OPERATOR is refused, an ADMIN introspects."""
+    async with serve(settings.model_copy(update={"introspection": "admin"})) as http:
+        query = {"query": '{ __type(name: "Query") { name } }'}
+        refused = await http.post(
+            "/graphql", json=query, headers={"authorization": f"Bearer {token(role='OPERATOR')}"}
+        )
+        allowed = await http.post(
+            "/graphql", json=query, headers={"authorization": f"Bearer {token(role='ADMIN')}"}
+        )
+    assert error_codes(refused.json()) == ["FORBIDDEN"]
+    assert allowed.json() == {"data": {"__type": {"name": "Query"}}}
