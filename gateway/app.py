@@ -1,40 +1,41 @@
-"""ASGI composition: routes, middleware and the lifespan that owns the database pool."""
+"""ASGI composition: routes, the request pipeline and the lifespan that owns the database pool."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from drivers.db import make_engine
-from drivers.migrate import current_revision, head_revision, upgrade_head
+from drivers.migrate import upgrade_head
 from drivers.readpool import create_read_pool
-from gateway.auth import Authenticator
+from gateway.auth import Authentication, Authenticator
+from gateway.body_limits import RequestBodyLimits
 from gateway.database import resolve_database_url
-from gateway.graphql_app import ASSETS_DIR, GraphQLApp
-from gateway.metrics import RequestContextMiddleware
+from gateway.graphiql import ASSETS_DIR, GraphiQLPage
+from gateway.graphql_app import GraphQLApp
+from gateway.health import healthz, readyz
+from gateway.idempotency import IdempotencyKeys
+from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
+from gateway.prepared_reads import PreparedReads
+from gateway.request_context import RequestContextMiddleware
+from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
 from gateway.worker import Runner, default_jobs
+from resolvers.compiled import PreparedCache
 from resolvers.context import Database
 from schema import Limits, build_schema
 
 __all__ = ["create_app"]
-
-log = logging.getLogger("gateway")
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:
@@ -137,45 +138,6 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             await json_reads.close()
 
 
-async def healthz(request: Request) -> Response:
-    """The process is up."""
-    return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    """The database answers, its schema is at the migrations' head, and LISTEN is connected.
-
-    A replica whose LISTEN connection is down would leave its subscribers without events, so
-    it reports unavailable (reason `listener`) until the hub has reconnected.
-    """
-    runtime: Runtime = request.state.runtime
-    head = head_revision()
-    try:
-        async with runtime.db.primary.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-            current = await current_revision(conn)
-    except Exception as exc:
-        log.warning("readiness check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "reason": "database"}, status_code=503)
-    if current != head:
-        return JSONResponse(
-            {"status": "unavailable", "reason": "migrations", "current": current, "head": head},
-            status_code=503,
-        )
-    listener = runtime.hub.state
-    if listener != "connected":
-        return JSONResponse(
-            {"status": "unavailable", "reason": "listener", "listener": listener},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ok", "revision": current, "listener": listener})
-
-
-async def metrics(request: Request) -> Response:
-    """Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
 def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts.
 
@@ -189,9 +151,11 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
             max_cost=settings.max_query_cost,
+            introspection=settings.introspection,
         )
     )
-    graphql = GraphQLApp(schema, graphql_ide="graphiql" if settings.graphiql else None)
+    prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
+    graphql = GraphQLApp(schema, prepared=prepared)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -207,7 +171,18 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Route("/metrics", metrics),
             Mount("/graphiql", StaticFiles(directory=ASSETS_DIR), name="graphiql"),
         ],
-        middleware=[Middleware(RequestContextMiddleware)],
+        # The request pipeline (ARCHITECTURE.md), outermost first. Each step is one module and
+        # acts on HTTP requests to /graphql only; the last step is the GraphQL view above.
+        middleware=[
+            Middleware(RequestContextMiddleware),  # request id, status and latency metrics
+            Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
+            Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
+            Middleware(Authentication),
+            Middleware(IdempotencyKeys),
+            Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
+        ],
+        # Anything unhandled answers JSON INTERNAL with the request id, never text/plain.
+        exception_handlers={Exception: internal_error},
         lifespan=lifespan,
     )
 

@@ -1,18 +1,29 @@
-"""Bearer-token authentication: API keys (hashed at rest) and HS256 JWTs → Principal."""
+"""Bearer-token authentication: API keys (hashed at rest) and HS256 JWTs → Principal.
+
+`Authentication` is the pipeline's middleware for HTTP; WebSockets authenticate in
+`connection_init` with the same Authenticator (gateway/websocket.py).
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from drivers.api_keys import TOKEN_PREFIX, hash_token, touch_api_key
+from gateway.pipeline import PRINCIPAL, header, is_graphql_http, state
+from gateway.responses import error_response, response_media_type
 from resolvers.auth import Principal, Role
-from resolvers.errors import Unauthenticated, translate_errors
+from resolvers.errors import GatewayError, Unauthenticated, translate_errors
 
-__all__ = ["Authenticator"]
+if TYPE_CHECKING:  # gateway.runtime holds an Authenticator
+    from gateway.runtime import Runtime
+
+__all__ = ["Authentication", "Authenticator"]
 
 _ROLES = {r.value: r for r in Role}
 
@@ -108,3 +119,34 @@ class Authenticator:
         exp = claims.get("exp")
         expires = float(exp) if isinstance(exp, int | float) else math.inf
         return Principal(tenant, sub, _ROLES[role]), expires
+
+
+class Authentication:
+    """No /graphql HTTP request goes further without a principal: 401 (503 if keys can't be read).
+
+    The principal goes on in `scope["state"]` for the Idempotency-Key, the shortcut and GraphQL.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not is_graphql_http(scope):
+            await self.app(scope, receive, send)
+            return
+        request_state = state(scope)
+        runtime: Runtime = request_state["runtime"]
+        try:
+            principal = await runtime.auth.authenticate(header(scope, b"authorization"))
+        except GatewayError as exc:
+            unauthenticated = isinstance(exc, Unauthenticated)
+            response = error_response(
+                exc,
+                401 if unauthenticated else 503,
+                media_type=response_media_type(header(scope, b"accept")),
+                headers={"www-authenticate": "Bearer"} if unauthenticated else None,
+            )
+            await response(scope, receive, send)
+            return
+        request_state[PRINCIPAL] = principal
+        await self.app(scope, receive, send)

@@ -1,34 +1,151 @@
 """Command line: `gateway serve | worker | migrate | seed-demo | keys | schema-export`.
 
-Also runs as `python -m gateway`.
+Also runs as `python -m gateway`. Settings come from environment variables (README.md §
+Configuration); DATABASE_URL unset means an embedded PostgreSQL in GATEWAY_DATA_DIR.
 """
 
+# Only the standard library at module level: `--help` must answer without loading SQLAlchemy,
+# Strawberry or pydantic (~3 s). Each command imports what it needs.
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import errno
+import ipaddress
 import signal
+import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from drivers import api_keys
-from drivers.db import make_engine
-from drivers.demo import seed_demo
-from drivers.errors import DriverError
-from drivers.migrate import upgrade_head
-from gateway.database import resolve_database_url
-from gateway.settings import Settings, get_settings
-from resolvers.auth import Role
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
-__all__ = ["main"]
+__all__ = ["ROLES", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TENANT = "demo"
+# resolvers.auth.Role's values, spelled out so `--help` need not import the resolvers (a test
+# keeps them equal).
+ROLES = ("VIEWER", "OPERATOR", "ADMIN", "INGEST")
+RULE = "─" * 72
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: …)` for every option that has one; required options have none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class CliError(Exception):
+    """A failure the operator can fix; printed as one `error:` line, exit code 1."""
+
+
+# --- small pieces ---------------------------------------------------------------------------
+
+
+class _Step:
+    """One progress line per long step: `[2/4] migrations … done (0.4 s)`."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.number = 0
+        self.started = 0.0
+
+    def start(self, text: str) -> None:
+        self.number += 1
+        self.started = time.perf_counter()
+        print(f"[{self.number}/{self.total}] {text} …", end="", flush=True)
+
+    def done(self, detail: str = "done") -> None:
+        print(f" {detail} ({time.perf_counter() - self.started:.1f} s)", flush=True)
+
+
+def _settings() -> Settings:
+    """The settings, or one line naming the environment variable that is wrong."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from gateway.settings import get_settings  # noqa: PLC0415
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise CliError(f"{name}: {first['msg']} (README.md § Configuration)") from exc
+
+
+def _database(settings: Settings, step: _Step | None = None) -> str:
+    """The database URL, checked by one connection; the embedded server is started if needed."""
+    from gateway.database import (  # noqa: PLC0415
+        DatabaseUnreachable,
+        embedded_log_path,
+        resolve_database_url,
+    )
+    from gateway.database_check import check_database  # noqa: PLC0415
+
+    if step is not None:
+        if settings.database_url:
+            step.start("connecting to PostgreSQL (DATABASE_URL)")
+        else:
+            step.start(
+                f"starting embedded PostgreSQL in {_shown(settings.gateway_data_dir)}"
+                f" (its log: {_shown(embedded_log_path(settings))})"
+            )
+    try:
+        url = resolve_database_url(settings)
+        check_database(url)
+    except DatabaseUnreachable as exc:
+        if step is not None:
+            print(" failed", flush=True)
+        raise CliError(str(exc)) from exc
+    if step is not None:
+        step.done()
+    return url
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(resolved)
+
+
+async def _revision(url: str) -> str | None:
+    from drivers.db import make_engine  # noqa: PLC0415
+    from drivers.migrate import current_revision  # noqa: PLC0415
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await current_revision(conn)
+    finally:
+        await engine.dispose()
+
+
+def _migrate(url: str) -> str:
+    """Bring the database to head; say from where to where."""
+    from drivers.migrate import upgrade_head  # noqa: PLC0415
+
+    before = asyncio.run(_revision(url))
+    upgrade_head(url)
+    after = asyncio.run(_revision(url))
+    if before == after:
+        return f"already at {after}"
+    return f"{before or 'empty database'} → {after}"
 
 
 async def _create_key(url: str, tenant: str, role: str, name: str | None) -> tuple[str, str]:
+    from drivers import api_keys  # noqa: PLC0415
+    from drivers.db import make_engine  # noqa: PLC0415
+
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -41,6 +158,9 @@ async def _create_key(url: str, tenant: str, role: str, name: str | None) -> tup
 
 
 async def _revoke_key(url: str, key_id: str) -> None:
+    from drivers import api_keys  # noqa: PLC0415
+    from drivers.db import make_engine  # noqa: PLC0415
+
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -50,6 +170,9 @@ async def _revoke_key(url: str, key_id: str) -> None:
 
 
 async def _seed(url: str, tenant: str) -> dict[str, int]:
+    from drivers.db import make_engine  # noqa: PLC0415
+    from drivers.demo import seed_demo  # noqa: PLC0415
+
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -59,6 +182,9 @@ async def _seed(url: str, tenant: str) -> dict[str, int]:
 
 
 async def _key_is_live(url: str, token: str) -> bool:
+    from drivers import api_keys  # noqa: PLC0415
+    from drivers.db import make_engine  # noqa: PLC0415
+
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
@@ -67,51 +193,133 @@ async def _key_is_live(url: str, token: str) -> bool:
         await engine.dispose()
 
 
+def _token_file(settings: Settings) -> Path:
+    return Path(settings.gateway_data_dir).resolve().parent / ".demo-token"
+
+
 def _demo_token(settings: Settings, url: str) -> str:
     """Reuse the demo console key across runs (kept beside the data, never in the database)."""
-    token_file = Path(settings.gateway_data_dir).resolve().parent / ".demo-token"
+    token_file = _token_file(settings)
     if token_file.exists():
         token = token_file.read_text().strip()
         if token and asyncio.run(_key_is_live(url, token)):
             return token
-    _, token = asyncio.run(_create_key(url, DEMO_TENANT, Role.ADMIN.value, "demo-console"))
+    _, token = asyncio.run(_create_key(url, DEMO_TENANT, "ADMIN", "demo-console"))
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
     return token
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Take the port now, before any slow step or key is printed; uvicorn serves this socket."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if isinstance(exc, socket.gaierror):
+            raise CliError(f"cannot listen on {host}: unknown host name (check --host)") from exc
+        reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+        raise CliError(
+            f"cannot listen on {host}:{port} ({reason}): stop what uses it, or pick another"
+            " port with --port (make run PORT=…)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _base_url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - display only
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _banner(base: str, token: str | None, token_file: Path) -> str:
+    """The block printed once the server accepts requests: the last thing on the screen."""
+    lines = ["", RULE, f"  GraphiQL   {base}/graphql"]
+    if token is not None:
+        query = '{"query":"{ viewer { tenantId role } }"}'
+        lines += [
+            f"  API key    {token}",
+            f"             ADMIN of tenant '{DEMO_TENANT}', saved in {_shown(token_file)}"
+            f" (TOKEN=$(cat {_shown(token_file)}))",
+            "  try it     "
+            f"curl -s {base}/graphql -H 'Authorization: Bearer {token}'"
+            f" -H 'content-type: application/json' -d '{query}'",
+        ]
+    lines += [RULE, "  Ctrl-C stops the server.", ""]
+    return "\n".join(lines)
+
+
+def _run_server(app: Any, sock: socket.socket, settings: Settings, banner: str) -> None:
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
-    from gateway.app import create_app  # noqa: PLC0415 - avoid building the schema for other commands
+    class BannerServer(uvicorn.Server):
+        """Prints the banner once startup (lifespan, listening socket) has succeeded."""
 
-    url = resolve_database_url(settings)
-    upgrade_head(url)
-    settings = settings.model_copy(update={"database_url": url, "migrate_on_start": False})
-    if args.demo:
-        counts = asyncio.run(_seed(url, DEMO_TENANT))
-        token = _demo_token(settings, url)
-        print(f"demo data for tenant '{DEMO_TENANT}': {sum(counts.values())} rows added")
-        print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
-        print(f"API key (ADMIN, tenant {DEMO_TENANT}): {token}")
-        print(f'  curl -H "Authorization: Bearer {token}" ...')
-    sys.stdout.flush()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(banner, flush=True)
+
+    config = uvicorn.Config(
+        app,
         loop="uvloop",
         http="httptools",
         # Live frames are ~100-byte JSON messages: per-message deflate cost 5-11 % of the fan-out's
         # CPU and ~40 MiB per 1,000 sockets for almost no saving (docs/decisions.md).
         ws_per_message_deflate=False,
         log_level=settings.log_level.lower(),
-        workers=None,
+        log_config=None,  # gateway.logs already routes uvicorn's loggers (text or JSON)
     )
+    BannerServer(config).run(sockets=[sock])
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    sock = _bind(args.host, args.port)
+    try:
+        step = _Step(4 if args.demo else 3)
+        url = _database(settings, step)
+        step.start("migrations")
+        step.done(_migrate(url))
+        settings = settings.model_copy(update={"database_url": url, "migrate_on_start": False})
+        token = None
+        if args.demo:
+            step.start(f"demo data for tenant '{DEMO_TENANT}'")
+            counts = asyncio.run(_seed(url, DEMO_TENANT))
+            token = _demo_token(settings, url)
+            step.done(f"{sum(counts.values())} rows added")
+        step.start("loading the schema and starting the server")
+        from gateway.app import create_app  # noqa: PLC0415 - builds the schema: ~2 s
+
+        app = create_app(settings, demo_token=token if token and _is_loopback(args.host) else None)
+        step.done()
+        banner = _banner(_base_url(args.host, sock), token, _token_file(settings))
+        _run_server(app, sock, settings, banner)
+    finally:
+        sock.close()
     return 0
 
 
+# --- worker ---------------------------------------------------------------------------------
+
+
 async def _run_worker(url: str, settings: Settings) -> None:
+    from drivers.db import make_engine  # noqa: PLC0415
     from gateway.worker import Runner, default_jobs  # noqa: PLC0415 - only the worker needs it
 
     engine = make_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
@@ -130,36 +338,57 @@ async def _run_worker(url: str, settings: Settings) -> None:
 
 def _worker(settings: Settings) -> int:
     """Run the background jobs alone, until SIGINT or SIGTERM."""
-    url = resolve_database_url(settings)
+    url = _database(settings)
     if settings.migrate_on_start:
-        upgrade_head(url)
+        _migrate(url)
     print("worker running background jobs; stop with Ctrl-C", flush=True)
     asyncio.run(_run_worker(url, settings))
     print("worker stopped", flush=True)
     return 0
 
 
+# --- the parser -----------------------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP/WebSocket server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--demo", action="store_true", help="seed tenant 'demo' and print a key")
-    sub.add_parser("worker", help="run the background jobs without serving HTTP")
-    sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    seed = sub.add_parser("seed-demo", help="load the demo data set (idempotent)")
-    seed.add_argument("--tenant", required=True)
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key; the token is printed last")
-    create.add_argument("--tenant", required=True)
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("id")
-    export = sub.add_parser("schema-export", help="write the SDL to schema.graphql")
-    export.add_argument("--output", type=Path, default=ROOT / "schema.graphql")
+    fmt = _HelpFormatter
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__, formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=fmt)
+
+    serve = command("serve", "migrate, then serve GraphQL over HTTP and WebSocket")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on (0 = any)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"load the demo data into tenant '{DEMO_TENANT}' and print an ADMIN key",
+    )
+    command("worker", "run the background jobs without serving HTTP, until Ctrl-C")
+    command("migrate", "apply database migrations (idempotent)")
+    seed = command("seed-demo", "load the demo data set into a tenant (idempotent)")
+    seed.add_argument("--tenant", required=True, help="tenant id to load into")
+    keys = command("keys", "create or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser(
+        "create",
+        help="create a key; the token is printed last",
+        description="Create an API key. Only its SHA-256 is stored; the token is printed last.",
+        formatter_class=fmt,
+    )
+    create.add_argument("--tenant", required=True, help="tenant the key belongs to")
+    create.add_argument("--role", required=True, choices=ROLES, help="role of the key")
+    create.add_argument("--name", help="label shown in listings (default: none)")
+    revoke = keys_sub.add_parser(
+        "revoke", help="revoke a key by id", description="Revoke a key by id.", formatter_class=fmt
+    )
+    revoke.add_argument("id", help="key id printed by `keys create`")
+    export = command("schema-export", "write the schema's SDL to a file")
+    export.add_argument(
+        "--output", type=Path, default=ROOT / "schema.graphql", help="file to write"
+    )
     return parser
 
 
@@ -168,16 +397,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _run(args)
-    except DriverError as exc:
+    except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
-    )
+    from drivers.errors import DriverError  # noqa: PLC0415
+    from gateway.logs import configure_logging  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        configure_logging(settings.log_level, settings.log_format)
+    except ValueError as exc:
+        raise CliError(f"LOG_LEVEL: {exc}") from exc
+    from gateway.database import release_embedded  # noqa: PLC0415
+
+    try:
+        return _command(args, settings)
+    except DriverError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        # An embedded server this command started stops with it (Ctrl-C of `make run` too); one
+        # that was already running belongs to someone else and keeps running.
+        release_embedded(settings)
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "worker":
@@ -188,12 +436,11 @@ def _run(args: argparse.Namespace) -> int:
         args.output.write_text(sdl())
         print(f"wrote {args.output}")
         return 0
-    url = resolve_database_url(settings)
+    url = _database(settings)
     if args.command == "migrate":
-        upgrade_head(url)
-        print("database at head")
+        print(f"database at head ({_migrate(url)})")
     elif args.command == "seed-demo":
-        upgrade_head(url)
+        _migrate(url)
         counts = asyncio.run(_seed(url, args.tenant))
         print(f"seeded tenant {args.tenant}: {sum(counts.values())} rows added")
     elif args.command == "keys" and args.keys_command == "create":

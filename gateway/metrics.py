@@ -1,21 +1,17 @@
-"""Prometheus metrics and the ASGI middleware that stamps request ids and timings."""
+"""Prometheus metrics of the gateway and the /metrics endpoint."""
 
 from __future__ import annotations
 
-import re
-import time
-import uuid
-
-from prometheus_client import Counter, Histogram
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
 
 __all__ = [
     "GRAPHQL_OPERATIONS",
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
     "PREPARED_READS",
-    "RequestContextMiddleware",
+    "metrics",
 ]
 
 HTTP_REQUESTS = Counter(
@@ -34,37 +30,8 @@ PREPARED_READS = Counter(
     "gateway_prepared_reads_total",
     "Compiled operations answered from a remembered bound plan, without GraphQL execution",
 )
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 
 
-class RequestContextMiddleware:
-    """Gives each request an id (X-Request-ID in and out) and records its status and latency."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        path = scope["path"] if scope["path"] in _PATHS else "other"
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "http":
-                HTTP_REQUESTS.labels(path, str(status)).inc()
-                HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

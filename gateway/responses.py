@@ -1,16 +1,46 @@
-"""GraphQL-shaped error answers given outside execution (auth, idempotency, no database)."""
+"""GraphQL-shaped error answers given outside execution, and the response media type.
+
+Every answer of /graphql is JSON with `errors[].extensions.code`, transport errors included
+(API.md § Errors); the pipeline's middleware and the GraphQL view build them here.
+"""
 
 from __future__ import annotations
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 from resolvers.errors import GatewayError
 
-__all__ = ["error_response"]
+__all__ = ["GRAPHQL_RESPONSE", "JSON", "error_response", "internal_error", "response_media_type"]
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
 
 
-def error_response(error: GatewayError, status: int) -> Response:
+def response_media_type(accept: str | None) -> str:
+    """GraphQL-over-HTTP: answer in the newer media type when the client asks for it."""
+    return GRAPHQL_RESPONSE if accept is not None and GRAPHQL_RESPONSE in accept else JSON
+
+
+def error_response(
+    error: GatewayError,
+    status: int,
+    *,
+    media_type: str = JSON,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """An `{"errors": [...]}` body with the error's code, at the given HTTP status."""
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """Starlette's last-resort handler: an unhandled exception answers JSON INTERNAL, not text.
+
+    The server still logs the traceback (ServerErrorMiddleware re-raises); the client sees only
+    the request id to quote.
+    """
+    request_id = str(getattr(request.state, "request_id", "-"))
+    error = GatewayError(f"Unexpected error. Request id: {request_id}", requestId=request_id)
+    return error_response(error, 500, headers={"x-request-id": request_id})

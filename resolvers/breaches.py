@@ -7,21 +7,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from drivers import breaches as db
 from drivers import limits as limits_db
 from drivers.enums import BreachType
-from drivers.errors import NotFound as DbNotFound
 from drivers.mapping import LIMIT_BREACH, breach_orderings
 from drivers.records import LimitBreachRecord
 from resolvers.auth import Role
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, GatewayError, GovernanceError, NotFound
+from resolvers.errors import BadUserInput, GatewayError, GovernanceError
 from resolvers.limit_writes import check_decimal
 from resolvers.lists import root_connection
 from resolvers.metrics import LIMIT_BREACHES
 from resolvers.pagination import ConnectionResult
+from resolvers.references import ensure_found
 from resolvers.unit_of_work import as_json, unit_of_work
 
 __all__ = ["RecordBreachInput", "list_breaches", "record_limit_breach"]
@@ -59,15 +57,6 @@ def _check_input(data: RecordBreachInput) -> None:
     check_decimal("limitValue", data.limit_value, positive=False)
 
 
-async def _ensure(
-    conn: AsyncConnection, entity: str, tenant_id: str, entity_id: str, field: str
-) -> None:
-    try:
-        await db.ensure_exists(conn, entity, tenant_id=tenant_id, entity_id=entity_id)
-    except DbNotFound as exc:
-        raise NotFound(f"{entity} {entity_id} not found", field=field) from exc
-
-
 async def record_limit_breach(ctx: Context, data: RecordBreachInput) -> LimitBreachRecord:
     """Validate, then append the breach; after validation any failure is GOVERNANCE_ERROR."""
     _check_input(data)
@@ -75,11 +64,21 @@ async def record_limit_breach(ctx: Context, data: RecordBreachInput) -> LimitBre
     try:
         async with unit_of_work(ctx, "recordLimitBreach", Role.INGEST) as uow:
             tenant = uow.tenant_id
-            await _ensure(uow.conn, "Limit", tenant, data.limit_id, "limitId")
+            await ensure_found(
+                uow.conn, "Limit", tenant_id=tenant, entity_id=data.limit_id, field="limitId"
+            )
             if data.run_id is not None:
-                await _ensure(uow.conn, "Run", tenant, data.run_id, "runId")
+                await ensure_found(
+                    uow.conn, "Run", tenant_id=tenant, entity_id=data.run_id, field="runId"
+                )
             if data.incident_id is not None:
-                await _ensure(uow.conn, "Incident", tenant, data.incident_id, "incidentId")
+                await ensure_found(
+                    uow.conn,
+                    "Incident",
+                    tenant_id=tenant,
+                    entity_id=data.incident_id,
+                    field="incidentId",
+                )
             validated = True
             limit_value = data.limit_value
             if limit_value is None:

@@ -29,6 +29,7 @@ from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, GatewayError, GovernanceError
 from resolvers.metrics import GOVERNANCE_EVENTS
+from resolvers.references import ensure_found
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -294,6 +295,9 @@ async def record_policy_violation(ctx: Context, v: ViolationInput) -> ViolationO
     """Record a violation once, aggregate its incident and capture its evidence (§3.14)."""
     _check_violation(v, verification_mode=ctx.verification_mode)
     async with unit_of_work(ctx, "recordPolicyViolation", Role.INGEST) as uow:
+        await ensure_found(
+            uow.conn, "Run", tenant_id=uow.tenant_id, entity_id=v.run_id, field="runId"
+        )
         now = _now()
         inserted = await vdb.insert_violation(
             uow.conn,

@@ -21,6 +21,7 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
 from resolvers.lists import nested_one, root_connection, root_one
 from resolvers.pagination import ConnectionResult
+from resolvers.references import ensure_found
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -187,6 +188,13 @@ async def create_lesson(ctx: Context, data: CreateLessonInput) -> CreateLessonOu
     _check_create(data)
     draft = _draft(data)
     async with unit_of_work(ctx, "createLesson", Role.INGEST) as uow:
+        await ensure_found(
+            uow.conn,
+            "Incident" if data.source_event_type == "INCIDENT" else "Run",
+            tenant_id=uow.tenant_id,
+            entity_id=data.source_event_id,
+            field="sourceEventId",
+        )
         outcome = await _create(uow, data, draft)
         lesson = outcome.lesson
         uow.audit(

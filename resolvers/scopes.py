@@ -12,16 +12,16 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import audit
-from drivers import breaches as refs
 from drivers import scopes as db
 from drivers.errors import NotFound as DbNotFound
 from drivers.records import ExecutionScopeRecord
 from drivers.rules import scopes as rules
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Conflict, NotFound
+from resolvers.errors import BadUserInput, Conflict, NotFound, translate_errors
 from resolvers.limit_writes import check_decimal
 from resolvers.lists import nested_list
+from resolvers.references import ensure_found
 from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -84,12 +84,13 @@ async def create_recovery_scope(ctx: Context, data: ScopeInput) -> ExecutionScop
     """A bounded scope for one recovery action on one of the tenant's incidents."""
     _check_scope_input(data)
     async with unit_of_work(ctx, "createRecoveryScope", Role.OPERATOR) as uow:
-        try:
-            await refs.ensure_exists(
-                uow.conn, "Incident", tenant_id=uow.tenant_id, entity_id=data.incident_id
-            )
-        except DbNotFound as exc:
-            raise NotFound(f"Incident {data.incident_id} not found", field="incidentId") from exc
+        await ensure_found(
+            uow.conn,
+            "Incident",
+            tenant_id=uow.tenant_id,
+            entity_id=data.incident_id,
+            field="incidentId",
+        )
         now = _now()
         scope = await db.insert_scope(
             uow.conn,
@@ -279,9 +280,18 @@ class ScopeTestResult:
     execution_hash: str
 
 
-def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
+async def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
     """Simulate a scoped action without writing anything (§3.6 "Test")."""
-    require_role(ctx, Role.OPERATOR)
+    principal = require_role(ctx, Role.OPERATOR)
+    with translate_errors():
+        async with ctx.db.reads.connect() as conn:
+            await ensure_found(
+                conn,
+                "Incident",
+                tenant_id=principal.tenant_id,
+                entity_id=data.incident_id,
+                field="incidentId",
+            )
     fraction = rules.clamp_fraction(data.scope_fraction)
     issues: list[str] = []
     if data.mode == "DRY_RUN":
@@ -320,7 +330,7 @@ async def test_recovery_scope_audited(ctx: Context, data: ScopeTestInput) -> Sco
     write: no scope, evidence or notification.
     """
     async with unit_of_work(ctx, "testRecoveryScope", Role.OPERATOR) as uow:
-        result = test_recovery_scope(ctx, data)
+        result = await test_recovery_scope(ctx, data)
         uow.audit(
             "incidents",
             data.incident_id,

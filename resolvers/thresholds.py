@@ -27,6 +27,7 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound, QueryTooComplex, translate_errors
 from resolvers.lists import root_connection
 from resolvers.pagination import MAX_PAGE, ConnectionResult
+from resolvers.references import ensure_found
 from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -147,6 +148,9 @@ async def record_threshold_signal(ctx: Context, data: SignalInput) -> ThresholdS
     """Append a NEAR or BREACH signal with its percentage (§3.4)."""
     _check_signal(data)
     async with unit_of_work(ctx, "recordThresholdSignal", Role.INGEST) as uow:
+        await ensure_found(
+            uow.conn, "Run", tenant_id=uow.tenant_id, entity_id=data.run_id, field="runId"
+        )
         signal = await db.insert_signal(
             uow.conn,
             tenant_id=uow.tenant_id,

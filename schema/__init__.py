@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from schema.analytics import AnalyticsQueries
 from schema.breakers import BreakerMutations, BreakerQueries
 from schema.compiled import CompiledReads
 from schema.enum_values import describe_enum_values
-from schema.errors import ErrorCodes, ParseErrorsInside
+from schema.errors import ErrorCodes, ParseErrorsInside, log_errors
 from schema.exports import ExportMutations
 from schema.fastpath import PlainExecutor, install_plain_resolvers
 from schema.governance import GovernanceMutations
@@ -20,6 +22,7 @@ from schema.lessons import LessonMutations, LessonQueries
 from schema.limit_writes import BreachQueries, LimitMutations
 from schema.limits import LimitQueries
 from schema.overrides import OverrideMutations, OverrideQueries
+from schema.preflight import Preflight
 from schema.query_limits import Limits, QueryLimits
 from schema.runs import RunQueries
 from schema.scalars import SCALARS
@@ -71,10 +74,19 @@ class Subscription(IncidentSubscriptions, BreakerSubscriptions):
     pass
 
 
+class GatewaySchema(strawberry.Schema):
+    """Logs each error once, as schema/errors.py decides: one line, a traceback only if INTERNAL."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context.context if execution_context else None)
+
+
 def build_schema(limits: Limits) -> strawberry.Schema:
     """Build the schema with its error coding and query limits; plain fields take a fast path."""
     describe_enum_values()
-    schema = strawberry.Schema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -82,6 +94,7 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[
             ErrorCodes,
+            lambda: Preflight(limits=limits),  # one operation, introspection, roles, inputs
             lambda: QueryLimits(limits=limits),
             CompiledReads,  # after QueryLimits: only operations that passed it compile
             lambda: ParseErrorsInside(maxsize=512),

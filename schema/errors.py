@@ -5,6 +5,9 @@
   QUERY_TOO_COMPLEX for the parser's token limit; their messages are safe to show.
 - Anything else: "Unexpected error." with code INTERNAL and the request id, logged with its
   traceback under that id so an operator can find it.
+
+Every error is logged once, by `log_errors` (the schema's `process_errors`): one line with the
+request id and code, a traceback only for INTERNAL.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from strawberry.extensions import ParserCache, SchemaExtension
 
 from resolvers.errors import GatewayError
 
-__all__ = ["ErrorCodes", "ParseErrorsInside"]
+__all__ = ["ErrorCodes", "ParseErrorsInside", "error_code", "log_errors"]
 
 log = logging.getLogger("gateway.errors")
 
@@ -44,8 +47,58 @@ class ParseErrorsInside(ParserCache):
         yield
 
 
-def _request_id(extension: SchemaExtension) -> str:
-    return str(getattr(extension.execution_context.context, "request_id", "-"))
+def _request_id(context: object) -> str:
+    return str(getattr(context, "request_id", "-"))
+
+
+def error_code(error: GraphQLError) -> str:
+    """The `extensions.code` the client sees for this error (ErrorCodes applies it)."""
+    original = error.original_error
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    if isinstance(original, GatewayError):
+        return original.code
+    if original is None or error.path is None:
+        # Made by graphql-core before execution: syntax, validation, variable coercion.
+        return "QUERY_TOO_COMPLEX" if error.message.startswith(_TOKEN_LIMIT) else "BAD_USER_INPUT"
+    return "INTERNAL"
+
+
+# Refusals an operator may want to notice (probing, expired credentials, overload) log at
+# WARNING; the caller's own mistakes at INFO. Only INTERNAL is ours: ERROR with its traceback.
+_WARNING_CODES = frozenset(
+    {"UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED", "GOVERNANCE_ERROR", "SERVICE_UNAVAILABLE"}
+)
+
+
+def log_errors(errors: list[GraphQLError], context: object) -> None:
+    """One line per error with its request id and code; a traceback only for INTERNAL.
+
+    Replaces Strawberry's `process_errors`, which logged every error (a NOT_FOUND too) at ERROR
+    with a traceback.
+    """
+    request_id = _request_id(context)
+    for error in errors:
+        code = error_code(error)
+        # The message may hold client input: one line, whatever it contains.
+        message = error.message.replace("\r", "\\r").replace("\n", "\\n")
+        where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
+        extra = {"request_id": request_id, "code": code}
+        original = error.original_error
+        if code == "INTERNAL":
+            exc_info = (type(original), original, original.__traceback__) if original else None
+            log.error(
+                "INTERNAL (request %s)%s: %s",
+                request_id,
+                where,
+                message,
+                exc_info=exc_info,
+                extra=extra,
+            )
+        else:
+            level = logging.WARNING if code in _WARNING_CODES else logging.INFO
+            log.log(level, "%s (request %s)%s: %s", code, request_id, where, message, extra=extra)
 
 
 class ErrorCodes(SchemaExtension):
@@ -56,14 +109,10 @@ class ErrorCodes(SchemaExtension):
             result.errors = [self._coded(e) for e in result.errors]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, GatewayError) or (error.extensions or {}).get("code"):
+        code = error_code(error)
+        if (error.extensions or {}).get("code") == code:
             return error
-        if original is None or error.path is None:
-            # Made by graphql-core before execution: syntax, validation, variable coercion.
-            code = (
-                "QUERY_TOO_COMPLEX" if error.message.startswith(_TOKEN_LIMIT) else "BAD_USER_INPUT"
-            )
+        if code != "INTERNAL":
             return GraphQLError(
                 error.message,
                 nodes=error.nodes,
@@ -72,13 +121,8 @@ class ErrorCodes(SchemaExtension):
                 path=error.path,
                 extensions={**(error.extensions or {}), "code": code},
             )
-        request_id = _request_id(self)
-        log.error(
-            "unexpected error (request %s) at %s",
-            request_id,
-            error.path,
-            exc_info=(type(original), original, original.__traceback__),
-        )
+        # Logged with its traceback by log_errors (the schema's process_errors) under this id.
+        request_id = _request_id(self.execution_context.context)
         return GraphQLError(
             f"Unexpected error. Request id: {request_id}",
             nodes=error.nodes,

@@ -2,15 +2,22 @@
 
 Checked once the document is valid and the variables are known, before any resolver: depth,
 aliases, every `first` in 1..100, and an estimated cost where each field costs 1 times the page
-sizes of the lists around it. Token count is capped in the parser itself. Introspection fields
-are not counted, so GraphiQL keeps working under tight limits.
+sizes of the lists around it. Token count is capped in the parser itself.
+
+Introspection counts like any other field (issue #13 item 13: 120 aliased `__schema` walks held
+the event loop for seconds). Its lists are estimated by the schema's real sizes (number of
+types, average fields per type, ...), so the estimate follows the work; an operation may hold at
+most one `__schema`; and `ofType` chains add no depth, because their length is bounded by the
+schema's type wrappers, not by the query. GraphiQL's introspection query passes the defaults.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
@@ -18,24 +25,42 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     VariableNode,
     get_named_type,
     value_from_ast,
 )
 from strawberry.extensions import SchemaExtension
 
-__all__ = ["Limits", "QueryLimits", "measure"]
+from resolvers.errors import GatewayError
+from schema.operation import fragments_of, pick_operation, requested_operation_name
+
+__all__ = ["INTROSPECTION_ROOTS", "Introspection", "Limits", "QueryLimits", "measure"]
 
 DEFAULT_PAGE = 20
 LIST_ESTIMATE = 10  # rows assumed for an unpaged nested list
 MAX_FIRST = 100
+MAX_SCHEMA_FIELDS = 1  # `__schema` selections per operation
+
+Introspection = Literal["on", "admin", "off"]
+INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
+_META_FIELDS: Mapping[str, GraphQLField] = {
+    "__schema": SchemaMetaFieldDef,
+    "__type": TypeMetaFieldDef,
+    "__typename": TypeNameMetaFieldDef,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +69,63 @@ class Limits:
     max_aliases: int
     max_tokens: int
     max_cost: int
+    # Who may introspect (INTROSPECTION): everyone, ADMIN only, or nobody (schema/preflight.py).
+    introspection: Introspection = "on"
+
+
+def _wrappers(type_: Any) -> int:
+    """How many List/NonNull wrappers a type has ([X!]! has 3)."""
+    count = 0
+    while isinstance(type_, GraphQLList | GraphQLNonNull):
+        type_, count = type_.of_type, count + 1
+    return count
+
+
+def _typed(types: list[Any], schema: GraphQLSchema) -> Iterator[Any]:
+    """The type of every field, argument and input field of the schema."""
+    for t in types:
+        for f in getattr(t, "fields", {}).values():
+            yield f.type
+            yield from (a.type for a in getattr(f, "args", {}).values())
+    for d in schema.directives:
+        yield from (a.type for a in d.args.values())
+
+
+def _ceil_ratio(total: int, count: int) -> int:
+    return max(1, math.ceil(total / max(1, count)))
+
+
+_SIZES: WeakKeyDictionary[GraphQLSchema, dict[tuple[str, str], int]] = WeakKeyDictionary()
+
+
+def _introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
+    """Rows per parent for each introspection list: the schema's real sizes, averaged."""
+    sizes = _SIZES.get(schema)
+    if sizes is None:
+        types = list(schema.type_map.values())
+        with_fields = [t for t in types if isinstance(t, GraphQLObjectType | GraphQLInterfaceType)]
+        fields = [f for t in with_fields for f in t.fields.values()]
+        n = len(types)
+        sizes = {
+            ("__Schema", "types"): n,
+            ("__Schema", "directives"): len(schema.directives),
+            ("__Type", "fields"): _ceil_ratio(len(fields), n),
+            ("__Type", "inputFields"): _ceil_ratio(
+                sum(len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)), n
+            ),
+            ("__Type", "enumValues"): _ceil_ratio(
+                sum(len(getattr(t, "values", ())) for t in types), n
+            ),
+            ("__Type", "interfaces"): _ceil_ratio(sum(len(t.interfaces) for t in with_fields), n),
+            ("__Type", "possibleTypes"): 1,
+            ("__Type", "ofType"): max(map(_wrappers, _typed(types, schema)), default=0),
+            ("__Field", "args"): _ceil_ratio(sum(len(f.args) for f in fields), len(fields)),
+            ("__Directive", "args"): _ceil_ratio(
+                sum(len(d.args) for d in schema.directives), len(schema.directives)
+            ),
+        }
+        _SIZES[schema] = sizes
+    return sizes
 
 
 class TooComplex(Exception):
@@ -58,6 +140,12 @@ class _Walk:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    schemas: int = 0
+    wrappers: int = 0  # `ofType` levels around the current field
+    sizes: dict[tuple[str, str], int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sizes = _introspection_sizes(self.schema)
 
     def selection(
         self,
@@ -94,13 +182,17 @@ class _Walk:
         seen: frozenset[str],
     ) -> None:
         name = node.name.value
-        if name.startswith("__"):
-            return
         if node.alias is not None:
             self.aliases += 1
-        self.depth = max(self.depth, level)
         self.cost += mult
-        definition = parent.fields.get(name)
+        if name == "__schema":
+            self.schemas += 1
+        wrapper_chain = name == "ofType" and parent.name == "__Type"
+        if not wrapper_chain:
+            self.depth = max(self.depth, level)
+        elif self.wrappers >= self.sizes[("__Type", "ofType")]:
+            return  # deeper than any type of the schema is wrapped: null, nothing resolves below
+        definition = parent.fields.get(name) or _META_FIELDS.get(name)
         if definition is None or node.selection_set is None:
             return
         child_mult = mult
@@ -109,10 +201,13 @@ class _Walk:
             child_mult = mult * first
         elif _is_list(definition.type) and not parent.name.endswith("Connection"):
             # A connection's nodes/edges are already counted by its `first`.
-            child_mult = mult * LIST_ESTIMATE
+            child_mult = mult * self.sizes.get((parent.name, name), LIST_ESTIMATE)
         target = get_named_type(definition.type)
         if isinstance(target, GraphQLObjectType):
-            self.selection(node.selection_set, target, level + 1, child_mult, seen)
+            child_level = level if wrapper_chain else level + 1
+            self.wrappers += wrapper_chain
+            self.selection(node.selection_set, target, child_level, child_mult, seen)
+            self.wrappers -= wrapper_chain
 
     def _first(self, node: FieldNode, args: Mapping[str, Any]) -> int | None:
         if "first" not in args:
@@ -158,12 +253,15 @@ def measure(
         walk.selection(operation.selection_set, root, 1, 1, frozenset())
     except TooComplex as exc:
         return str(exc)
-    if walk.depth > limits.max_depth:
-        return f"query depth {walk.depth} exceeds {limits.max_depth}"
-    if walk.aliases > limits.max_aliases:
-        return f"{walk.aliases} aliases exceed {limits.max_aliases}"
-    if walk.cost > limits.max_cost:
-        return f"estimated cost {walk.cost} exceeds {limits.max_cost}"
+    over = (
+        (walk.schemas, MAX_SCHEMA_FIELDS, "{} __schema selections exceed {}"),
+        (walk.depth, limits.max_depth, "query depth {} exceeds {}"),
+        (walk.aliases, limits.max_aliases, "{} aliases exceed {}"),
+        (walk.cost, limits.max_cost, "estimated cost {} exceeds {}"),
+    )
+    for value, limit, message in over:
+        if value > limit:
+            return message.format(value, limit)
     return None
 
 
@@ -179,26 +277,17 @@ class QueryLimits(SchemaExtension):
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None and ctx.result is None:
-            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            operation = next(
-                (
-                    op
-                    for op in operations
-                    if ctx.operation_name is None
-                    or (op.name and op.name.value == ctx.operation_name)
-                ),
-                None,
-            )
+            try:
+                operation: OperationDefinitionNode | None = pick_operation(
+                    document, requested_operation_name(ctx)
+                )
+            except GatewayError:
+                operation = None  # schema/preflight.py answers it
             if operation is not None:
                 reason = measure(
                     ctx.schema._schema,
                     operation,
-                    fragments,
+                    fragments_of(document),
                     ctx.variables or {},
                     self.limits,
                 )

@@ -183,9 +183,15 @@ async def test_browser_get_without_query_shows_graphiql_without_a_token(client):
     assert "graphiql" in response.text.lower()
 
 
-async def test_get_without_query_and_without_html_accept_still_needs_a_token(client):
-    response = await client.get("/graphql", headers={"accept": "application/json"})
-    assert response.status_code == 401
+async def test_get_without_html_accept_is_the_api_not_the_ide(client):
+    # a GET query needs a token like a POST
+    query = await client.get("/graphql", params={"query": "{ viewer { role } }"})
+    assert query.status_code == 401
+    assert query.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    # and a GET without a query that does not ask for HTML gets no page: it lacks its query
+    bare = await client.get("/graphql", headers={"accept": "application/json"})
+    assert bare.status_code == 400
+    assert bare.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "query"}
 
 
 async def test_a_verified_jwt_is_refused_once_it_expires_although_it_was_cached(client):

@@ -19,6 +19,7 @@ from tests.factories_incwrites import (
     refusing,
     run_row,
 )
+from tests.factories_refs import RUN_IDS, seed_runs
 from tests.helpers import error_codes, gql
 
 ANOMALY = """mutation($input: CostAnomalyInput!) { createIncidentFromCostAnomaly(input: $input) {
@@ -41,6 +42,12 @@ FAILURE = """mutation($input: LlmFailureInput!) { recordLlmFailure(input: $input
     id runId failureType errorCode errorMessage model requestId durationMs metadata
     evidence { evidenceType evidenceData isImmutable }
 } }"""
+
+
+@pytest.fixture(autouse=True)
+async def _known_runs(engine):
+    """The runs these tests' inputs name (an unknown run is NOT_FOUND)."""
+    await seed_runs(engine, *RUN_IDS)
 
 
 def anomaly(**over: Any) -> dict[str, Any]:
@@ -368,7 +375,7 @@ async def test_llm_failure_records_failure_evidence_and_fails_the_run(client, en
             }
         ],
     }
-    [stored_run] = await all_rows(engine, t.runs)
+    [stored_run] = [r for r in await all_rows(engine, t.runs) if r.id == run["id"]]
     assert (stored_run.status, stored_run.error_message) == ("FAILED", "E42: model timed out")
     assert isinstance(stored_run.completed_at, datetime)
     [audit] = await audit_rows(engine)
@@ -390,7 +397,7 @@ async def test_llm_failure_records_failure_evidence_and_fails_the_run(client, en
         role="INGEST",
     )
     assert "errors" not in body, body
-    [stored_run] = await all_rows(engine, t.runs)
+    [stored_run] = [r for r in await all_rows(engine, t.runs) if r.id == run["id"]]
     assert stored_run.error_message == "EXCEPTION"
 
 
@@ -415,7 +422,7 @@ async def test_llm_failure_for_a_foreign_run_or_bad_input_writes_nothing(client,
         assert error_codes(body) == ["BAD_USER_INPUT"], body
         assert body["errors"][0]["extensions"]["field"] == field
     assert await all_rows(engine, t.run_failures) == []
-    [stored] = await all_rows(engine, t.runs)
+    [stored] = [r for r in await all_rows(engine, t.runs) if r.id == theirs["id"]]
     assert stored.status == "RUNNING"
     assert await audit_rows(engine) == []
 

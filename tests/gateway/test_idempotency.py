@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
 from drivers import tables as t
 from drivers.idempotency import purge_idempotency_keys
+from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
-from tests.helpers import error_codes, token
+from tests.helpers import JWT_SECRET, error_codes, serve, token
+from tests.live.servers import ThreadedServer
 
 ADD_NOTE = """mutation($id: ID!, $note: String) { acknowledgeIncident(id: $id, note: $note) {
     id status acknowledgedBy
@@ -189,3 +193,53 @@ async def test_purge_deletes_only_answers_past_retention(engine):
         assert await purge_idempotency_keys(conn) == 1
         keys = (await conn.execute(text("SELECT key FROM idempotency_keys"))).scalars().all()
     assert keys == ["new"]
+
+
+@pytest.fixture(scope="module")
+def live(settings: Settings) -> Iterator[ThreadedServer]:
+    """The real app on uvicorn over TCP: the race needs a real connection, not ASGI in-process."""
+    server = ThreadedServer(settings)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_retry_sent_the_moment_the_answer_arrives_is_a_replay(live, engine):
+    # given 30 open incidents
+    rows = [incident_row() for _ in range(30)]
+    await insert_rows(engine, t.incidents, rows)
+    headers = {"authorization": f"Bearer {token('t1', 'OPERATOR', 'carol')}"}
+    pairs = []
+    # when each is acknowledged with its own key and retried as soon as the 200 arrives, all
+    # over one keep-alive connection
+    async with httpx.AsyncClient(
+        base_url=live.url, timeout=10, limits=httpx.Limits(max_connections=1)
+    ) as http:
+        for i, row in enumerate(rows):
+            body = {"query": ADD_NOTE, "variables": {"id": row["id"]}}
+            key = {"idempotency-key": f"pair-{i}"}
+            first = await http.post("/graphql", json=body, headers=headers | key)
+            retry = await http.post("/graphql", json=body, headers=headers | key)
+            pairs.append((first, retry))
+    # then every retry is the stored answer (never "still running"), and each wrote once
+    assert [f.status_code for f, _ in pairs] == [200] * 30
+    assert [r.status_code for _, r in pairs] == [200] * 30
+    assert [r.headers.get("idempotent-replayed") for _, r in pairs] == ["true"] * 30
+    assert all(r.content == f.content for f, r in pairs)
+    assert await _count(engine, t.incident_events) == 30
+
+
+async def test_with_the_database_down_a_keyed_request_is_503_json():
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/nowhere",
+        migrate_on_start=False,
+        jwt_secret=JWT_SECRET,
+        gateway_compiled_reads=False,
+        gateway_background_jobs=False,
+    )
+    async with serve(settings) as http:
+        answer = await _post(http, {"query": ADD_NOTE, "variables": {"id": "x"}}, "down")
+
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/json")
+    assert error_codes(answer.json()) == ["SERVICE_UNAVAILABLE"]

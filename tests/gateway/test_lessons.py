@@ -12,6 +12,7 @@ from sqlalchemy import select
 from drivers import tables as t
 from tests.factories import incident_row, insert_rows
 from tests.factories_lessons import lesson_row
+from tests.factories_refs import RUN_IDS, seed_incident, seed_runs
 from tests.gateway.test_incident_mutations import _failing_audit_inserts
 from tests.helpers import error_codes, gql
 
@@ -20,6 +21,13 @@ CREATE = """mutation($input: CreateLessonInput!) { createLesson(input: $input) {
     lesson { id lessonType severity sourceEventId sourceEventType sourceRunId title description
              proposedAction detectedPattern status }
 } }"""
+
+
+@pytest.fixture(autouse=True)
+async def _known_runs(engine):
+    """The runs these tests' inputs name (an unknown run is NOT_FOUND)."""
+    await seed_runs(engine, *RUN_IDS)
+    await seed_runs(engine, "run-t2", tenant="t2")
 
 
 async def _lessons(engine) -> list[Any]:
@@ -104,7 +112,8 @@ async def test_failure_lesson_is_created_once_and_then_returned(client, engine):
     ]
 
 
-async def test_failure_lesson_without_code_suggests_a_warning_policy(client):
+async def test_failure_lesson_without_code_suggests_a_warning_policy(client, engine):
+    await seed_incident(engine, "inc-9")
     got = await _create(
         client,
         lessonType="FAILURE",
@@ -203,7 +212,7 @@ async def test_near_threshold_is_debounced_for_24_hours_per_type_and_band(client
     # another band, another type, another tenant are not debounced
     assert (await _create(client, **_near("run-3", 91, "COST")))["created"]
     assert (await _create(client, **_near("run-4", 87, "TOKEN_USAGE")))["created"]
-    assert (await _create(client, tenant="t2", **_near("run-5", 87, "COST")))["created"]
+    assert (await _create(client, tenant="t2", **_near("run-t2", 87, "COST")))["created"]
     assert len(await _lessons(engine)) == 4
     audits = await _audits(engine)
     assert [a.after["debounced"] for a in audits] == [False, True, False, False, False]

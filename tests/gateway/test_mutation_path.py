@@ -7,14 +7,18 @@ SQLAlchemy's statement events do not see are counted too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
-from bench.wire import WireProxy, wire_proxy
+from bench.wire import WireProxy, upstream_address, wire_proxy
 from drivers import tables as t
 from drivers.changes import fetch_events, fetch_incidents
 from drivers.incidents import add_event_touching_incident, new_id
@@ -92,6 +96,78 @@ async def test_add_event_notifies_both_changes_after_its_commit(client, engine, 
     ]
 
 
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("postgresql://u:p@db:6543/app", ("db", 6543)),
+        ("postgresql://u@/app", ("127.0.0.1", 5432)),
+        # the embedded server's URL: a socket directory, the port naming the socket file
+        ("postgresql://postgres:@/postgres?host=/srv/pg", ("/srv/pg", 5432)),
+        ("postgresql://u@ignored:1/app?host=/srv/pg&port=5433", ("/srv/pg", 5433)),
+    ],
+)
+def test_the_wire_proxy_finds_the_server_where_libpq_would(url, address):
+    assert upstream_address(url) == address
+
+
+def test_the_proxied_url_names_only_the_proxy():
+    proxy = WireProxy("/srv/pg", 5432)
+    proxy.listen_port = 40001
+    given = "postgresql://postgres:@/gw?host=/srv/pg&port=5432&sslmode=disable"
+    assert proxy.url(given) == "postgresql://postgres:@127.0.0.1:40001/gw?sslmode=disable"
+
+
+async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+@pytest.fixture
+async def socket_url(database_url: str) -> AsyncIterator[str]:
+    """The test database by a Unix-socket URL, as the embedded server gives it.
+
+    When the test server is reached over TCP (DATABASE_URL), a byte relay on a socket in a
+    temp dir stands in front of it.
+    """
+    host, port = upstream_address(database_url)
+    if host.startswith("/"):
+        yield database_url
+        return
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+        await asyncio.gather(_relay(reader, up_writer), _relay(up_reader, writer))
+
+    folder = tempfile.mkdtemp(prefix="gw-sock-")  # short: socket paths are limited to ~100 bytes
+    server = await asyncio.start_unix_server(pipe, f"{folder}/.s.PGSQL.5432")
+    try:
+        parts = urlsplit(database_url)
+        user = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
+        yield urlunsplit(parts._replace(netloc=f"{user}@", query=f"host={folder}"))
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_the_wire_proxy_relays_a_unix_socket_server(socket_url):
+    async with wire_proxy(socket_url) as proxy:
+        conn = await asyncpg.connect(proxy.url(socket_url))
+        try:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            before = proxy.round_trips
+            await conn.execute("SELECT 1")  # one simple query: one round trip
+            after = proxy.round_trips
+            database = await conn.fetchval("SELECT current_database()")
+        finally:
+            await conn.close()
+    assert proxy.backend_pids == {pid}
+    assert after - before == 1
+    assert database == urlsplit(socket_url).path.lstrip("/")
+
+
 @pytest.fixture
 async def proxied(
     settings: Settings, database_url: str
@@ -123,32 +199,37 @@ async def test_add_event_is_one_round_trip_on_the_wire(proxied, engine):
     assert proxy.round_trips - before == 3
 
 
-async def _terminate(proxy: WireProxy) -> int:
+async def _terminate(proxy: WireProxy, database_url: str) -> int:
     """pg_terminate_backend every idle pooled backend of the proxied app (not its LISTEN)."""
-    admin = await asyncpg.connect(
-        proxy.url("postgresql://postgres@x/postgres").replace(
-            f"127.0.0.1:{proxy.listen_port}", f"{proxy.host}:{proxy.port}"
-        )
-    )
+    admin = await asyncpg.connect(database_url)  # straight to the server, not through the proxy
     try:
-        killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE client_port = ANY($1::int[]) AND query NOT ILIKE 'LISTEN%'",
-            sorted(proxy.upstream_ports),
+        killed = await admin.fetch(
+            "WITH idle AS MATERIALIZED (SELECT pid FROM pg_stat_activity "
+            "WHERE pid = ANY($1::int[]) AND query NOT ILIKE 'LISTEN%') "
+            "SELECT pid FROM idle WHERE pg_terminate_backend(pid)",
+            sorted(proxy.backend_pids),
         )
     finally:
         await admin.close()
-    await asyncio.sleep(0.2)  # the FIN reaches the idle pooled connection
-    return int(killed)
+    pids = {row["pid"] for row in killed}
+    for _ in range(500):  # until the proxy has passed each FIN on to the app's pooled connection
+        if pids <= proxy.closed_pids:
+            break
+        await asyncio.sleep(0.01)
+    assert pids <= proxy.closed_pids
+    await asyncio.sleep(0.05)  # a few turns of this loop, on which the app reads the FIN
+    return len(pids)
 
 
-async def test_a_connection_killed_between_requests_loses_and_duplicates_nothing(proxied, engine):
+async def test_a_connection_killed_between_requests_loses_and_duplicates_nothing(
+    proxied, engine, database_url
+):
     proxy, http = proxied
     inc = incident_row()
     await insert_rows(engine, t.incidents, [inc])
     body = await gql(http, ADD_EVENT, {"id": inc["id"], "input": NOTE}, role="OPERATOR")
     assert "errors" not in body, body
-    assert await _terminate(proxy) >= 1
+    assert await _terminate(proxy, database_url) >= 1
     # the pool sees the closed connection at checkout and reconnects before sending anything
     body = await gql(http, ADD_EVENT, {"id": inc["id"], "input": NOTE}, role="OPERATOR")
     assert "errors" not in body, body

@@ -12,6 +12,7 @@ from drivers import tables as t
 from resolvers.scopes import expire_scopes
 from tests.factories import incident_row, insert_rows
 from tests.factories_controls import audits, rows, scope_row
+from tests.factories_refs import seed_incident
 from tests.helpers import error_codes, gql
 
 CREATE = """mutation($input: RecoveryScopeInput!) { createRecoveryScope(input: $input) {
@@ -270,6 +271,7 @@ async def test_recovery_scope_dry_run_writes_nothing(client, engine):
     query = """mutation($input: TestRecoveryScopeInput!) { testRecoveryScope(input: $input) {
       mode success issues estimatedCostCents coverage samples scopeFraction timeoutMs executionHash
     } }"""
+    await seed_incident(engine, "i1")
     dry = (await gql(client, query, {"input": {"incidentId": "i1", "riskClass": "HIGH"}}))["data"][
         "testRecoveryScope"
     ]

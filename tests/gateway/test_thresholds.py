@@ -11,6 +11,7 @@ from sqlalchemy import update
 from drivers import tables as t
 from tests.factories import NOW, insert_limits, insert_rows, limit_row
 from tests.factories_controls import audits, rows, run_row, signal_row
+from tests.factories_refs import RUN_IDS, seed_runs
 from tests.helpers import error_codes, gql
 
 EFFECTIVE = """query($agent: String, $project: String) {
@@ -31,6 +32,12 @@ DEFAULTS = {
     "failureSignal": True,
     "appliedLimitIds": [],
 }
+
+
+@pytest.fixture(autouse=True)
+async def _known_runs(engine):
+    """The runs these tests' inputs name (an unknown run is NOT_FOUND)."""
+    await seed_runs(engine, *RUN_IDS)
 
 
 def _threshold(scope: str, params: dict[str, Any], minutes_ago: int, **over: Any) -> dict[str, Any]:

@@ -12,12 +12,19 @@ from drivers import tables as t
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
 from tests.factories_incwrites import all_rows, audit_rows, run_row
+from tests.factories_refs import RUN_IDS, seed_runs
 from tests.helpers import error_codes, gql, serve
 
 VIOLATION = """mutation($input: PolicyViolationInput!) { recordPolicyViolation(input: $input) {
     created violation { id } incident { id }
 } }"""
 FAILURE = """mutation($input: LlmFailureInput!) { recordLlmFailure(input: $input) { id runId } }"""
+
+
+@pytest.fixture(autouse=True)
+async def _known_runs(engine):
+    """The runs these tests' inputs name (an unknown run is NOT_FOUND)."""
+    await seed_runs(engine, *RUN_IDS)
 
 
 @pytest.fixture
@@ -68,7 +75,7 @@ async def test_a_failure_for_a_run_named_by_another_trigger_type_is_refused(stri
     assert error_codes(body) == ["CONFLICT"]
     assert body["errors"][0]["extensions"]["reason"] == "FAILURE_CONTAMINATION_VIOLATION"
     assert await all_rows(engine, t.run_failures) == []
-    [stored] = await all_rows(engine, t.runs)
+    [stored] = [r for r in await all_rows(engine, t.runs) if r.id == run["id"]]
     assert stored.status == "RUNNING"
     assert await audit_rows(engine) == []
 

@@ -1,7 +1,9 @@
 """A private PostgreSQL in a temp dir on a free port, which a test may stop and start at will.
 
 Never the machine's shared server: other test runs use it. As root, the server runs as the
-`postgres` system user (PostgreSQL refuses to run as root).
+`postgres` system user with the machine's PostgreSQL binaries, else (a fresh machine) with
+pgserver's binaries as pgserver's own `pgserver` user, as pgserver itself does: PostgreSQL
+refuses to run as root.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -27,6 +30,20 @@ def _bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def _root_runs_as(bin_dir: Path) -> str:
+    """The system user a root test run starts PostgreSQL as."""
+    if bin_dir == _SYSTEM_BIN:
+        return "postgres"
+    from pgserver import utils  # noqa: PLC0415
+
+    utils.ensure_user_exists("pgserver")
+    readable = stat.S_IRGRP | stat.S_IROTH
+    utils.ensure_prefix_permissions(bin_dir)
+    utils.ensure_folder_permissions(bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
+    utils.ensure_folder_permissions(bin_dir.parent / "lib", readable)
+    return "pgserver"
+
+
 class PrivatePostgres:
     def __init__(self) -> None:
         self.bin = _bin_dir()
@@ -36,9 +53,10 @@ class PrivatePostgres:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self._as: list[str] = []
         if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
+            name = _root_runs_as(self.bin)
+            user = pwd.getpwnam(name)
             os.chown(self.dir, user.pw_uid, user.pw_gid)
-            self._as = ["runuser", "-u", "postgres", "--"]
+            self._as = ["runuser", "-u", name, "--"]
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=60)

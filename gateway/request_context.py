@@ -1,0 +1,50 @@
+"""First in the pipeline: a request id (X-Request-ID in and out), status and latency metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from gateway.pipeline import header, state
+
+__all__ = ["RequestContextMiddleware"]
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (X-Request-ID in and out) and records its status and latency."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, b"x-request-id") or ""
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        state(scope)["request_id"] = request_id
+        path = scope["path"] if scope["path"] in _PATHS else "other"
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http":
+                HTTP_REQUESTS.labels(path, str(status)).inc()
+                HTTP_SECONDS.labels(path).observe(time.perf_counter() - started)
