@@ -12,6 +12,8 @@ middleware and not Strawberry decode the body again.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
@@ -27,6 +29,7 @@ __all__ = ["MAX_JSON_DEPTH", "RequestBodyLimits", "nested_deeper_than"]
 # Deepest nesting of `variables` and `extensions` (orjson itself refuses to encode past 254).
 MAX_JSON_DEPTH = 64
 _ALLOWED = "GET, POST"
+_LONG_DIGITS = re.compile(rb"\d{20,}")
 
 
 class Refused(Exception):
@@ -55,9 +58,19 @@ def nested_deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
 
 def _decode(text: bytes | str, what: str, field: str | None = None) -> Any:
     try:
-        return orjson.loads(text)
+        data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise Refused(400, f"{what} is not valid JSON: {exc}", field=field) from exc
+    raw = text.encode() if isinstance(text, str) else text
+    if _LONG_DIGITS.search(raw) is None:
+        return data
+    # orjson reads an integer past 64 bits as a float, silently losing digits; the stdlib keeps
+    # it exact so that schema/input_guard.py can refuse it naming its field. Rare, so the slower
+    # decoder runs only when a run of 20+ digits is present (in a string or not).
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise Refused(400, f"{what} nests too deep.", field=field) from exc
 
 
 def _checked(data: object) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def stop_embedded(data_dir: Path | str) -> bool:
     if result.returncode != 0:
         raise RuntimeError(f"pg_ctl stop failed on {path}: {result.stderr.decode().strip()}")
     _STARTED.discard(path)
-    log.info("embedded PostgreSQL in %s stopped", path)
+    log.debug("embedded PostgreSQL in %s stopped", path)
     return True
 
 

@@ -19,6 +19,7 @@ from drivers import tables as t
 from gateway.cli import ROLES
 from resolvers.auth import Role
 from schema import sdl
+from tests.conftest import with_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,7 +184,7 @@ def test_unreachable_database_is_one_line_for_every_command_that_needs_it():
 
 
 def test_wrong_database_url_says_what_to_check(database_url):
-    missing_db = database_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    missing_db = with_database(database_url, "no_such_database_here")  # TCP or socket URL
     cases = {
         "postgresql://u@no-such-host.invalid:5432/db": (
             "at no-such-host.invalid:5432 (host name not found): check the host in DATABASE_URL"

@@ -112,8 +112,15 @@ async def test_json_nested_too_deeply_is_refused(client, engine):
     deep: Any = 1
     for _ in range(300):
         deep = [deep]
-    body = await gql(client, ADD_EVENT, {"id": incident["id"], "data": deep})
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+    response = await client.post(
+        "/graphql",
+        json={"query": ADD_EVENT, "variables": {"id": incident["id"], "data": deep}},
+        headers={"authorization": f"Bearer {token()}"},
+    )
+    # the body limits refuse it before GraphQL (gateway/body_limits.py MAX_JSON_DEPTH)
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+    assert response.json()["errors"][0]["extensions"]["field"] == "variables"
     assert await all_rows(engine, t.incident_events) == []
 
 
@@ -221,8 +228,10 @@ async def test_a_lone_surrogate_is_refused(client):
         content=body,
         headers={"authorization": f"Bearer {token()}", "content-type": "application/json"},
     )
+    # the body decoder refuses it before GraphQL: a lone surrogate is not valid JSON text
+    assert response.status_code == 400
     assert error_codes(response.json()) == ["BAD_USER_INPUT"]
-    assert response.json()["errors"][0]["extensions"]["field"] == "$id"
+    assert "not valid JSON" in response.json()["errors"][0]["message"]
 
 
 async def test_the_introspection_setting_reaches_the_served_app(settings):
