@@ -108,9 +108,13 @@ def embedded_log_path(settings: Settings) -> Path:
 
 
 def _log_pgserver_to(path: Path) -> None:
+    """Send pgserver's log to this one file (a previous file handler is closed and replaced)."""
     logger = logging.getLogger("pgserver")
     target = str(path)
     if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+            old.close()
         handler = logging.FileHandler(target)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,11 @@ def data_dirs() -> Iterator[tuple[Path, Path]]:
     for folder in (base / "run", base / "test"):
         if (folder / "postmaster.pid").exists():
             stop_embedded(folder)
+    # pgserver's logger may still write to a log file in `base` (at exit, too): close it first
+    pgserver_log = logging.getLogger("pgserver")
+    for handler in [h for h in pgserver_log.handlers if str(base) in getattr(h, "baseFilename", "")]:
+        pgserver_log.removeHandler(handler)
+        handler.close()
     shutil.rmtree(base, ignore_errors=True)
 
 
