@@ -36,7 +36,9 @@ def data_dirs() -> Iterator[tuple[Path, Path]]:
             stop_embedded(folder)
     # pgserver's logger may still write to a log file in `base` (at exit, too): close it first
     pgserver_log = logging.getLogger("pgserver")
-    for handler in [h for h in pgserver_log.handlers if str(base) in getattr(h, "baseFilename", "")]:
+    for handler in [
+        h for h in pgserver_log.handlers if str(base) in getattr(h, "baseFilename", "")
+    ]:
         pgserver_log.removeHandler(handler)
         handler.close()
     shutil.rmtree(base, ignore_errors=True)
