@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from drivers import tables as t
 from gateway.cli import ROLES
+from gateway.database import embedded_running
 from resolvers.auth import Role
 from schema import sdl
 from tests.conftest import with_database
@@ -340,5 +341,7 @@ def test_embedded_postgres_output_goes_to_its_log_file(tmp_path):
         assert result.stderr == ""
         log = (tmp_path / ".pgdata.log").read_text()
         assert "initdb" in log and "server started" in log
+        # the command stopped the server it started (no postgres left behind)
+        assert not embedded_running(data_dir)
     finally:
         _stop_embedded(data_dir)
