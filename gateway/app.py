@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,12 +31,16 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.trusted_documents import DocumentCache, TrustedDocuments, load_documents
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
 from schema import Limits, build_schema
+from schema.compiled import warm_plans
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("gateway.app")
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:
@@ -138,6 +143,13 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             await json_reads.close()
 
 
+async def _warm_documents(runtime: Runtime, documents: DocumentCache, schema: Any) -> None:
+    """Know every registered document, and compile the plans of their reads, before serving."""
+    texts = await load_documents(runtime.db.primary, documents)
+    plans = warm_plans(schema, texts, runtime.db.reads.dialect) if texts else 0
+    log.info("trusted documents: %d loaded, %d compiled read plans", len(texts), plans)
+
+
 def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts.
 
@@ -156,10 +168,13 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
     )
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
     graphql = GraphQLApp(schema, prepared=prepared)
+    documents = DocumentCache()  # trusted documents this process knows, by SHA-256
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with _lifespan_for(settings) as state:
+            if settings.trusted_documents != "off":
+                await _warm_documents(state["runtime"], documents, schema)
             yield state
 
     return Starlette(
@@ -178,6 +193,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),
+            Middleware(TrustedDocuments, mode=settings.trusted_documents, documents=documents),
             Middleware(IdempotencyKeys),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],
