@@ -31,7 +31,13 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
-from gateway.trusted_documents import DocumentCache, TrustedDocuments, load_documents
+from gateway.trusted_documents import (
+    DOCUMENT_IDS,
+    DocumentCache,
+    DocumentIds,
+    TrustedDocuments,
+    load_documents,
+)
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
@@ -169,13 +175,14 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
     graphql = GraphQLApp(schema, prepared=prepared)
     documents = DocumentCache()  # trusted documents this process knows, by SHA-256
+    document_ids = DocumentIds(settings.trusted_documents, documents)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with _lifespan_for(settings) as state:
             if settings.trusted_documents != "off":
                 await _warm_documents(state["runtime"], documents, schema)
-            yield state
+            yield {**state, DOCUMENT_IDS: document_ids}
 
     return Starlette(
         routes=[
@@ -193,7 +200,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),
-            Middleware(TrustedDocuments, mode=settings.trusted_documents, documents=documents),
+            Middleware(TrustedDocuments, ids=document_ids),
             Middleware(IdempotencyKeys),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],

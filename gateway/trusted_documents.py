@@ -40,7 +40,14 @@ from resolvers.errors import BadUserInput, Forbidden, GatewayError, NotFound, tr
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
-__all__ = ["DocumentCache", "Mode", "TrustedDocuments", "load_documents"]
+__all__ = [
+    "DOCUMENT_IDS",
+    "DocumentCache",
+    "DocumentIds",
+    "Mode",
+    "TrustedDocuments",
+    "load_documents",
+]
 
 log = logging.getLogger("gateway.trusted_documents")
 
@@ -48,6 +55,7 @@ Mode = Literal["off", "allow", "only"]
 # Documents one process keeps: registered ones read from the table, and APQ registrations.
 CACHE_SIZE = 10_000
 _NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
+DOCUMENT_IDS = "trusted_documents"  # lifespan-state key of the app's DocumentIds (WebSockets)
 
 
 class DocumentCache:
@@ -112,28 +120,28 @@ def _requested_id(params: dict[str, Any]) -> tuple[str, str] | None:
     return named[0] if named else None
 
 
-class TrustedDocuments:
-    """Resolves document ids into `query` and enforces TRUSTED_DOCUMENTS (module docstring)."""
+class DocumentIds:
+    """TRUSTED_DOCUMENTS applied to one operation's parameters (HTTP body or WebSocket payload)."""
 
-    def __init__(self, app: ASGIApp, *, mode: Mode, documents: DocumentCache) -> None:
-        self.app = app
+    def __init__(self, mode: Mode, documents: DocumentCache) -> None:
         self.mode = mode
         self.documents = documents
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if is_graphql_http(scope):
-            request_state = state(scope)
-            try:
-                await self._resolve(request_state["runtime"], request_state[PARAMS])
-            except GatewayError as exc:
-                status, headers = _status(exc)
-                media_type = response_media_type(header(scope, b"accept"))
-                response = error_response(exc, status, media_type=media_type, headers=headers)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def names_a_document(self, params: dict[str, Any]) -> bool:
+        """Whether `resolve` has anything to do for parameters that may lack a `query`."""
+        return self.mode == "only" or (
+            self.mode == "allow"
+            and (
+                params.get("documentId") is not None
+                or (
+                    isinstance(params.get("extensions"), dict)
+                    and params["extensions"].get("persistedQuery") is not None
+                )
+            )
+        )
 
-    async def _resolve(self, runtime: Runtime, params: dict[str, Any]) -> None:
+    async def resolve(self, params: dict[str, Any], engine: AsyncEngine) -> None:
+        """Put the named document into `params["query"]`, or raise what refuses the request."""
         query = params.get("query")
         requested = None if self.mode == "off" else _requested_id(params)
         if requested is None:
@@ -146,7 +154,7 @@ class TrustedDocuments:
             return
         hash_, field = requested
         if query is None:
-            found = await self.documents.get(runtime.db.primary, hash_)
+            found = await self.documents.get(engine, hash_)
             if found is None:
                 raise NotFound("PersistedQueryNotFound", reason="PERSISTED_QUERY_NOT_FOUND")
             params["query"] = found
@@ -155,8 +163,30 @@ class TrustedDocuments:
             raise BadUserInput(f"The query's SHA-256 is not {hash_}.", field=field)
         if self.mode == "allow":
             self.documents.remember(hash_, query)  # APQ: the next request may send the id only
-        elif await self.documents.get(runtime.db.primary, hash_) is None:
+        elif await self.documents.get(engine, hash_) is None:
             raise _not_allowed()
+
+
+class TrustedDocuments:
+    """The pipeline step: resolves document ids of HTTP requests (module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, ids: DocumentIds) -> None:
+        self.app = app
+        self.ids = ids
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_graphql_http(scope):
+            request_state = state(scope)
+            runtime: Runtime = request_state["runtime"]
+            try:
+                await self.ids.resolve(request_state[PARAMS], runtime.db.primary)
+            except GatewayError as exc:
+                status, headers = _status(exc)
+                media_type = response_media_type(header(scope, b"accept"))
+                response = error_response(exc, status, media_type=media_type, headers=headers)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _not_allowed() -> Forbidden:

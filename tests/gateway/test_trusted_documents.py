@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from resolvers.compiled import PLANS
 from tests.factories import incident_row, insert_rows
 from tests.gateway.test_cli import run_cli
 from tests.helpers import serve, token
+from tests.live.servers import ThreadedServer
+from tests.live.wsclient import subscriber, wait_for_subscribers
 
 LIST = "query Recent { incidents(first: 5) { totalCount nodes { id title } } }"
 VIEWER = "query Me { viewer { tenantId role } }"
@@ -422,3 +424,45 @@ async def test_a_plan_miss_is_counted_for_reads_not_registered(settings):
         answer = await _post(http, {"query": query})
     assert answer.headers["x-gateway-read-path"] == "compiled"
     assert PLANS.compiles == before + 1
+
+
+# --- subscriptions over graphql-transport-ws ----------------------------------------------------
+
+INCIDENT_CHANGED = "subscription Changes { incidentChanged { kind incidentId } }"
+ACK = 'mutation Ack($id: ID!) { acknowledgeIncident(id: $id, note: "ok") { id status } }'
+
+
+@pytest.fixture
+def only_server(settings: Settings) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(settings.model_copy(update={"trusted_documents": "only"}))
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_only_mode_holds_for_subscriptions_too(only_server, engine):
+    # given: the subscription and the mutation registered, an incident of tenant td
+    subscription, ack = await _register(engine, INCIDENT_CHANGED, ACK)
+    row = incident_row("td")
+    await insert_rows(engine, t.incidents, [row])
+    async with (
+        subscriber(only_server.url, token("td", "VIEWER")) as ws,
+        httpx.AsyncClient(base_url=only_server.url, timeout=10) as http,
+    ):
+        # when: a plain subscription, an unknown id and a registered id are sent
+        plain = await ws.subscribe(INCIDENT_CHANGED)
+        unknown = await ws.subscribe(None, documentId=document_hash("subscription { x }"))
+        by_id = await ws.subscribe(None, documentId=subscription)
+        await wait_for_subscribers(only_server.url, 1)
+        acked = await _post(http, {"documentId": ack, "variables": {"id": row["id"]}})
+        change = await ws.next(by_id)
+        refused = await ws.message(plain)
+        missing = await ws.message(unknown)
+    # then
+    assert acked.json()["data"]["acknowledgeIncident"]["status"] == "ACKNOWLEDGED"
+    assert change == {
+        "data": {"incidentChanged": {"kind": "ACKNOWLEDGED", "incidentId": row["id"]}}
+    }
+    assert refused["type"] == missing["type"] == "error"
+    assert refused["payload"][0]["extensions"]["reason"] == "PERSISTED_QUERY_NOT_ALLOWED"
+    assert missing["payload"][0]["message"] == "PersistedQueryNotFound"
