@@ -67,7 +67,7 @@ def _apollo(path: Path, data: dict[str, Any]) -> list[TrustedDocument]:
 
 def _read_file(path: Path) -> list[TrustedDocument]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode()  # exactly as stored: no newline translation
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot be read ({exc})") from exc
     if path.suffix.lower() != ".json":

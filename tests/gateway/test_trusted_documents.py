@@ -7,6 +7,7 @@ start-up, and a request by id reaches the repeated-read shortcut with the resolv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -466,3 +467,12 @@ async def test_only_mode_holds_for_subscriptions_too(only_server, engine):
     assert refused["type"] == missing["type"] == "error"
     assert refused["payload"][0]["extensions"]["reason"] == "PERSISTED_QUERY_NOT_ALLOWED"
     assert missing["payload"][0]["message"] == "PersistedQueryNotFound"
+
+
+def test_a_graphql_file_is_hashed_byte_for_byte(tmp_path):
+    # CRLF line ends and the final newline are part of the text clients hash (sha256sum FILE)
+    path = tmp_path / "crlf.graphql"
+    path.write_bytes(b"query Crlf {\r\n  viewer { role }\r\n}\n")
+    [document] = read_documents([path])
+    assert document.hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert document.document.encode() == path.read_bytes()
