@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -41,6 +42,7 @@ from gateway.trusted_documents import (
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
+from resolvers.errors import GatewayError
 from schema import Limits, build_schema
 from schema.compiled import warm_plans
 
@@ -150,8 +152,15 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
 
 
 async def _warm_documents(runtime: Runtime, documents: DocumentCache, schema: Any) -> None:
-    """Know every registered document, and compile the plans of their reads, before serving."""
-    texts = await load_documents(runtime.db.primary, documents)
+    """Know every registered document, and compile the plans of their reads, before serving.
+
+    A failure only costs the head start: documents are then looked up on first use.
+    """
+    try:
+        texts = await load_documents(runtime.db.primary, documents)
+    except (GatewayError, SQLAlchemyError) as exc:  # e.g. MIGRATE_ON_START=false, not migrated
+        log.warning("trusted documents not loaded at start-up: %s", exc)
+        return
     plans = warm_plans(schema, texts, runtime.db.reads.dialect) if texts else 0
     log.info("trusted documents: %d loaded, %d compiled read plans", len(texts), plans)
 
