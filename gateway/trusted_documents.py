@@ -20,7 +20,6 @@ or remember anything.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from cachetools import LRUCache
@@ -48,8 +47,6 @@ __all__ = [
     "TrustedDocuments",
     "load_documents",
 ]
-
-log = logging.getLogger("gateway.trusted_documents")
 
 Mode = Literal["off", "allow", "only"]
 # Documents one process keeps: registered ones read from the table, and APQ registrations.
