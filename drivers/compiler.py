@@ -541,6 +541,7 @@ class PlanCache:
 
     def __init__(self, maxsize: int = 512) -> None:
         self._plans: LRUCache[Any, Plan | None] = LRUCache(maxsize=maxsize)
+        self.compiles = 0  # plan misses: selections compiled (or found not compilable)
 
     def get(self, root: tuple[Field, ...], dialect: Dialect) -> Plan | None:
         key = shape(root, _ORDER_ARGS)
@@ -548,6 +549,7 @@ class PlanCache:
             return self._plans[key]
         except KeyError:
             pass
+        self.compiles += 1
         try:
             plan: Plan | None = compile_operation(root, dialect)
         except NotCompilable:

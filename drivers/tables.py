@@ -82,6 +82,7 @@ __all__ = [
     "run_steps",
     "runs",
     "threshold_signals",
+    "trusted_documents",
 ]
 
 # Defaults rendered by PostgreSQL, so rows written outside the gateway (seeds, psql) get them too.
@@ -796,4 +797,17 @@ idempotency_keys = sa.Table(
     _created_at(),
     sa.PrimaryKeyConstraint("tenant_id", "actor", "key"),
     sa.Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+# --- Trusted documents (README.md § Trusted documents): global, not per tenant --------------
+
+trusted_documents = sa.Table(
+    "trusted_documents",
+    metadata,
+    # "sha256:<hex>" of the document's exact text: the id clients send as `documentId`.
+    sa.Column("hash", sa.Text, primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("operation_names", sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
+    _created_at(),
+    sa.CheckConstraint("hash ~ '^sha256:[0-9a-f]{64}$'", name="hash"),
 )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -30,12 +32,23 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.trusted_documents import (
+    DOCUMENT_IDS,
+    DocumentCache,
+    DocumentIds,
+    TrustedDocuments,
+    load_documents,
+)
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
+from resolvers.errors import GatewayError
 from schema import Limits, build_schema
+from schema.compiled import warm_plans
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("gateway.app")
 
 
 def _engine_options(settings: Settings) -> dict[str, Any]:
@@ -138,6 +151,20 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             await json_reads.close()
 
 
+async def _warm_documents(runtime: Runtime, documents: DocumentCache, schema: Any) -> None:
+    """Know every registered document, and compile the plans of their reads, before serving.
+
+    A failure only costs the head start: documents are then looked up on first use.
+    """
+    try:
+        texts = await load_documents(runtime.db.primary, documents)
+    except (GatewayError, SQLAlchemyError) as exc:  # e.g. MIGRATE_ON_START=false, not migrated
+        log.warning("trusted documents not loaded at start-up: %s", exc)
+        return
+    plans = warm_plans(schema, texts, runtime.db.reads.dialect) if texts else 0
+    log.info("trusted documents: %d loaded, %d compiled read plans", len(texts), plans)
+
+
 def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts.
 
@@ -156,11 +183,15 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
     )
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
     graphql = GraphQLApp(schema, prepared=prepared)
+    documents = DocumentCache()  # trusted documents this process knows, by SHA-256
+    document_ids = DocumentIds(settings.trusted_documents, documents)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with _lifespan_for(settings) as state:
-            yield state
+            if settings.trusted_documents != "off":
+                await _warm_documents(state["runtime"], documents, schema)
+            yield {**state, DOCUMENT_IDS: document_ids}
 
     return Starlette(
         routes=[
@@ -178,6 +209,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),
+            Middleware(TrustedDocuments, ids=document_ids),
             Middleware(IdempotencyKeys),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],

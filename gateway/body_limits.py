@@ -73,13 +73,22 @@ def _decode(text: bytes | str, what: str, field: str | None = None) -> Any:
         raise Refused(400, f"{what} nests too deep.", field=field) from exc
 
 
+def _names_a_document(data: dict[str, Any]) -> bool:
+    """A `documentId` or APQ hash may stand for `query` (gateway/trusted_documents.py)."""
+    extensions = data.get("extensions")
+    return data.get("documentId") is not None or (
+        isinstance(extensions, dict) and extensions.get("persistedQuery") is not None
+    )
+
+
 def _checked(data: object) -> dict[str, Any]:
     """The parameters of one GraphQL-over-HTTP request, or Refused naming what is wrong."""
     if isinstance(data, list):
         raise Refused(400, "Batched requests (a JSON array) are not supported: send one object.")
     if not isinstance(data, dict):
         raise Refused(400, "The request body must be a JSON object {query, variables, ...}.")
-    if not isinstance(data.get("query"), str):
+    query = data.get("query")
+    if not isinstance(query, str) and not (query is None and _names_a_document(data)):
         raise Refused(400, "`query` must be a string holding a GraphQL document.", field="query")
     if not isinstance(data.get("operationName"), str | None):
         raise Refused(400, "`operationName` must be a string or null.", field="operationName")
@@ -162,6 +171,7 @@ class RequestBodyLimits:
         params: dict[str, Any] = {
             "query": query.get("query"),
             "operationName": query.get("operationName") or None,
+            "documentId": query.get("documentId") or None,
         }
         for name in ("variables", "extensions"):
             text = query.get(name)

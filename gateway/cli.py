@@ -1,4 +1,4 @@
-"""Command line: `gateway serve | worker | migrate | seed-demo | keys | schema-export`.
+"""Command line: `gateway serve | worker | migrate | seed-demo | keys | documents | schema-export`.
 
 Also runs as `python -m gateway`. Settings come from environment variables (README.md §
 Configuration); DATABASE_URL unset means an embedded PostgreSQL in GATEWAY_DATA_DIR.
@@ -189,6 +189,24 @@ async def _key_is_live(url: str, token: str) -> bool:
     try:
         async with engine.begin() as conn:
             return await api_keys.touch_api_key(conn, token=token) is not None
+    finally:
+        await engine.dispose()
+
+
+async def _add_documents(url: str, files: list[Path]) -> tuple[int, int]:
+    """Register the files' documents; (documents read, of which new)."""
+    from drivers.db import make_engine  # noqa: PLC0415
+    from drivers.trusted_documents import insert_documents  # noqa: PLC0415
+    from gateway.document_manifests import ManifestError, read_documents  # noqa: PLC0415
+
+    try:
+        documents = read_documents(files)
+    except ManifestError as exc:
+        raise CliError(str(exc)) from exc
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return len(documents), await insert_documents(conn, documents)
     finally:
         await engine.dispose()
 
@@ -385,6 +403,22 @@ def _parser() -> argparse.ArgumentParser:
         "revoke", help="revoke a key by id", description="Revoke a key by id.", formatter_class=fmt
     )
     revoke.add_argument("id", help="key id printed by `keys create`")
+    documents = command("documents", "register trusted documents (README § Trusted documents)")
+    documents_sub = documents.add_subparsers(
+        dest="documents_command", required=True, metavar="ACTION"
+    )
+    add = documents_sub.add_parser(
+        "add",
+        help="register the documents of Relay/Apollo manifests and .graphql files",
+        description=(
+            "Register GraphQL documents by the SHA-256 of their text (idempotent). A FILE is a"
+            " Relay persisted-query map {id: document} (.json), an Apollo persisted-query"
+            " manifest (.json) or one GraphQL document (any other name). Manifest ids must be"
+            " the SHA-256 of their document. Nothing is registered if any file is wrong."
+        ),
+        formatter_class=fmt,
+    )
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files to register")
     export = command("schema-export", "write the schema's SDL to a file")
     export.add_argument(
         "--output", type=Path, default=ROOT / "schema.graphql", help="file to write"
@@ -447,6 +481,10 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         key_id, token = asyncio.run(_create_key(url, args.tenant, args.role, args.name))
         print(f"key id: {key_id} (tenant {args.tenant}, role {args.role})")
         print(token)
+    elif args.command == "documents":
+        _migrate(url)
+        read, added = asyncio.run(_add_documents(url, args.files))
+        print(f"{read} documents read, {added} new, {read - added} already registered")
     elif args.command == "keys" and args.keys_command == "revoke":
         asyncio.run(_revoke_key(url, args.id))
         print(f"revoked {args.id}")

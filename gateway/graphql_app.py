@@ -94,6 +94,14 @@ class GraphQLApp(GraphQL[Context, None]):
             response = error_response(error, status, media_type=media_type, headers=headers)
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Never: gateway/graphiql.py serves the IDE.
+
+        A GET naming a `documentId` has no `query` parameter yet is an operation: its document
+        is in the parameters the pipeline decoded.
+        """
+        return False
+
     async def parse_http_body(self, request_adapter: Any) -> GraphQLRequestData:
         """The operation gateway/body_limits.py decoded and checked: nothing is read twice."""
         params: dict[str, Any] = request_adapter.params

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    # Trusted documents (issue #17 item 4): requests by document id / APQ hash.
+    trusted_documents: Literal["off", "allow", "only"] = Field(
+        default="allow",
+        description="off: ignore document ids; allow: ids, APQ and any query; only: registered ids",
+    )
+
 
 def breaker_settings(settings: Settings) -> BreakerSettings:
     """The plain breaker/alert settings the resolvers and jobs receive."""

@@ -17,15 +17,20 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
     _OperationStreamClosed,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from gateway import fanout
 from gateway.runtime import Runtime
+from gateway.trusted_documents import DOCUMENT_IDS, DocumentIds
 from resolvers.context import Context
-from resolvers.errors import Unauthenticated
+from resolvers.errors import GatewayError, Unauthenticated
 
 if TYPE_CHECKING:
     from strawberry.schema.schema import StreamResult
@@ -116,6 +121,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     f'{{"id":{orjson.dumps(operation.id).decode()},"type":"next",'
                     f'"payload":{shared}}}'
                 )
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """TRUSTED_DOCUMENTS as over HTTP: `documentId`/APQ resolved, `only` enforced."""
+        payload = cast("dict[str, object]", message.get("payload"))
+        websocket = cast("TextWebSocketAdapter", self.websocket).ws
+        ids: DocumentIds | None = getattr(websocket.state, DOCUMENT_IDS, None)
+        if (
+            self.connection_acknowledged
+            and isinstance(payload, dict)
+            and ids is not None
+            and ids.names_a_document(payload)
+        ):
+            runtime: Runtime = websocket.state.runtime
+            try:
+                await ids.resolve(payload, runtime.db.primary)
+            except GatewayError as exc:
+                frame = ErrorMessage(
+                    id=message["id"],
+                    type="error",
+                    payload=[{"message": exc.message, "extensions": exc.extensions}],
+                )
+                await self.send_message(frame)
+                return
+        await super().handle_subscribe(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload") or {}

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Hashable
 
 from cachetools import LRUCache
+from sqlalchemy.engine import Dialect
 
 from drivers.compiler import BoundPlan, PlanCache, bind_plan
 from drivers.readpool import fetch_json_text
@@ -25,7 +26,7 @@ from resolvers.context import Context, Database
 from resolvers.errors import GatewayError, translate_errors
 from resolvers.pagination import page_args
 
-__all__ = ["PLANS", "PreparedCache", "run_compiled", "run_prepared"]
+__all__ = ["PLANS", "PreparedCache", "run_compiled", "run_prepared", "warm_plan"]
 
 log = logging.getLogger("gateway.compiled")
 
@@ -91,3 +92,8 @@ async def run_prepared(
     if bound is None or not principal.allows(Role.VIEWER):
         return None
     return await _fetch(db, bound, principal)
+
+
+def warm_plan(root: tuple[Field, ...], dialect: Dialect) -> bool:
+    """Compile a selection's plan ahead of its first request; True if it compiles."""
+    return PLANS.get(root, dialect) is not None

@@ -160,11 +160,15 @@ async def test_migration_creates_every_table_trigger_and_function(engine):
     assert functions == FUNCTIONS
 
 
+# Tables that hold no tenant's data (docs/decisions.md § Trusted documents).
+GLOBAL_TABLES = {"trusted_documents"}
+
+
 async def test_every_table_has_tenant_id_not_null():
     missing = [
         name
         for name, table in tables.metadata.tables.items()
-        if "tenant_id" not in table.c or table.c.tenant_id.nullable
+        if name not in GLOBAL_TABLES and ("tenant_id" not in table.c or table.c.tenant_id.nullable)
     ]
     assert missing == []
 

@@ -48,10 +48,19 @@ class GraphQLWS:
         except ConnectionClosed:
             pass
 
-    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+    async def subscribe(
+        self,
+        query: str | None,
+        variables: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
+        """Send `subscribe`; `extra` adds payload entries (documentId, extensions); a None
+        query is left out."""
         op_id = str(next(self._ids))
         self._queues.setdefault(op_id, asyncio.Queue())
-        payload = {"query": query, "variables": variables or {}}
+        payload = {"variables": variables or {}, **extra}
+        if query is not None:
+            payload["query"] = query
         await self.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
         return op_id
 
