@@ -30,6 +30,7 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.sse import EventStreams
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),
+            Middleware(EventStreams, view=graphql),  # Accept: text/event-stream (graphql-sse)
             Middleware(IdempotencyKeys),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],
