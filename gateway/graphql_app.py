@@ -41,6 +41,7 @@ from resolvers.errors import BadUserInput, GatewayError, NotFound
 
 __all__ = ["GraphQLApp"]
 
+
 class _PipelineRequestAdapter(StarletteRequestAdapter):
     """Strawberry's request adapter, with the parameters the pipeline already decoded."""
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -38,6 +37,7 @@ from gateway import fanout
 from gateway.metrics import GRAPHQL_OPERATIONS
 from gateway.pipeline import PARAMS, PRINCIPAL, header, is_graphql_http, state
 from gateway.responses import code_uncoded_errors, error_response
+from resolvers.context import Context
 from resolvers.errors import BadUserInput, Unavailable
 
 if TYPE_CHECKING:
@@ -129,27 +129,31 @@ class EventStreams:
             unavailable = Unavailable("this process is shutting down; connect again")
             await error_response(unavailable, 503)(scope, receive, send)
             return
-        request_state = state(scope)
-        runtime: Runtime = request_state["runtime"]
+        runtime: Runtime = state(scope)["runtime"]
         request = Request(scope, receive)
         context = await self.view.get_context(request, None)
+        results = await self._execute(scope, context)
+        await _Stream(send, context.request_id).relay(
+            results, receive, runtime.settings.sse_keepalive_seconds
+        )
+
+    async def _execute(self, scope: Scope, context: Context) -> AsyncIterator[Any]:
+        """The operation's results, on the sharing schema with its fan-out group key."""
+        request_state = state(scope)
         params: dict[str, Any] = request_state[PARAMS]
-        query, name, variables = params["query"], params.get("operationName"), params.get("variables")
+        query, variables = params["query"], params.get("variables")
+        name = params.get("operationName")
         key = fanout.share_key(request_state[PRINCIPAL], query, name, variables)
         extensions = params.get("extensions")
         if key is not None:
             extensions = {**(extensions or {}), fanout.SHARE_KEY: key}
-        allowed = OperationType.from_http(scope["method"])
-        results = await fanout.sharing_schema(self.view.schema).stream(
+        return await fanout.sharing_schema(self.view.schema).stream(
             query,
             variable_values=variables,
             context_value=context,
             operation_name=name,
             operation_extensions=extensions,
-            allowed_operation_types=allowed,
-        )
-        await _Stream(send, context.request_id).relay(
-            results, receive, runtime.settings.sse_keepalive_seconds
+            allowed_operation_types=OperationType.from_http(scope["method"]),
         )
 
 
@@ -159,15 +163,19 @@ class _Stream:
     def __init__(self, send: Send, request_id: str) -> None:
         self._send = send
         self._request_id = request_id
-        self._lock = asyncio.Lock()  # a ping never lands inside, or after, the last event
+        self._lock = asyncio.Lock()  # the pump's events and the pings are whole chunks
+        self._completed = False
 
-    async def _write(self, chunk: bytes) -> None:
+    async def _write(self, chunk: bytes, *, last: bool = False) -> None:
         async with self._lock:
+            if self._completed:  # nothing follows `complete` (a late ping)
+                return
+            self._completed = last
             await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def _pump(self, results: AsyncIterator[Any]) -> None:
         """Every result as a `next` event, then `complete`; iterated in this one task only."""
-        async with aclosing(results):  # type: ignore[type-var]
+        async with aclosing(results):
             first = True
             async for result in results:
                 if first:
@@ -175,7 +183,7 @@ class _Stream:
                     path = "compiled" if isinstance(result.data, orjson.Fragment) else "resolver"
                     GRAPHQL_OPERATIONS.labels(path).inc()
                 await self._write(_next_event(result, self._request_id))
-        await self._write(_COMPLETE)
+        await self._write(_COMPLETE, last=True)
 
     async def relay(self, results: AsyncIterator[Any], receive: Receive, keepalive: float) -> None:
         await self._send({"type": "http.response.start", "status": 200, "headers": _HEADERS})

@@ -140,6 +140,14 @@ async def wait_for_metric(base_url: str, name: str, value: float, within: float 
         await asyncio.sleep(0.02)
 
 
+async def _status(engine: Any, incident_id: str) -> str | None:
+    async with engine.connect() as conn:
+        status: str | None = await conn.scalar(
+            select(t.incidents.c.status).where(t.incidents.c.id == incident_id)
+        )
+    return status
+
+
 async def test_changes_arrive_as_next_events_and_other_tenants_changes_do_not(
     sse_server, http, engine
 ):
@@ -198,7 +206,10 @@ async def test_sse_and_websocket_subscribers_of_one_operation_share_each_executi
 async def test_get_subscription_with_keepalive_comments(sse_server):
     # given a subscription sent as GET (what an EventSource-style client sends)
     async with event_stream(
-        sse_server.url, BREAKER_CHANGED, {"name": "costsim_v2"}, auth=token("sse-get", "VIEWER"),
+        sse_server.url,
+        BREAKER_CHANGED,
+        {"name": "costsim_v2"},
+        auth=token("sse-get", "VIEWER"),
         method="GET",
     ) as sse:
         assert (await sse.next())["data"]["circuitBreakerChanged"]["state"] == "CLOSED"
@@ -234,9 +245,7 @@ async def test_query_and_mutation_answer_one_next_then_complete(sse_server, http
             "data": {"acknowledgeIncident": {"id": row["id"], "status": "ACKNOWLEDGED"}}
         }
         assert await sse.item() == ("complete", None)
-    async with engine.connect() as conn:
-        status = await conn.scalar(select(t.incidents.c.status).where(t.incidents.c.id == row["id"]))
-    assert status == "ACKNOWLEDGED"
+    assert await _status(engine, row["id"]) == "ACKNOWLEDGED"
     # a stream's lifetime is counted apart from the /graphql request latencies
     text = (await http.get("/metrics")).text
     assert 'gateway_http_requests_total{path="/graphql:sse",status="200"}' in text
@@ -283,9 +292,7 @@ async def test_refusals_before_the_stream_are_json_with_codes(sse_server, engine
         assert response.status_code == 400
         error = response.json()["errors"][0]
         assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "Idempotency-Key"}
-    async with engine.connect() as conn:
-        status = await conn.scalar(select(t.incidents.c.status).where(t.incidents.c.id == row["id"]))
-    assert status == "OPEN"
+    assert await _status(engine, row["id"]) == "OPEN"
 
 
 async def test_a_stopping_server_ends_its_streams_and_exits(database_url: str, tmp_path: Path):
