@@ -251,7 +251,7 @@ async def test_query_and_mutation_answer_one_next_then_complete(sse_server, http
     assert 'gateway_http_requests_total{path="/graphql:sse",status="200"}' in text
 
 
-async def test_graphql_errors_come_as_a_next_event_with_codes(sse_server):
+async def test_graphql_errors_come_as_a_next_event_with_codes(sse_server, engine):
     auth = token("t1", "VIEWER")
     # a document that does not validate
     async with event_stream(sse_server.url, "subscription { nope }", auth=auth) as sse:
@@ -265,6 +265,18 @@ async def test_graphql_errors_come_as_a_next_event_with_codes(sse_server):
         assert result["data"] is None
         assert error_codes(result) == ["FORBIDDEN"]
         assert await sse.item() == ("complete", None)
+    # a mutation sent with GET: refused, not run
+    row = incident_row("t1")
+    await insert_rows(engine, t.incidents, [row])
+    operator = token("t1", "OPERATOR")
+    async with event_stream(
+        sse_server.url, ACK, {"id": row["id"]}, auth=operator, method="GET"
+    ) as sse:
+        result = await sse.next()
+        assert result["data"] is None
+        assert error_codes(result) == ["BAD_USER_INPUT"]
+        assert await sse.item() == ("complete", None)
+    assert await _status(engine, row["id"]) == "OPEN"
 
 
 async def test_refusals_before_the_stream_are_json_with_codes(sse_server, engine):
