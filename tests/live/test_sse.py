@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from drivers import tables as t
+from gateway import sse
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
 from tests.helpers import error_codes, gql, token
@@ -327,3 +328,17 @@ async def test_a_stopping_server_ends_its_streams_and_exits(database_url: str, t
         assert await asyncio.to_thread(gateway.process.wait, 10) == -signal.SIGTERM
     finally:
         gateway.stop()
+
+
+async def test_a_stopping_process_refuses_new_streams(sse_server, http, monkeypatch):
+    # end_event_streams() has run (the server is shutting down): a new stream is not started
+    monkeypatch.setattr(sse, "_draining", True)
+    response = await http.post(
+        "/graphql",
+        json={"query": INCIDENT_CHANGED},
+        headers={"accept": "text/event-stream", "authorization": f"Bearer {token()}"},
+    )
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    # while plain requests are still answered until the server closes
+    assert (await gql(http, "{ viewer { tenantId } }"))["data"] == {"viewer": {"tenantId": "t1"}}
