@@ -280,6 +280,15 @@ async def test_graphql_errors_come_as_a_next_event_with_codes(sse_server, engine
     assert await _status(engine, row["id"]) == "OPEN"
 
 
+async def test_streamed_errors_are_coded_on_websockets_too(sse_server):
+    # ErrorCodes codes every streamed result, so graphql-transport-ws's `error` has codes as well
+    async with subscriber(sse_server.url, token("t1", "VIEWER")) as ws:
+        op = await ws.subscribe("subscription { nope }")
+        message = await ws.message(op)
+    assert message["type"] == "error"
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_USER_INPUT"]
+
+
 async def test_refusals_before_the_stream_are_json_with_codes(sse_server, engine):
     row = incident_row("t1")
     await insert_rows(engine, t.incidents, [row])
