@@ -57,7 +57,6 @@ _TRANSPORT = SSETransport()
 _HEADERS = [(k.lower().encode(), v.encode()) for k, v in _TRANSPORT.headers.items()]
 _PING = _TRANSPORT.encode_comment("ping").encode()
 _COMPLETE = _TRANSPORT.encode_event("complete").encode()
-_END = object()  # what the result stream yields past its last result
 
 # Streams of this process that a graceful shutdown ends (see end_event_streams).
 _stops: set[asyncio.Future[None]] = set()
