@@ -32,6 +32,7 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.sse import EventStreams
 from gateway.trusted_documents import (
     DOCUMENT_IDS,
     DocumentCache,
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),
             Middleware(TrustedDocuments, ids=document_ids),
+            Middleware(EventStreams, view=graphql),  # Accept: text/event-stream (graphql-sse)
             Middleware(IdempotencyKeys),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],

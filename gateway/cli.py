@@ -286,6 +286,8 @@ def _banner(base: str, token: str | None, token_file: Path) -> str:
 def _run_server(app: Any, sock: socket.socket, settings: Settings, banner: str) -> None:
     import uvicorn  # noqa: PLC0415 - only the server needs it
 
+    from gateway.sse import end_event_streams  # noqa: PLC0415 - imports Strawberry
+
     class BannerServer(uvicorn.Server):
         """Prints the banner once startup (lifespan, listening socket) has succeeded."""
 
@@ -293,6 +295,10 @@ def _run_server(app: Any, sock: socket.socket, settings: Settings, banner: str) 
             await super().startup(sockets=sockets)
             if self.started:
                 print(banner, flush=True)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            end_event_streams()  # an open SSE response would hold the graceful shutdown
+            await super().shutdown(sockets=sockets)
 
     config = uvicorn.Config(
         app,

@@ -8,7 +8,6 @@ view executes the operation; what Strawberry would answer as text/plain (an unkn
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,12 @@ from strawberry.types import ExecutionResult
 from gateway.metrics import GRAPHQL_OPERATIONS
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
-from gateway.responses import GRAPHQL_RESPONSE, error_response, response_media_type
+from gateway.responses import (
+    GRAPHQL_RESPONSE,
+    code_uncoded_errors,
+    error_response,
+    response_media_type,
+)
 from gateway.runtime import Runtime
 from gateway.websocket import TextWebSocketAdapter, TransportWSHandler
 from resolvers.compiled import PreparedCache
@@ -36,8 +40,6 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInput, GatewayError, NotFound
 
 __all__ = ["GraphQLApp"]
-
-log = logging.getLogger("gateway.errors")
 
 
 class _PipelineRequestAdapter(StarletteRequestAdapter):
@@ -140,15 +142,7 @@ class GraphQLApp(GraphQL[Context, None]):
         path = "compiled" if isinstance(result.data, orjson.Fragment) else "resolver"
         request.state.sub_response.headers[READ_PATH_HEADER] = path
         GRAPHQL_OPERATIONS.labels(path).inc()
-        # Last guard: an error that escaped the schema's ErrorCodes (e.g. raised inside an
-        # extension hook) still gets a code and never leaks its message.
-        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
-        for error in errors:
-            if not (error.get("extensions") or {}).get("code"):
-                request_id = getattr(request.state, "request_id", "-")
-                log.error("uncoded error (request %s): %s", request_id, error.get("message"))
-                error["message"] = f"Unexpected error. Request id: {request_id}"
-                error["extensions"] = {"code": "INTERNAL", "requestId": request_id}
+        code_uncoded_errors(response, getattr(request.state, "request_id", "-"))  # type: ignore[arg-type]
         # Under the newer media type a request that could not execute at all (parse,
         # validation, variable coercion) is a 400 without a `data` entry. Errors raised while
         # executing carry a path; those keep 200 even when data is null.

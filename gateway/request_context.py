@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from gateway.pipeline import header, state
+from gateway.sse import EVENT_STREAM_PATH, wants_event_stream
 
 __all__ = ["RequestContextMiddleware"]
 
@@ -32,6 +33,8 @@ class RequestContextMiddleware:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         state(scope)["request_id"] = request_id
         path = scope["path"] if scope["path"] in _PATHS else "other"
+        if wants_event_stream(scope):  # a stream's duration is not a request's latency
+            path = EVENT_STREAM_PATH
         status = 500
         started = time.perf_counter()
 

@@ -6,13 +6,25 @@ Every answer of /graphql is JSON with `errors[].extensions.code`, transport erro
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from resolvers.errors import GatewayError
 
-__all__ = ["GRAPHQL_RESPONSE", "JSON", "error_response", "internal_error", "response_media_type"]
+__all__ = [
+    "GRAPHQL_RESPONSE",
+    "JSON",
+    "code_uncoded_errors",
+    "error_response",
+    "internal_error",
+    "response_media_type",
+]
+
+log = logging.getLogger("gateway.errors")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -44,3 +56,17 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     request_id = str(getattr(request.state, "request_id", "-"))
     error = GatewayError(f"Unexpected error. Request id: {request_id}", requestId=request_id)
     return error_response(error, 500, headers={"x-request-id": request_id})
+
+
+def code_uncoded_errors(response: dict[str, Any], request_id: str) -> None:
+    """Last guard on an executed result: an error without a code becomes INTERNAL.
+
+    An error that escaped the schema's ErrorCodes (e.g. raised inside an extension hook) still
+    gets a code and never leaks its message; the log keeps the message with the request id.
+    """
+    errors: list[dict[str, Any]] = response.get("errors") or []
+    for error in errors:
+        if not (error.get("extensions") or {}).get("code"):
+            log.error("uncoded error (request %s): %s", request_id, error.get("message"))
+            error["message"] = f"Unexpected error. Request id: {request_id}"
+            error["extensions"] = {"code": "INTERNAL", "requestId": request_id}

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     job_scope_expiry_seconds: float = Field(default=60.0, gt=0)
     job_idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
 
+    # Subscriptions over Server-Sent Events (issue #17 item 6, gateway/sse.py).
+    sse_keepalive_seconds: float = Field(
+        default=15.0, gt=0, description="seconds between `: ping` comments on an event stream"
+    )
+
     @field_validator(
         "database_url",
         "database_read_url",

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.types import ExecutionResult
 
 from resolvers.errors import GatewayError
 
@@ -107,6 +108,12 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self._coded(e) for e in result.errors]
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        """Streamed results (subscription events, SSE) leave before `on_operation` ends."""
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [self._coded(e) for e in result.errors]
+        yield
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         code = error_code(error)
