@@ -28,11 +28,12 @@ from strawberry.types import ExecutionResult
 from gateway.metrics import GRAPHQL_OPERATIONS
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
+from gateway.replica import COMMITS, DATABASE
 from gateway.responses import GRAPHQL_RESPONSE, error_response, response_media_type
 from gateway.runtime import Runtime
 from gateway.websocket import TextWebSocketAdapter, TransportWSHandler
 from resolvers.compiled import PreparedCache
-from resolvers.context import Context
+from resolvers.context import Commits, Context
 from resolvers.errors import BadUserInput, GatewayError, NotFound
 
 __all__ = ["GraphQLApp"]
@@ -108,7 +109,8 @@ class GraphQLApp(GraphQL[Context, None]):
         runtime: Runtime = request.state.runtime
         return Context(
             principal=getattr(request.state, "principal", None),
-            db=runtime.db,
+            db=getattr(request.state, DATABASE, runtime.db),
+            commits=getattr(request.state, COMMITS, None) or Commits(),
             request_id=getattr(request.state, "request_id", "-"),
             feed=runtime.hub,
             breaker=runtime.breaker,
