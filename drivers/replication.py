@@ -164,7 +164,8 @@ def failover_engine(
 
     def rejoin(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
-        if state.up and isinstance(driver, FallbackConnection):
+        # type(), not isinstance: asyncpg's metaclass makes any Connection an instance of this.
+        if state.up and issubclass(type(driver), FallbackConnection):
             raise DisconnectionError("the replica is up again")
 
     engine = make_engine(

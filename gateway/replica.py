@@ -80,6 +80,8 @@ READ_YOUR_WRITES = Counter(
     "Requests presenting X-Gateway-LSN, by the database that served their reads",
     ["served_by"],
 )
+for _served_by in ("replica", "primary"):
+    READ_YOUR_WRITES.labels(_served_by)  # both series exist from the start
 
 
 class ReplicaWatcher:
@@ -116,6 +118,8 @@ class ReplicaWatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._inflight is not None:
+            await self._inflight  # _query never raises
         if self._conn is not None:
             self._conn.terminate()
 
@@ -140,7 +144,7 @@ class ReplicaWatcher:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await connect_replica(self.url)
             status = await replica_status(self._conn)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # whatever the reason, the replica does not answer
             if self.state.up:
                 log.warning("read replica down, reads use the primary: %s", exc)
             if self._conn is not None:
@@ -270,6 +274,7 @@ class ReadYourWrites:
             await self.app(scope, receive, send)
             return
         presented = header(scope, LSN_HEADER.encode())
+        request_state[DATABASE] = watcher.db
         if presented is not None:
             try:
                 position = parse_lsn(presented)
