@@ -8,6 +8,8 @@ cannot reach the replica is opened on the primary instead (`failover_connect`).
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,10 @@ __all__ = [
     "replica_status",
 ]
 
+log = logging.getLogger("gateway.replica")
+
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
+
 # A page of WAL starts with a header (24 bytes; 40 at a segment's first page): see wal_end().
 _SHORT_PAGE_HEADER = 24
 _LONG_PAGE_HEADER = 40
@@ -43,10 +49,10 @@ REPLICA_CONNECT_TIMEOUT = 2.0
 
 def parse_lsn(value: str) -> int:
     """`16/B374D848` (pg_lsn's text) as a byte position; ValueError when it is not one."""
-    high, sep, low = value.strip().partition("/")
-    if not sep or not (0 < len(high) <= 8 and 0 < len(low) <= 8):
+    found = _LSN.fullmatch(value.strip())
+    if found is None:
         raise ValueError(f"not a WAL position: {value!r}")
-    return (int(high, 16) << 32) | int(low, 16)
+    return (int(found[1], 16) << 32) | int(found[2], 16)
 
 
 def format_lsn(position: int) -> str:
@@ -69,8 +75,10 @@ def _wal_end(insert_position: int, block_size: int) -> int:
 async def commit_position(engine: AsyncEngine) -> int:
     """Where the primary's WAL ends now: a standby replayed to here shows every earlier commit.
 
-    Asked after the commits it must cover; the insert position (not the flushed one) is past
-    every commit record already written, synchronous_commit on or off.
+    Asked (on an AUTOCOMMIT engine: one round trip) after the commits it must cover. The insert
+    position is past every commit record already written, synchronous_commit on or off; the
+    flush position would not be with synchronous_commit off. It may also cover another
+    session's WAL not flushed yet: a reader then waits for that too, or reads the primary.
     """
     async with engine.connect() as conn:
         row = (
@@ -144,7 +152,9 @@ def failover_connect(
                 return await asyncpg.connect(
                     dsn(replica_url), **{**kwargs, "timeout": REPLICA_CONNECT_TIMEOUT}
                 )
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if state.up:
+                    log.warning("read replica unreachable, reads use the primary: %s", exc)
                 state.up = False
         connection: asyncpg.Connection = await asyncpg.connect(
             dsn(primary_url), **{**kwargs, "connection_class": FallbackConnection}

@@ -193,7 +193,7 @@ class ReplicaWatcher:
 
     async def commit_token(self) -> str:
         """The X-Gateway-LSN value that covers every commit made before this call."""
-        return format_lsn(await commit_position(self.db.primary))
+        return format_lsn(await commit_position(self.db.fresh().reads))
 
 
 class ReadSide:
