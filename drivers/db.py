@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,19 +80,30 @@ def discard_closed_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -
         raise DisconnectionError("connection closed while idle in the pool")
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str, *, connect: Callable[..., Awaitable[Any]] | None = None, **kwargs: Any
+) -> AsyncEngine:
     """Create the async engine for a libpq-style URL; sessions run in UTC.
 
     Every engine discards connections found closed at checkout (discard_closed_on_checkout),
-    whether or not `pool_pre_ping` is also set.
+    whether or not `pool_pre_ping` is also set. `connect` replaces asyncpg.connect and gets the
+    same arguments (drivers/replication.failover_connect: a replica, else the primary).
     """
     connect_args = kwargs.pop("connect_args", {})
     server_settings = {"timezone": "UTC", **connect_args.pop("server_settings", {})}
+    connect_args = {**connect_args, "server_settings": server_settings}
+    if connect is not None:
+        # SQLAlchemy's `async_creator` would drop connect_args; its asyncpg adapter takes both.
+        def creator() -> Any:
+            dbapi: Any = engine.sync_engine.dialect.dbapi
+            return dbapi.connect(async_creator_fn=connect, **connect_args)
+
+        kwargs["creator"] = creator
     engine = create_async_engine(
         async_url(url),
         json_serializer=json_dumps,
         json_deserializer=orjson.loads,
-        connect_args={**connect_args, "server_settings": server_settings},
+        connect_args=connect_args,
         **kwargs,
     )
     event.listen(engine.sync_engine.pool, "checkout", discard_closed_on_checkout)

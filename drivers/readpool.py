@@ -10,14 +10,14 @@ asyncpg replaces it and the caller answers that request on the resolver path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 
 from drivers.errors import DriverError, Unavailable
 
-__all__ = ["QUERY_HOOKS", "create_read_pool", "fetch_json_text"]
+__all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_text"]
 
 # Called with the SQL of every statement a pool connection sent (tests count statements here).
 QUERY_HOOKS: list[Callable[[str], None]] = []
@@ -28,7 +28,7 @@ def _log_query(record: Any) -> None:
         hook(str(record.query))
 
 
-def _dsn(url: str) -> str:
+def dsn(url: str) -> str:
     """A libpq DSN for asyncpg; DATABASE_URL may use the SQLAlchemy spelling."""
     scheme, sep, rest = url.partition("://")
     return ("postgresql" if scheme.lower() == "postgresql+asyncpg" else scheme) + sep + rest
@@ -42,14 +42,24 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     """Nothing to undo: no transaction, no LISTEN, no SET on these connections."""
 
 
-async def create_read_pool(url: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
-    """A pool of up to `size` connections, opened on demand; UTC sessions like the engines."""
+async def create_read_pool(
+    url: str,
+    *,
+    size: int,
+    statement_timeout_ms: int,
+    connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
+) -> asyncpg.Pool:
+    """A pool of up to `size` connections, opened on demand; UTC sessions like the engines.
+
+    `connect` replaces asyncpg.connect (drivers/replication.failover_connect for a replica).
+    """
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        _dsn(url),
+        dsn(url),
         min_size=0,
         max_size=size,
         init=_init,
         reset=_no_reset,
+        connect=connect,
         # DateStyle ISO: the compiled SQL formats timestamps from their text output.
         server_settings={
             "timezone": "UTC",

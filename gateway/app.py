@@ -17,7 +17,6 @@ from starlette.staticfiles import StaticFiles
 
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
-from drivers.readpool import create_read_pool
 from gateway.auth import Authentication, Authenticator
 from gateway.body_limits import RequestBodyLimits
 from gateway.database import resolve_database_url
@@ -28,6 +27,7 @@ from gateway.idempotency import IdempotencyKeys
 from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
 from gateway.prepared_reads import PreparedReads
+from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
@@ -42,7 +42,6 @@ from gateway.trusted_documents import (
 )
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
-from resolvers.context import Database
 from resolvers.errors import GatewayError
 from schema import Limits, build_schema
 from schema.compiled import warm_plans
@@ -96,27 +95,13 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade_head, url)
     primary = make_engine(url, **_engine_options(settings))
-    # Reads need no transaction, so they get their own pool whose connections are AUTOCOMMIT from
-    # the start (on the replica if there is one): no BEGIN/ROLLBACK around a loader batch.
-    replica = make_engine(
-        settings.database_read_url or url,
-        isolation_level="AUTOCOMMIT",
-        **_engine_options(settings),
-    )
-    reads = replica
-    json_reads = (
-        await create_read_pool(
-            settings.database_read_url or url,
-            size=settings.db_pool_size,
-            statement_timeout_ms=settings.db_statement_timeout_ms,
-        )
-        if settings.gateway_compiled_reads
-        else None
-    )
+    # Reads: their own AUTOCOMMIT pools, on the replica if there is one (gateway/replica.py).
+    reads = await open_read_side(settings, url, primary, _engine_options(settings))
     runtime = Runtime(
         settings=settings,
         database_url=url,
-        db=Database(primary=primary, reads=reads, json_reads=json_reads),
+        db=reads.db,
+        replica=reads.watcher,
         auth=Authenticator(
             primary,
             jwt_secret=settings.jwt_secret,
@@ -136,6 +121,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         breaker=breaker_settings(settings),
     )
     await runtime.hub.start()
+    await reads.start()
     _tune_gc()
     jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
     if jobs is not None:
@@ -146,10 +132,8 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         if jobs is not None:
             await jobs.stop()
         await runtime.hub.stop()
+        await reads.close()
         await primary.dispose()
-        await replica.dispose()
-        if json_reads is not None:
-            await json_reads.close()
 
 
 async def _warm_documents(runtime: Runtime, documents: DocumentCache, schema: Any) -> None:
@@ -213,6 +197,7 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
             Middleware(TrustedDocuments, ids=document_ids),
             Middleware(EventStreams, view=graphql),  # Accept: text/event-stream (graphql-sse)
             Middleware(IdempotencyKeys),
+            Middleware(ReadYourWrites),  # replica or primary; X-Gateway-LSN
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],
         # Anything unhandled answers JSON INTERNAL with the request id, never text/plain.

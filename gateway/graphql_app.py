@@ -27,6 +27,7 @@ from strawberry.types import ExecutionResult
 from gateway.metrics import GRAPHQL_OPERATIONS
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
+from gateway.replica import COMMITS, DATABASE
 from gateway.responses import (
     GRAPHQL_RESPONSE,
     code_uncoded_errors,
@@ -36,7 +37,7 @@ from gateway.responses import (
 from gateway.runtime import Runtime
 from gateway.websocket import TextWebSocketAdapter, TransportWSHandler
 from resolvers.compiled import PreparedCache
-from resolvers.context import Context
+from resolvers.context import Commits, Context
 from resolvers.errors import BadUserInput, GatewayError, NotFound
 
 __all__ = ["GraphQLApp"]
@@ -118,7 +119,8 @@ class GraphQLApp(GraphQL[Context, None]):
         runtime: Runtime = request.state.runtime
         return Context(
             principal=getattr(request.state, "principal", None),
-            db=runtime.db,
+            db=getattr(request.state, DATABASE, runtime.db),
+            commits=getattr(request.state, COMMITS, None) or Commits(),
             request_id=getattr(request.state, "request_id", "-"),
             feed=runtime.hub,
             breaker=runtime.breaker,

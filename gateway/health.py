@@ -25,7 +25,8 @@ async def readyz(request: Request) -> Response:
     """The database answers, its schema is at the migrations' head, and LISTEN is connected.
 
     A replica whose LISTEN connection is down would leave its subscribers without events, so
-    it reports unavailable (reason `listener`) until the hub has reconnected.
+    it reports unavailable (reason `listener`) until the hub has reconnected. A read replica
+    that does not answer is `degraded` (still 200): reads fall back to the primary.
     """
     runtime: Runtime = request.state.runtime
     head = head_revision()
@@ -44,5 +45,11 @@ async def readyz(request: Request) -> Response:
         return JSONResponse(
             {"status": "unavailable", "reason": "listener", "listener": listener},
             status_code=503,
+        )
+    replica = runtime.replica
+    if replica is not None and not replica.state.up:
+        # 200: the primary serves the reads, so the load balancer should keep this instance.
+        return JSONResponse(
+            {"status": "degraded", "reason": "replica", "revision": current, "listener": listener}
         )
     return JSONResponse({"status": "ok", "revision": current, "listener": listener})

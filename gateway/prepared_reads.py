@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.fanout import operation_identity
 from gateway.metrics import GRAPHQL_OPERATIONS, PREPARED_READS
 from gateway.pipeline import IDEMPOTENCY_KEY, PARAMS, PRINCIPAL, header, is_graphql_http, state
+from gateway.replica import DATABASE
 from gateway.responses import response_media_type
 from resolvers.compiled import PreparedCache, run_prepared
 
@@ -61,9 +62,8 @@ class PreparedReads:
                 key = operation_key(request_state[PARAMS])
                 if key is not None:
                     request_state[OPERATION_KEY] = key
-                    answer = await run_prepared(
-                        runtime.db, request_state[PRINCIPAL], self.prepared, key
-                    )
+                    db = request_state.get(DATABASE, runtime.db)  # gateway/replica.py
+                    answer = await run_prepared(db, request_state[PRINCIPAL], self.prepared, key)
                     if answer is not None:
                         await _send_compiled(send, answer, response_media_type(accept))
                         return

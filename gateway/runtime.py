@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from drivers.rules.breaker import BreakerSettings
 from gateway.auth import Authenticator
 from gateway.notifications import NotificationHub
+from gateway.replica import ReplicaWatcher
 from gateway.settings import Settings
 from resolvers.context import Database
 
@@ -21,3 +22,4 @@ class Runtime:
     auth: Authenticator
     hub: NotificationHub
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    replica: ReplicaWatcher | None = None  # with DATABASE_READ_URL

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="seconds between `: ping` comments on an event stream"
     )
 
+    # Streaming replica (issue 17, item 1): read-your-writes and the replica watcher.
+    read_your_writes_timeout_ms: int = Field(
+        default=500, ge=0, description="longest wait for the replica to replay a client's write"
+    )
+    replica_check_seconds: float = Field(
+        default=5.0, gt=0, description="how often the replica's health and lag are checked"
+    )
+
     @field_validator(
         "database_url",
         "database_read_url",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from resolvers.compiled import PreparedCache
     from resolvers.subscriptions import ChangeFeed
 
-__all__ = ["Context", "Database"]
+__all__ = ["Commits", "Context", "Database"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,20 @@ class Database:
     # The compiled read path's plain asyncpg pool (drivers/readpool.py), on the reads' database;
     # None: compiled reads are off.
     json_reads: asyncpg.Pool | None = None
+    # When reads go to a replica: the same database with every read on the primary, for reads
+    # that must see the latest commits (read-your-writes). None: reads are on the primary.
+    on_primary: Database | None = None
+
+    def fresh(self) -> Database:
+        """Reads that see every commit made so far: the primary's."""
+        return self.on_primary or self
+
+
+@dataclass(slots=True)
+class Commits:
+    """How many mutations this request committed: the gateway then hands out a WAL position."""
+
+    count: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,8 +65,21 @@ class Context:
     # remembered under it so that the next identical request skips GraphQL (resolvers/compiled).
     operation_key: Hashable | None = None
     prepared: PreparedCache | None = None
+    commits: Commits = field(default_factory=Commits)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         tenant = self.principal.tenant_id if self.principal else ""
         object.__setattr__(self, "loaders", Loaders(self.db.reads, tenant))
+
+    def note_commit(self) -> None:
+        """A mutation committed: this request's later reads (its payload) see it on the primary.
+
+        The loaders start over on the primary: a replica may not have replayed the commit yet,
+        and what they cached before the write is stale.
+        """
+        self.commits.count += 1
+        fresh = self.db.fresh()
+        if fresh is not self.db:
+            object.__setattr__(self, "db", fresh)
+            self.__post_init__()

@@ -136,3 +136,4 @@ async def unit_of_work(
                 uow = UnitOfWork(conn, principal, operation, ctx.request_id)
                 yield uow
                 await uow._finish()
+    ctx.note_commit()  # read-your-writes: the payload reads the primary (resolvers/context.py)

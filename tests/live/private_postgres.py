@@ -97,3 +97,34 @@ class PrivatePostgres:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class StreamingReplica(PrivatePostgres):
+    """A hot standby of a running PrivatePostgres: pg_basebackup -R, on its own free port.
+
+    The primary's initdb defaults are enough: wal_level=replica, ten WAL senders, and trust for
+    replication connections from 127.0.0.1.
+    """
+
+    def __init__(self, primary: PrivatePostgres) -> None:
+        super().__init__()
+        self.primary = primary
+
+    def init(self) -> None:
+        self._run(
+            str(self.bin / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.data),
+            "-R",  # standby.signal + primary_conninfo: it streams from the primary once started
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        )
