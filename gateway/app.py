@@ -6,7 +6,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -30,10 +30,14 @@ from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
+from gateway.tracing import TracingMiddleware, tracing_for
 from gateway.worker import Runner, default_jobs
 from resolvers.compiled import PreparedCache
 from resolvers.context import Database
 from schema import Limits, build_schema
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["create_app"]
 
@@ -138,13 +142,20 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             await json_reads.close()
 
 
-def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    demo_token: str | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts.
 
     `demo_token` (from `gateway serve --demo` on a loopback host) is filled into GraphiQL's
-    Authorization header so a newcomer's first page works.
+    Authorization header so a newcomer's first page works. `span_exporter` receives the traces
+    instead of the exporter OTEL_TRACES names (tests pass an in-memory one).
     """
     settings = settings or get_settings()
+    tracing = tracing_for(settings, span_exporter)
     schema = build_schema(
         Limits(
             max_depth=settings.max_query_depth,
@@ -159,8 +170,14 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with _lifespan_for(settings) as state:
-            yield state
+        if tracing is not None:
+            tracing.instrument()
+        try:
+            async with _lifespan_for(settings) as state:
+                yield state
+        finally:
+            if tracing is not None:
+                tracing.shutdown()
 
     return Starlette(
         routes=[
@@ -175,6 +192,8 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
         # acts on HTTP requests to /graphql only; the last step is the GraphQL view above.
         middleware=[
             Middleware(RequestContextMiddleware),  # request id, status and latency metrics
+            # One span per request when OTEL_TRACES is on; absent (no cost) when it is off.
+            *([Middleware(TracingMiddleware, tracer=tracing.tracer)] if tracing else []),
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),

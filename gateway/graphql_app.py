@@ -25,7 +25,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from gateway.metrics import GRAPHQL_OPERATIONS
+from gateway.metrics import GRAPHQL_OPERATIONS, count_errors
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
 from gateway.responses import GRAPHQL_RESPONSE, error_response, response_media_type
@@ -141,6 +141,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 log.error("uncoded error (request %s): %s", request_id, error.get("message"))
                 error["message"] = f"Unexpected error. Request id: {request_id}"
                 error["extensions"] = {"code": "INTERNAL", "requestId": request_id}
+        if errors:
+            count_errors(error["extensions"]["code"] for error in errors)
         # Under the newer media type a request that could not execute at all (parse,
         # validation, variable coercion) is a 400 without a `data` entry. Errors raised while
         # executing carry a path; those keep 200 even when data is null.

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     job_scope_expiry_seconds: float = Field(default=60.0, gt=0)
     job_idempotency_purge_seconds: float = Field(default=3600.0, gt=0)
 
+    # Issue #17 item 5, OpenTelemetry traces (gateway/tracing.py). The OTLP exporter reads the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER) itself.
+    otel_traces: Literal["off", "otlp", "console"] = Field(
+        default="off", description="where request traces go: nowhere, OTLP over HTTP, stdout"
+    )
+
     @field_validator(
         "database_url",
         "database_read_url",
