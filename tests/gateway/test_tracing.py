@@ -210,7 +210,9 @@ class _OtlpReceiver:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         length = next(
-            int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length")
+            int(line.split(":", 1)[1])
+            for line in lines
+            if line.lower().startswith("content-length")
         )
         body = await reader.readexactly(length)
         self.requests.append((lines[0].split(" ")[1], body))
