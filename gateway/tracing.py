@@ -5,7 +5,8 @@ path pays nothing (gateway/app.py adds the middleware only when tracing is on). 
 span carries the operation name, the read path that served it, the caller's tenant and the error
 code; an incoming W3C `traceparent` makes it a child of the caller's trace. Every statement sent
 through asyncpg, both the engines' (SQLAlchemy runs on asyncpg) and the compiled path's plain
-pool, is a client span below it (opentelemetry-instrumentation-asyncpg, parameters not recorded).
+pool, is a client span below it (opentelemetry-instrumentation-asyncpg, parameters not recorded);
+statements outside any request (jobs, the LISTEN ping) are not traced.
 Where spans go: OTLP over HTTP (the exporter reads the standard OTEL_EXPORTER_OTLP_* variables),
 the console, or an exporter a test passes to create_app.
 """
@@ -25,8 +26,14 @@ from gateway.pipeline import GRAPHQL_PATH, PARAMS, PRINCIPAL, state
 from gateway.prepared_reads import READ_PATH_HEADER
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.context import Context
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
+    from opentelemetry.trace import Link, TraceState
+    from opentelemetry.util.types import Attributes
 
     from gateway.settings import Settings
 
@@ -71,6 +78,43 @@ def _resource() -> Resource:
     return detected
 
 
+def _requests_only(delegate: Sampler) -> Sampler:
+    """A sampler that drops database spans outside any request, else asks `delegate`.
+
+    Background jobs and the LISTEN connection's ping (every LISTENER_PING_SECONDS on every
+    process) would otherwise each be a trace of one statement. `delegate` is the SDK's own
+    choice (OTEL_TRACES_SAMPLER, by default: follow the parent, sample every root).
+    """
+    from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+        Decision,
+        Sampler,
+        SamplingResult,
+    )
+
+    class RequestsOnly(Sampler):
+        def should_sample(  # noqa: PLR0917 - the SDK's Sampler signature
+            self,
+            parent_context: Context | None,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Attributes = None,
+            links: Sequence[Link] | None = None,
+            trace_state: TraceState | None = None,
+        ) -> SamplingResult:
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if kind is SpanKind.CLIENT and not parent.is_valid:
+                return SamplingResult(Decision.DROP)
+            return delegate.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"RequestsOnly{{{delegate.get_description()}}}"
+
+    return RequestsOnly()
+
+
 class Tracing:
     """One app's tracer provider, and the instrumentation it installs for the app's lifespan."""
 
@@ -81,7 +125,8 @@ class Tracing:
             SimpleSpanProcessor,
         )
 
-        self.provider = TracerProvider(resource=_resource())
+        configured = TracerProvider(shutdown_on_exit=False).sampler  # per OTEL_TRACES_SAMPLER
+        self.provider = TracerProvider(resource=_resource(), sampler=_requests_only(configured))
         # Batching keeps export off the request; a test's in-memory exporter wants spans at once.
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         self.provider.add_span_processor(processor)
