@@ -177,7 +177,7 @@ def create_app(
                 yield state
         finally:
             if tracing is not None:
-                tracing.shutdown()
+                await tracing.shutdown()
 
     return Starlette(
         routes=[

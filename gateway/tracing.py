@@ -13,6 +13,7 @@ the console, or an exporter a test passes to create_app.
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -139,12 +140,16 @@ class Tracing:
 
         AsyncPGInstrumentor().instrument(tracer_provider=self.provider)  # type: ignore[no-untyped-call]
 
-    def shutdown(self) -> None:
-        """Undo the instrumentation and flush what is still queued."""
+    async def shutdown(self) -> None:
+        """Undo the instrumentation and flush what is still queued.
+
+        The flush runs in a thread: the exporter's HTTP POST blocks, and must not stall the
+        event loop (which may even be serving the collector, as in the tests).
+        """
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: PLC0415
 
         AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
-        self.provider.shutdown()
+        await asyncio.to_thread(self.provider.shutdown)
 
 
 def tracing_for(settings: Settings, exporter: SpanExporter | None = None) -> Tracing | None:
