@@ -14,6 +14,7 @@ the console, or an exporter a test passes to create_app.
 from __future__ import annotations
 
 import asyncio
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -161,7 +162,8 @@ def tracing_for(settings: Settings, exporter: SpanExporter | None = None) -> Tra
     if settings.otel_traces == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
 
-        return Tracing(ConsoleSpanExporter(), batch=True)
+        # sys.stdout as it is now: the exporter's default is bound when its module is imported.
+        return Tracing(ConsoleSpanExporter(out=sys.stdout), batch=True)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
         OTLPSpanExporter,
     )

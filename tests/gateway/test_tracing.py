@@ -274,3 +274,15 @@ def test_operation_of_reads_the_operation_without_parsing(
     document: str, name: str | None, expected: Any
 ) -> None:
     assert operation_of(document, name) == expected
+
+
+async def test_otel_traces_console_prints_the_spans(
+    settings: Settings, capfd: pytest.CaptureFixture[str]
+) -> None:
+    console = settings.model_copy(update={"otel_traces": "console"})
+    async with serve(console) as http:
+        assert (await _post(http, LIST, tenant="printed")).status_code == 200
+    # the app's stop flushes the batch to stdout, one JSON object per span
+    out = capfd.readouterr().out
+    assert '"name": "query OpenIncidents"' in out
+    assert '"gateway.tenant": "printed"' in out
