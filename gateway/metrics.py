@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -72,6 +73,8 @@ BREAKERS_OPEN = Gauge(
 
 # The request span's attribute for the error code (gateway/tracing.py names the others).
 ERROR_CODE_ATTRIBUTE = "gateway.error_code"
+# Codes that mean the gateway or its database failed, not the caller.
+SERVER_FAULTS = frozenset({"INTERNAL", "SERVICE_UNAVAILABLE"})
 # A scrape never waits longer than this for the database gauges; it then serves the last values.
 DATABASE_GAUGES_TIMEOUT = 2.0
 
@@ -79,17 +82,21 @@ DATABASE_GAUGES_TIMEOUT = 2.0
 def count_errors(codes: Iterable[str]) -> None:
     """Count a response's errors by code; the first code also goes on the request's span.
 
+    The span's status is ERROR when any error is the server's fault (SERVER_FAULTS).
+
     Called where /graphql answers pass with errors: the view's process_result and the pipeline's
     error_response. Without tracing the current span is the no-op one and records nothing.
     """
-    first: str | None = None
+    seen: list[str] = []
     for code in codes:
         GRAPHQL_ERRORS.labels(code).inc()
-        first = first or code
-    if first is not None:
+        seen.append(code)
+    if seen:
         span = trace.get_current_span()
         if span.is_recording():
-            span.set_attribute(ERROR_CODE_ATTRIBUTE, first)
+            span.set_attribute(ERROR_CODE_ATTRIBUTE, seen[0])
+            if not SERVER_FAULTS.isdisjoint(seen):  # a fault of ours even when HTTP says 200
+                span.set_status(Status(StatusCode.ERROR))
 
 
 async def _refresh_database_gauges(engine: AsyncEngine) -> None:

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from gateway.settings import Settings
 from gateway.tracing import operation_of
-from tests.helpers import serve, token
+from tests.helpers import JWT_SECRET, serve, token
 
 LIST = "query OpenIncidents { incidents(first: 5) { totalCount nodes { id title } } }"
 
@@ -171,8 +171,29 @@ async def test_errors_put_their_code_on_the_span_and_in_the_error_counter(
     assert "gateway.read_path" not in by_name["query OpenIncidents"]
     assert by_name["query Broken"]["gateway.error_code"] == "BAD_USER_INPUT"
     assert by_name["query Broken"]["gateway.tenant"] == "t1"
+    # a caller's mistake is not a failed request in the trace
+    assert {s.status.status_code for s in _server_spans(exporter)} == {StatusCode.UNSET}
     # and the counter went up once per error, by code
     assert (errors("UNAUTHENTICATED"), errors("BAD_USER_INPUT")) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_database_outage_marks_the_span_as_failed(exporter: InMemorySpanExporter) -> None:
+    # given a traced gateway whose database refuses connections (JWTs need no database)
+    down = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/nowhere",
+        migrate_on_start=False,
+        jwt_secret=JWT_SECRET,
+        gateway_background_jobs=False,
+        gateway_compiled_reads=False,
+    )
+    async with serve(down, span_exporter=exporter) as http:
+        answer = await _post(http, LIST)
+    # then the answer is a 200 with SERVICE_UNAVAILABLE, and the span says the request failed
+    assert answer.status_code == 200
+    assert [e["extensions"]["code"] for e in answer.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
+    [span] = _server_spans(exporter)
+    assert (span.attributes or {})["gateway.error_code"] == "SERVICE_UNAVAILABLE"
+    assert span.status.status_code is StatusCode.ERROR
 
 
 async def test_only_graphql_requests_are_traced(
