@@ -27,6 +27,7 @@ __all__ = [
     "mark_incident_alert_sent",
     "mark_sent",
     "outbox_stats",
+    "outbox_totals",
     "purge",
     "redrive_failed",
 ]
@@ -178,3 +179,16 @@ async def outbox_stats(conn: AsyncConnection, *, tenant_id: str) -> OutboxStats:
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
     return OutboxStats(int(row[0]), int(row[1]), int(row[2]), row[3])
+
+
+async def outbox_totals(conn: AsyncConnection) -> OutboxStats:
+    """outbox_stats over every tenant (the operator's /metrics gauges); `sent` is not counted."""
+    pending = _ao.c.status == "PENDING"
+    stmt = select(
+        func.count().filter(pending),
+        func.count().filter(_ao.c.status == "FAILED"),
+        func.min(_ao.c.created_at).filter(pending),
+    ).where(_ao.c.status.in_(("PENDING", "FAILED")))
+    with map_db_errors():
+        row = (await conn.execute(stmt)).one()
+    return OutboxStats(int(row[0]), 0, int(row[1]), row[2])

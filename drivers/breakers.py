@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,7 @@ __all__ = [
     "fetch_due_recoveries",
     "get_or_create_breaker_for_update",
     "insert_breaker_incident",
+    "open_breakers_by_name",
     "resolve_breaker_incident",
     "update_breaker",
 ]
@@ -200,3 +201,15 @@ async def fetch_due_recoveries(
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
     return [DueRecovery(row.tenant_id, row.name) for row in rows]
+
+
+async def open_breakers_by_name(conn: AsyncConnection) -> dict[str, int]:
+    """For every breaker name any tenant has, how many tenants have it open (disabled)."""
+    stmt = (
+        select(_cb.c.name, func.count().filter(_cb.c.disabled.is_(True)))
+        .group_by(_cb.c.name)
+        .order_by(_cb.c.name)
+    )
+    with map_db_errors():
+        rows = (await conn.execute(stmt)).all()
+    return {str(name): int(count) for name, count in rows}

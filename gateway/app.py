@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -33,6 +33,7 @@ from gateway.responses import internal_error
 from gateway.runtime import Runtime
 from gateway.settings import Settings, breaker_settings, get_settings
 from gateway.sse import EventStreams
+from gateway.tracing import TracingMiddleware, tracing_for
 from gateway.trusted_documents import (
     DOCUMENT_IDS,
     DocumentCache,
@@ -45,6 +46,9 @@ from resolvers.compiled import PreparedCache
 from resolvers.errors import GatewayError
 from schema import Limits, build_schema
 from schema.compiled import warm_plans
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["create_app"]
 
@@ -150,13 +154,20 @@ async def _warm_documents(runtime: Runtime, documents: DocumentCache, schema: An
     log.info("trusted documents: %d loaded, %d compiled read plans", len(texts), plans)
 
 
-def create_app(settings: Settings | None = None, *, demo_token: str | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    demo_token: str | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts.
 
     `demo_token` (from `gateway serve --demo` on a loopback host) is filled into GraphiQL's
-    Authorization header so a newcomer's first page works.
+    Authorization header so a newcomer's first page works. `span_exporter` receives the traces
+    instead of the exporter OTEL_TRACES names (tests pass an in-memory one).
     """
     settings = settings or get_settings()
+    tracing = tracing_for(settings, span_exporter)
     schema = build_schema(
         Limits(
             max_depth=settings.max_query_depth,
@@ -173,10 +184,16 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with _lifespan_for(settings) as state:
-            if settings.trusted_documents != "off":
-                await _warm_documents(state["runtime"], documents, schema)
-            yield {**state, DOCUMENT_IDS: document_ids}
+        if tracing is not None:
+            tracing.instrument()
+        try:
+            async with _lifespan_for(settings) as state:
+                if settings.trusted_documents != "off":
+                    await _warm_documents(state["runtime"], documents, schema)
+                yield {**state, DOCUMENT_IDS: document_ids}
+        finally:
+            if tracing is not None:
+                await tracing.shutdown()
 
     return Starlette(
         routes=[
@@ -191,6 +208,8 @@ def create_app(settings: Settings | None = None, *, demo_token: str | None = Non
         # acts on HTTP requests to /graphql only; the last step is the GraphQL view above.
         middleware=[
             Middleware(RequestContextMiddleware),  # request id, status and latency metrics
+            # One span per request when OTEL_TRACES is on; absent (no cost) when it is off.
+            *([Middleware(TracingMiddleware, tracer=tracing.tracer)] if tracing else []),
             Middleware(GraphiQLPage, enabled=settings.graphiql, demo_token=demo_token),
             Middleware(RequestBodyLimits, max_bytes=settings.max_request_bytes),
             Middleware(Authentication),

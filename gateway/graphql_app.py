@@ -24,7 +24,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from gateway.metrics import GRAPHQL_OPERATIONS
+from gateway.metrics import GRAPHQL_OPERATIONS, count_errors
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
 from gateway.replica import COMMITS, DATABASE
@@ -145,6 +145,9 @@ class GraphQLApp(GraphQL[Context, None]):
         request.state.sub_response.headers[READ_PATH_HEADER] = path
         GRAPHQL_OPERATIONS.labels(path).inc()
         code_uncoded_errors(response, getattr(request.state, "request_id", "-"))  # type: ignore[arg-type]
+        errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
+        if errors:
+            count_errors(error["extensions"]["code"] for error in errors)
         # Under the newer media type a request that could not execute at all (parse,
         # validation, variable coercion) is a 400 without a `data` entry. Errors raised while
         # executing carry a path; those keep 200 even when data is null.

@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.metrics import count_errors
 from resolvers.errors import GatewayError
 
 __all__ = [
@@ -42,8 +43,10 @@ def error_response(
     media_type: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """An `{"errors": [...]}` body with the error's code, at the given HTTP status."""
-    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    """An `{"errors": [...]}` body with the error's code, at the given HTTP status (counted)."""
+    extensions = error.extensions
+    count_errors((extensions["code"],))
+    body = {"errors": [{"message": error.message, "extensions": extensions}]}
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
 
 

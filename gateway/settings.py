@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="how often the replica's health and lag are checked"
     )
 
+    # Issue #17 item 5, OpenTelemetry traces (gateway/tracing.py). The OTLP exporter reads the
+    # standard OTEL_EXPORTER_OTLP_ENDPOINT (and OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER) itself.
+    otel_traces: Literal["off", "otlp", "console"] = Field(
+        default="off", description="where request traces go: nowhere, OTLP over HTTP, stdout"
+    )
+
     @field_validator(
         "database_url",
         "database_read_url",

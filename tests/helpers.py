@@ -18,9 +18,12 @@ JWT_SECRET = "test-secret-not-for-production-0123456789"
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app with its lifespan running, behind an HTTP client (ASGI transport)."""
-    app = create_app(settings)
+async def serve(settings: Settings, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app with its lifespan running, behind an HTTP client (ASGI transport).
+
+    `options` go to create_app (e.g. `span_exporter`).
+    """
+    app = create_app(settings, **options)
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
