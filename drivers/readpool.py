@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from drivers.db import UNNAMED_STATEMENTS, timeout_setting
 from drivers.errors import DriverError, Unavailable
 
 __all__ = ["QUERY_HOOKS", "create_read_pool", "fetch_json_text"]
@@ -42,19 +43,25 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     """Nothing to undo: no transaction, no LISTEN, no SET on these connections."""
 
 
-async def create_read_pool(url: str, *, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
-    """A pool of up to `size` connections, opened on demand; UTC sessions like the engines."""
+async def create_read_pool(
+    url: str, *, size: int, statement_timeout_ms: int, prepared_statements: bool = True
+) -> asyncpg.Pool:
+    """A pool of up to `size` connections, opened on demand; UTC sessions like the engines.
+
+    `prepared_statements=False`: unnamed statements only, as make_engine (behind PgBouncer).
+    """
     pool: asyncpg.Pool = await asyncpg.create_pool(
         _dsn(url),
         min_size=0,
         max_size=size,
         init=_init,
         reset=_no_reset,
+        **({} if prepared_statements else UNNAMED_STATEMENTS),
         # DateStyle ISO: the compiled SQL formats timestamps from their text output.
         server_settings={
             "timezone": "UTC",
             "DateStyle": "ISO",
-            "statement_timeout": str(statement_timeout_ms),
+            **timeout_setting(statement_timeout_ms),
         },
     )
     return pool

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from drivers.db import make_engine
+from drivers.db import make_engine, timeout_setting
 from drivers.migrate import upgrade_head
 from drivers.readpool import create_read_pool
 from gateway.auth import Authentication, Authenticator
@@ -50,9 +50,8 @@ def _engine_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_pre_ping": False,
-        "connect_args": {
-            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)}
-        },
+        "prepared_statements": settings.db_prepared_statements,
+        "connect_args": {"server_settings": timeout_setting(settings.db_statement_timeout_ms)},
     }
 
 
@@ -79,8 +78,10 @@ def _tune_gc() -> None:
 @asynccontextmanager
 async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     url = await asyncio.to_thread(resolve_database_url, settings)
+    # LISTEN and migrations need a session of their own: never through a transaction pooler.
+    direct_url = settings.database_listen_url or url
     if settings.migrate_on_start:
-        await asyncio.to_thread(upgrade_head, url)
+        await asyncio.to_thread(upgrade_head, direct_url)
     primary = make_engine(url, **_engine_options(settings))
     # Reads need no transaction, so they get their own pool whose connections are AUTOCOMMIT from
     # the start (on the replica if there is one): no BEGIN/ROLLBACK around a loader batch.
@@ -95,6 +96,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             settings.database_read_url or url,
             size=settings.db_pool_size,
             statement_timeout_ms=settings.db_statement_timeout_ms,
+            prepared_statements=settings.db_prepared_statements,
         )
         if settings.gateway_compiled_reads
         else None
@@ -111,7 +113,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             cache_seconds=settings.api_key_cache_seconds,
         ),
         hub=NotificationHub(
-            url,
+            direct_url,
             # Notified rows are read from the primary: a read replica may lag behind the commit
             # that sent the notification.
             primary.execution_options(isolation_level="AUTOCOMMIT"),
