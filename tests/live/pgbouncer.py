@@ -78,7 +78,7 @@ pidfile = {self.dir / "pgbouncer.pid"}
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 - fixed binary and our own config
+        self.process = subprocess.Popen(
             [*self._as, BINARY, str(self.ini)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

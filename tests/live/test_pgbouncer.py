@@ -155,7 +155,7 @@ async def test_named_prepared_statements_break_behind_a_transaction_pooler(own_b
             async def run() -> object:
                 return (await conn.execute(text("SELECT CAST(:x AS int) + 1"), {"x": 1})).scalar()
 
-            with pytest.raises(DBAPIError, match="prepared statement .* does not exist"):
+            with pytest.raises(DBAPIError, match=r"prepared statement .* does not exist"):
                 await _twice_across_servers(run, own_bouncer)
     finally:
         await engine.dispose()
