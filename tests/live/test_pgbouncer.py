@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -22,12 +23,16 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from drivers import tables as t
-from drivers.db import make_engine
+from drivers.db import make_engine, timeout_setting
+from drivers.migrate import current_revision, head_revision
 from drivers.readpool import create_read_pool, fetch_json_text
+from tests.conftest import create_database, drop_database
 from tests.factories import incident_row, insert_rows
 from tests.factories_breaker import audits, breakers, expire_breaker
+from tests.gateway.test_cli import run_cli
 from tests.helpers import JWT_SECRET, gql, token
 from tests.live.pgbouncer import PgBouncer, require_pgbouncer
 from tests.live.servers import ROOT, GatewayProcess
@@ -185,6 +190,50 @@ async def test_without_prepared_statements_both_pools_work_across_server_connect
     finally:
         await engine.dispose()
         await reads.close()
+
+
+async def _statement_timeout(url: str, timeout_ms: int) -> str:
+    engine = make_engine(
+        url, poolclass=NullPool, connect_args={"server_settings": timeout_setting(timeout_ms)}
+    )
+    try:
+        async with engine.connect() as conn:
+            return str((await conn.execute(text("SHOW statement_timeout"))).scalar())
+    finally:
+        await engine.dispose()
+
+
+async def test_a_zero_statement_timeout_is_not_sent_so_pgbouncer_accepts_the_connection(
+    own_bouncer, database_url
+):
+    # directly, the gateway's timeout is the session's
+    assert await _statement_timeout(database_url, 1234) == "1234ms"
+    # PgBouncer refuses it as a startup parameter; 0 sends none and connects
+    with pytest.raises(DBAPIError, match="unsupported startup parameter: statement_timeout"):
+        await _statement_timeout(own_bouncer, 1234)
+    assert await _statement_timeout(own_bouncer, 0) == await _statement_timeout(database_url, 0)
+
+
+async def test_migrations_use_the_direct_url(server_url):
+    """`gateway migrate` with both URLs set migrates DATABASE_LISTEN_URL's database only."""
+    names = [f"gw_direct_{secrets.token_hex(4)}" for _ in range(2)]
+    pooled, direct = [await create_database(server_url, name) for name in names]
+    try:
+        result = run_cli(pooled, "migrate", env={"DATABASE_LISTEN_URL": direct})
+        assert result.returncode == 0, result.stderr
+        assert [await _revision(url) for url in (pooled, direct)] == [None, head_revision()]
+    finally:
+        for name in names:
+            await drop_database(server_url, name)
+
+
+async def _revision(url: str) -> str | None:
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            return await current_revision(conn)
+    finally:
+        await engine.dispose()
 
 
 # --- the whole gateway -----------------------------------------------------------------------
