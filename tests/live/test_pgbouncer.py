@@ -300,7 +300,7 @@ async def test_the_worker_behind_pgbouncer_runs_its_jobs(
         assert (await ws.next(op))["data"]["circuitBreakerChanged"]["state"] == "OPEN"
         # when its TTL passes, the worker (through PgBouncer) recovers it
         await expire_breaker(engine, datetime.now(UTC) - timedelta(seconds=1))
-        recovered = (await ws.next(op, 15))["data"]["circuitBreakerChanged"]
+        recovered = (await ws.next(op, 30))["data"]["circuitBreakerChanged"]
     assert recovered["state"] == "CLOSED"
     [row] = await breakers(engine)
     assert not row.disabled
