@@ -113,9 +113,19 @@ def _direct(settings: Settings, url: str) -> str:
     """Where migrations and admin commands connect: DATABASE_LISTEN_URL, past any pooler.
 
     Migrations hold one long transaction of DDL, and these one-shot commands would otherwise
-    need the pooler-safe statement options too (README § Deploy).
+    need the pooler-safe statement options too (README § Deploy). A URL of its own is checked
+    like DATABASE_URL, so a wrong one is one line too.
     """
-    return settings.database_listen_url or url
+    if not settings.database_listen_url or settings.database_listen_url == url:
+        return url
+    from gateway.database import DatabaseUnreachable  # noqa: PLC0415
+    from gateway.database_check import check_database  # noqa: PLC0415
+
+    try:
+        check_database(settings.database_listen_url)
+    except DatabaseUnreachable as exc:
+        raise CliError(str(exc).replace("DATABASE_URL", "DATABASE_LISTEN_URL")) from exc
+    return settings.database_listen_url
 
 
 def _shown(path: Path) -> str:

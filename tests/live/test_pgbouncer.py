@@ -35,7 +35,7 @@ from tests.factories_breaker import audits, breakers, expire_breaker
 from tests.gateway.test_cli import run_cli
 from tests.helpers import JWT_SECRET, gql, token
 from tests.live.pgbouncer import PgBouncer, require_pgbouncer
-from tests.live.servers import ROOT, GatewayProcess
+from tests.live.servers import ROOT, GatewayProcess, free_port
 from tests.live.test_breaker_subscriptions import BREAKER_CHANGED, DISABLE
 from tests.live.test_subscriptions import ACK, INCIDENT_CHANGED
 from tests.live.wsclient import subscriber, wait_for_subscribers
@@ -225,6 +225,16 @@ async def test_migrations_use_the_direct_url(server_url):
     finally:
         for name in names:
             await drop_database(server_url, name)
+
+
+def test_a_wrong_listen_url_is_one_line_naming_it(database_url):
+    closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    result = run_cli(database_url, "migrate", env={"DATABASE_LISTEN_URL": closed})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot connect to PostgreSQL at 127.0.0.1:{urlsplit(closed).port} "
+        "(connection refused): check DATABASE_LISTEN_URL and that the server is running"
+    ]
 
 
 async def _revision(url: str) -> str | None:
