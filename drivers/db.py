@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 __all__ = [
     "NAMING_CONVENTION",
+    "UNNAMED_STATEMENTS",
     "async_url",
     "discard_closed_on_checkout",
     "json_dumps",
     "make_engine",
     "metadata",
+    "timeout_setting",
 ]
 
 # Stable constraint names, so migrations can refer to them and errors name them.
@@ -80,16 +82,41 @@ def discard_closed_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -
         raise DisconnectionError("connection closed while idle in the pool")
 
 
+# asyncpg with its statement cache at 0 prepares every statement as the unnamed one and sends
+# Parse again with each Bind, so nothing outlives one round trip on the server connection.
+UNNAMED_STATEMENTS: dict[str, int] = {"statement_cache_size": 0}
+
+
+def timeout_setting(statement_timeout_ms: int) -> dict[str, str]:
+    """The statement_timeout startup parameter; none for 0, so the server's own setting applies.
+
+    PgBouncer refuses startup parameters it does not track (statement_timeout among them), so
+    behind it the timeout is set server-side and the gateway's is 0 (README § Deploy).
+    """
+    return {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else {}
+
+
 def make_engine(
-    url: str, *, connect: Callable[..., Awaitable[Any]] | None = None, **kwargs: Any
+    url: str,
+    *,
+    connect: Callable[..., Awaitable[Any]] | None = None,
+    prepared_statements: bool = True,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """Create the async engine for a libpq-style URL; sessions run in UTC.
 
     Every engine discards connections found closed at checkout (discard_closed_on_checkout),
     whether or not `pool_pre_ping` is also set. `connect` replaces asyncpg.connect and gets the
     same arguments (drivers/replication.failover_connect: a replica, else the primary).
+    `prepared_statements=False` is for PgBouncer in transaction mode without
+    max_prepared_statements (< 1.21): there consecutive transactions of one client connection
+    may run on different server connections, so a named statement prepared on one is missing
+    (or already taken) on the next. SQLAlchemy's own statement cache is turned off with it,
+    since it holds asyncpg's prepared statement objects.
     """
     connect_args = kwargs.pop("connect_args", {})
+    if not prepared_statements:
+        connect_args = {**connect_args, **UNNAMED_STATEMENTS, "prepared_statement_cache_size": 0}
     server_settings = {"timezone": "UTC", **connect_args.pop("server_settings", {})}
     connect_args = {**connect_args, "server_settings": server_settings}
     if connect is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from drivers.db import UNNAMED_STATEMENTS, timeout_setting
 from drivers.errors import DriverError, Unavailable
 
 __all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_text"]
@@ -48,10 +49,12 @@ async def create_read_pool(
     size: int,
     statement_timeout_ms: int,
     connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
+    prepared_statements: bool = True,
 ) -> asyncpg.Pool:
     """A pool of up to `size` connections, opened on demand; UTC sessions like the engines.
 
     `connect` replaces asyncpg.connect (drivers/replication.failover_connect for a replica).
+    `prepared_statements=False`: unnamed statements only, as make_engine (behind PgBouncer).
     """
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn(url),
@@ -60,11 +63,12 @@ async def create_read_pool(
         init=_init,
         reset=_no_reset,
         connect=connect,
+        **({} if prepared_statements else UNNAMED_STATEMENTS),
         # DateStyle ISO: the compiled SQL formats timestamps from their text output.
         server_settings={
             "timezone": "UTC",
             "DateStyle": "ISO",
-            "statement_timeout": str(statement_timeout_ms),
+            **timeout_setting(statement_timeout_ms),
         },
     )
     return pool

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from drivers.db import make_engine
+from drivers.db import make_engine, timeout_setting
 from drivers.migrate import upgrade_head
 from gateway.auth import Authentication, Authenticator
 from gateway.body_limits import RequestBodyLimits
@@ -67,9 +67,8 @@ def _engine_options(settings: Settings) -> dict[str, Any]:
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
         "pool_pre_ping": False,
-        "connect_args": {
-            "server_settings": {"statement_timeout": str(settings.db_statement_timeout_ms)}
-        },
+        "prepared_statements": settings.db_prepared_statements,
+        "connect_args": {"server_settings": timeout_setting(settings.db_statement_timeout_ms)},
     }
 
 
@@ -96,8 +95,10 @@ def _tune_gc() -> None:
 @asynccontextmanager
 async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     url = await asyncio.to_thread(resolve_database_url, settings)
+    # LISTEN and migrations need a session of their own: never through a transaction pooler.
+    direct_url = settings.database_listen_url or url
     if settings.migrate_on_start:
-        await asyncio.to_thread(upgrade_head, url)
+        await asyncio.to_thread(upgrade_head, direct_url)
     primary = make_engine(url, **_engine_options(settings))
     # Reads: their own AUTOCOMMIT pools, on the replica if there is one (gateway/replica.py).
     reads = await open_read_side(settings, url, primary, _engine_options(settings))
@@ -114,7 +115,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
             cache_seconds=settings.api_key_cache_seconds,
         ),
         hub=NotificationHub(
-            url,
+            direct_url,
             # Notified rows are read from the primary: a read replica may lag behind the commit
             # that sent the notification.
             primary.execution_options(isolation_level="AUTOCOMMIT"),

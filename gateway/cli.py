@@ -109,6 +109,25 @@ def _database(settings: Settings, step: _Step | None = None) -> str:
     return url
 
 
+def _direct(settings: Settings, url: str) -> str:
+    """Where migrations and admin commands connect: DATABASE_LISTEN_URL, past any pooler.
+
+    Migrations hold one long transaction of DDL, and these one-shot commands would otherwise
+    need the pooler-safe statement options too (README § Deploy). A URL of its own is checked
+    like DATABASE_URL, so a wrong one is one line too.
+    """
+    if not settings.database_listen_url or settings.database_listen_url == url:
+        return url
+    from gateway.database import DatabaseUnreachable  # noqa: PLC0415
+    from gateway.database_check import check_database  # noqa: PLC0415
+
+    try:
+        check_database(settings.database_listen_url)
+    except DatabaseUnreachable as exc:
+        raise CliError(str(exc).replace("DATABASE_URL", "DATABASE_LISTEN_URL")) from exc
+    return settings.database_listen_url
+
+
 def _shown(path: Path) -> str:
     """A path as the user would type it: relative to the working directory when inside it."""
     resolved = Path(path).resolve()
@@ -318,14 +337,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         step = _Step(4 if args.demo else 3)
         url = _database(settings, step)
+        direct = _direct(settings, url)
         step.start("migrations")
-        step.done(_migrate(url))
+        step.done(_migrate(direct))
         settings = settings.model_copy(update={"database_url": url, "migrate_on_start": False})
         token = None
         if args.demo:
             step.start(f"demo data for tenant '{DEMO_TENANT}'")
-            counts = asyncio.run(_seed(url, DEMO_TENANT))
-            token = _demo_token(settings, url)
+            counts = asyncio.run(_seed(direct, DEMO_TENANT))
+            token = _demo_token(settings, direct)
             step.done(f"{sum(counts.values())} rows added")
         step.start("loading the schema and starting the server")
         from gateway.app import create_app  # noqa: PLC0415 - builds the schema: ~2 s
@@ -346,7 +366,13 @@ async def _run_worker(url: str, settings: Settings) -> None:
     from drivers.db import make_engine  # noqa: PLC0415
     from gateway.worker import Runner, default_jobs  # noqa: PLC0415 - only the worker needs it
 
-    engine = make_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+    engine = make_engine(
+        url,
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        prepared_statements=settings.db_prepared_statements,
+    )
     runner = Runner(engine, default_jobs(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -364,7 +390,7 @@ def _worker(settings: Settings) -> int:
     """Run the background jobs alone, until SIGINT or SIGTERM."""
     url = _database(settings)
     if settings.migrate_on_start:
-        _migrate(url)
+        _migrate(_direct(settings, url))
     print("worker running background jobs; stop with Ctrl-C", flush=True)
     asyncio.run(_run_worker(url, settings))
     print("worker stopped", flush=True)
@@ -476,7 +502,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         args.output.write_text(sdl())
         print(f"wrote {args.output}")
         return 0
-    url = _database(settings)
+    url = _direct(settings, _database(settings))
     if args.command == "migrate":
         print(f"database at head ({_migrate(url)})")
     elif args.command == "seed-demo":

@@ -229,6 +229,7 @@ async def open_read_side(
     pool_options: dict[str, Any] = {
         "size": settings.db_pool_size,
         "statement_timeout_ms": settings.db_statement_timeout_ms,
+        "prepared_statements": settings.db_prepared_statements,
     }
     compiled = settings.gateway_compiled_reads
     read_url = settings.database_read_url

@@ -115,9 +115,20 @@ class Settings(BaseSettings):
         default="off", description="where request traces go: nowhere, OTLP over HTTP, stdout"
     )
 
+    # Production deployment behind PgBouncer (issue #17, part 2; docs/decisions.md).
+    database_listen_url: str | None = Field(
+        default=None,
+        description="direct (unpooled) URL for LISTEN and migrations; unset = DATABASE_URL",
+    )
+    db_prepared_statements: bool = Field(
+        default=True,
+        description="named server-side prepared statements; off behind PgBouncer < 1.21",
+    )
+
     @field_validator(
         "database_url",
         "database_read_url",
+        "database_listen_url",
         "jwt_secret",
         "alertmanager_url",
         "instance_id",
