@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import api_keys
 from gateway.auth import Authenticator, Credential
-from gateway.session_watch import KEY_REVOKED, TOKEN_EXPIRED, SessionWatch
+from gateway.session_watch import KEY_REVOKED, TOKEN_EXPIRED, Close, SessionWatch
 from tests.helpers import JWT_SECRET, StatementCounter
 
 INTERVAL = 0.5  # long enough that a second check cannot sneak in while one is counted
 
 
-def _recorder(closed: list[tuple[str, str]], name: str) -> Callable[[str], Awaitable[None]]:
+def _recorder(closed: list[tuple[str, str]], name: str) -> Close:
     async def close(reason: str) -> None:
         closed.append((name, reason))
 
