@@ -85,7 +85,12 @@ class Authenticator:
         if token.startswith(TOKEN_PREFIX):
             return Credential(hash_token(token))
         hit = self._jwts.get(token)
-        return Credential(None, hit[0] if hit is not None else self._verify_jwt(token)[1])
+        if hit is not None:
+            return Credential(None, hit[0])
+        try:  # the cache was cleared meanwhile
+            return Credential(None, self._verify_jwt(token)[1])
+        except Unauthenticated:  # expired since: the connection ends at once
+            return Credential(None, 0.0)
 
     async def revoked_keys(self, key_hashes: Collection[str]) -> set[str]:
         """Which of these API keys no longer work (one query); they also leave the cache."""
