@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import api_keys
@@ -79,3 +80,17 @@ async def test_a_jwt_connection_closes_at_exp_unless_it_ended_first(engine: Asyn
     await asyncio.sleep(0.3)
     assert closed == [("expiring", TOKEN_EXPIRED)]
     assert watch.connections() == 0
+
+
+async def test_credential_names_the_key_or_the_jwt_expiry(engine: AsyncEngine):
+    auth = Authenticator(engine, jwt_secret=JWT_SECRET)
+    exp = int(time.time()) + 60
+    claims = {"sub": "eve", "tenant_id": "t1", "role": "VIEWER"}
+    fresh = jwt.encode({**claims, "exp": exp}, JWT_SECRET, algorithm="HS256")
+    expired = jwt.encode({**claims, "exp": exp - 120}, JWT_SECRET, algorithm="HS256")
+    # an API key is bound by its hash, a JWT by its exp (verified if not cached), none: never
+    assert auth.credential("Bearer gwk_abc") == Credential(api_keys.hash_token("gwk_abc"))
+    assert auth.credential(f"Bearer {fresh}") == Credential(None, float(exp))
+    assert auth.credential(f"Bearer {jwt.encode(claims, JWT_SECRET)}") == Credential(None)
+    # a JWT that expired since it was accepted ends its connection at once
+    assert auth.credential(f"Bearer {expired}") == Credential(None, 0.0)
