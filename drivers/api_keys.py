@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
 from drivers.errors import NotFound, map_db_errors
 from drivers.records import ApiKeyRecord
 
-__all__ = ["TOKEN_PREFIX", "hash_token", "insert_api_key", "revoke_api_key", "touch_api_key"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "hash_token",
+    "insert_api_key",
+    "live_token_hashes",
+    "revoke_api_key",
+    "touch_api_key",
+]
 
 # Tokens carry a prefix so the gateway can tell them from JWTs without a database round trip.
 TOKEN_PREFIX = "gwk_"  # noqa: S105 - a public prefix, not a secret
@@ -73,3 +80,14 @@ async def touch_api_key(conn: AsyncConnection, *, token: str) -> ApiKeyRecord | 
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
     return None if row is None else ApiKeyRecord(*row)
+
+
+async def live_token_hashes(conn: AsyncConnection, *, hashes: list[str]) -> set[str]:
+    """Which of these token hashes still belong to an unrevoked key (one statement)."""
+    if not hashes:
+        return set()
+    stmt = select(t.api_keys.c.token_hash).where(
+        t.api_keys.c.token_hash.in_(hashes), t.api_keys.c.revoked_at.is_(None)
+    )
+    with map_db_errors():
+        return set((await conn.execute(stmt)).scalars())

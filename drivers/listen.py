@@ -16,7 +16,9 @@ import asyncpg
 from drivers.audit import NOTIFY_CHANNEL
 from drivers.db import async_url
 
-__all__ = ["ListenConnection"]
+__all__ = ["LISTEN_APPLICATION_NAME", "ListenConnection"]
+
+LISTEN_APPLICATION_NAME = "gateway-listen"  # its application_name in pg_stat_activity
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -36,7 +38,12 @@ class ListenConnection:
         cls, url: str, on_payload: Callable[[str], None], *, connect_timeout: float = 5.0
     ) -> ListenConnection:
         """Connect and LISTEN; `on_payload` gets each notification's payload string."""
-        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=connect_timeout)
+        conn = await asyncpg.connect(
+            _asyncpg_dsn(url),
+            timeout=connect_timeout,
+            # named, so that operators (and tests) can find it in pg_stat_activity
+            server_settings={"application_name": LISTEN_APPLICATION_NAME},
+        )
         listener = cls(conn)
 
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:

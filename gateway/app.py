@@ -31,6 +31,7 @@ from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
 from gateway.runtime import Runtime
+from gateway.session_watch import SessionWatch
 from gateway.settings import Settings, breaker_settings, get_settings
 from gateway.sse import EventStreams
 from gateway.tracing import TracingMiddleware, tracing_for
@@ -102,18 +103,20 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     primary = make_engine(url, **_engine_options(settings))
     # Reads: their own AUTOCOMMIT pools, on the replica if there is one (gateway/replica.py).
     reads = await open_read_side(settings, url, primary, _engine_options(settings))
+    auth = Authenticator(
+        primary,
+        jwt_secret=settings.jwt_secret,
+        jwt_audience=settings.jwt_audience,
+        jwt_issuer=settings.jwt_issuer,
+        cache_seconds=settings.api_key_cache_seconds,
+    )
     runtime = Runtime(
         settings=settings,
         database_url=url,
         db=reads.db,
         replica=reads.watcher,
-        auth=Authenticator(
-            primary,
-            jwt_secret=settings.jwt_secret,
-            jwt_audience=settings.jwt_audience,
-            jwt_issuer=settings.jwt_issuer,
-            cache_seconds=settings.api_key_cache_seconds,
-        ),
+        auth=auth,
+        sessions=SessionWatch(auth, settings.api_key_cache_seconds),
         hub=NotificationHub(
             direct_url,
             # Notified rows are read from the primary: a read replica may lag behind the commit
@@ -137,6 +140,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         if jobs is not None:
             await jobs.stop()
         await runtime.hub.stop()
+        await runtime.sessions.stop()
         await reads.close()
         await primary.dispose()
 

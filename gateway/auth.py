@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from drivers.api_keys import TOKEN_PREFIX, hash_token, touch_api_key
+from drivers.api_keys import TOKEN_PREFIX, hash_token, live_token_hashes, touch_api_key
 from gateway.pipeline import PRINCIPAL, header, is_graphql_http, state
 from gateway.responses import error_response, response_media_type
 from resolvers.auth import Principal, Role
@@ -23,9 +25,17 @@ from resolvers.errors import GatewayError, Unauthenticated, translate_errors
 if TYPE_CHECKING:  # gateway.runtime holds an Authenticator
     from gateway.runtime import Runtime
 
-__all__ = ["Authentication", "Authenticator"]
+__all__ = ["Authentication", "Authenticator", "Credential"]
 
 _ROLES = {r.value: r for r in Role}
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a long-lived connection must keep checking: its API key, or its JWT's expiry."""
+
+    key_hash: str | None  # an API key's token hash (re-checked while the connection is open)
+    expires: float = math.inf  # a JWT's `exp` (Unix time); inf without one
 
 
 class Authenticator:
@@ -65,6 +75,32 @@ class Authenticator:
         if token.startswith(TOKEN_PREFIX):
             return await self._api_key(token)
         return self._jwt(token)
+
+    def credential(self, authorization: str) -> Credential:
+        """What an open WebSocket or event stream authenticated with `authorization` is bound to.
+
+        Only after `authenticate` accepted it (a JWT's expiry then comes from its cache).
+        """
+        token = authorization.strip().partition(" ")[2].strip()
+        if token.startswith(TOKEN_PREFIX):
+            return Credential(hash_token(token))
+        hit = self._jwts.get(token)
+        if hit is not None:
+            return Credential(None, hit[0])
+        try:  # the cache was cleared meanwhile
+            return Credential(None, self._verify_jwt(token)[1])
+        except Unauthenticated:  # expired since: the connection ends at once
+            return Credential(None, 0.0)
+
+    async def revoked_keys(self, key_hashes: Collection[str]) -> set[str]:
+        """Which of these API keys no longer work (one query); they also leave the cache."""
+        with translate_errors():
+            async with self._engine.connect() as conn:
+                live = await live_token_hashes(conn, hashes=list(key_hashes))
+        revoked = set(key_hashes) - live
+        for digest in revoked:
+            self._cache.pop(digest, None)
+        return revoked
 
     async def _api_key(self, token: str) -> Principal:
         digest = hash_token(token)

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal, cast
 
 from prometheus_client import Counter, Gauge
@@ -31,6 +32,7 @@ from resolvers.subscriptions import (
     Accepts,
     Change,
     Notification,
+    Resync,
     SubscriberTooSlow,
     load_change,
 )
@@ -202,12 +204,16 @@ class NotificationHub:
         NOTIFICATIONS_DELIVERED.inc(delivered)  # once per notification, not per subscriber
 
     def _resync(self) -> None:
-        """Changes committed while LISTEN was down are lost; state subscribers re-read."""
-        for subs in list(self._subscribers.values()):
+        """Changes committed while LISTEN was down are lost: every resync subscriber is told.
+
+        One Resync record per reconnect, the same object for every subscriber, so subscribers
+        of an equal operation still share the execution of the signal (gateway/fanout.py).
+        """
+        marker = Resync(datetime.now(UTC))
+        for tenant_id, subs in list(self._subscribers.items()):
+            change = Change(tenant_id, RESYNC, "", marker)
             for subscriber in list(subs):
-                if subscriber.resync and self._offer(
-                    subscriber, Change(subscriber.tenant_id, RESYNC, "", None)
-                ):
+                if subscriber.resync and self._offer(subscriber, change):
                     NOTIFICATIONS_DELIVERED.inc()
 
     def _offer(self, subscriber: _Subscriber, change: Change) -> bool:

@@ -8,6 +8,7 @@ from drivers.rules.breaker import BreakerSettings
 from gateway.auth import Authenticator
 from gateway.notifications import NotificationHub
 from gateway.replica import ReplicaWatcher
+from gateway.session_watch import SessionWatch
 from gateway.settings import Settings
 from resolvers.context import Database
 
@@ -21,5 +22,6 @@ class Runtime:
     db: Database
     auth: Authenticator
     hub: NotificationHub
+    sessions: SessionWatch  # open WebSockets / event streams by credential
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     replica: ReplicaWatcher | None = None  # with DATABASE_READ_URL

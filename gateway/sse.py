@@ -34,11 +34,11 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from gateway import fanout
-from gateway.metrics import GRAPHQL_OPERATIONS
+from gateway.metrics import GRAPHQL_OPERATIONS, count_errors
 from gateway.pipeline import PARAMS, PRINCIPAL, header, is_graphql_http, state
 from gateway.responses import code_uncoded_errors, error_response
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Unavailable
+from resolvers.errors import BadUserInput, Forbidden, Unavailable
 
 if TYPE_CHECKING:
     from gateway.graphql_app import GraphQLApp
@@ -96,6 +96,14 @@ def _next_event(result: ExecutionResult, request_id: str) -> bytes:
     return _TRANSPORT.encode_event("next", text).encode()
 
 
+def _forbidden_event(reason: str) -> bytes:
+    """The `next` event that ends a stream whose credential was revoked or expired."""
+    error = Forbidden(reason)
+    count_errors((error.code,))
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    return _TRANSPORT.encode_event("next", orjson.dumps(body).decode()).encode()
+
+
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
@@ -132,9 +140,13 @@ class EventStreams:
         request = Request(scope, receive)
         context = await self.view.get_context(request, None)
         results = await self._execute(scope, context)
-        await _Stream(send, context.request_id).relay(
-            results, receive, runtime.settings.sse_keepalive_seconds
-        )
+        stream = _Stream(send, context.request_id)
+        credential = runtime.auth.credential(header(scope, b"authorization") or "")
+        unwatch = runtime.sessions.watch(credential, stream.forbid)
+        try:
+            await stream.relay(results, receive, runtime.settings.sse_keepalive_seconds)
+        finally:
+            unwatch()
 
     async def _execute(self, scope: Scope, context: Context) -> AsyncIterator[Any]:
         """The operation's results, on the sharing schema with its fan-out group key."""
@@ -164,6 +176,18 @@ class _Stream:
         self._request_id = request_id
         self._lock = asyncio.Lock()  # the pump's events and the pings are whole chunks
         self._completed = False
+        self._stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._forbidden: str | None = None
+
+    async def forbid(self, reason: str) -> None:
+        """The credential was revoked or expired (gateway/session_watch.py): end the stream.
+
+        It ends with a `next` carrying a FORBIDDEN error and `complete`, so the client knows
+        not to reconnect with the same credential.
+        """
+        self._forbidden = reason
+        if not self._stop.done():
+            self._stop.set_result(None)
 
     async def _write(self, chunk: bytes, *, last: bool = False) -> None:
         async with self._lock:
@@ -188,7 +212,7 @@ class _Stream:
         await self._send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
         pump = asyncio.create_task(self._pump(results), name="gateway-sse")
         gone = asyncio.create_task(_until_disconnect(receive), name="gateway-sse-disconnect")
-        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop = self._stop
         _stops.add(stop)
         OPEN_STREAMS.inc()
         try:
@@ -210,5 +234,8 @@ class _Stream:
                 "event stream failed (request %s)", self._request_id, exc_info=pump.exception()
             )
         if not client_gone:
+            if self._forbidden is not None and not self._completed:
+                await self._write(_forbidden_event(self._forbidden))
+                await self._write(_COMPLETE, last=True)
             # End the chunked body; without `complete` when the stream did not finish itself.
             await self._send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, cast
 
@@ -70,7 +70,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     Operations run on `fanout.sharing_schema`: subscribers of an equal operation (principal,
     document, operationName, variables) share each event's execution and its serialised
     payload; each gets it in its own `next` frame (gateway/fanout.py).
+
+    A socket whose API key is revoked or whose JWT expires is closed with 4403 (its reason says
+    which) by gateway/session_watch.py.
     """
+
+    _unwatch: Callable[[], None] | None = None  # set once connection_init authenticated
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         """Strawberry's, on the sharing schema with the operation's group key."""
@@ -155,11 +160,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self.connection_init_timeout_task.cancel()
             websocket = cast("TextWebSocketAdapter", self.websocket).ws
             runtime: Runtime = websocket.state.runtime
-            authorization = payload.get("authorization") or payload.get("Authorization")
+            raw = payload.get("authorization") or payload.get("Authorization")
+            authorization = raw if isinstance(raw, str) else ""  # "": missing, refused below
             try:
-                principal = await runtime.auth.authenticate(
-                    authorization if isinstance(authorization, str) else None
-                )
+                principal = await runtime.auth.authenticate(authorization)
             except Unauthenticated as exc:
                 log.info("websocket connection_init refused: %s", exc.message)
                 self.connection_init_received = True
@@ -171,4 +175,20 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.websocket.close(code=WS_UNAVAILABLE, reason="Service unavailable")
                 return
             self.context = dataclasses.replace(self.context, principal=principal)
+            credential = runtime.auth.credential(authorization)
+            self._unwatch = runtime.sessions.watch(credential, self._forbid)
         await super().handle_connection_init(message)
+
+    async def handle(self) -> None:
+        """Strawberry's; the connection stops being watched for credential expiry when it ends."""
+        try:
+            await super().handle()
+        finally:
+            if self._unwatch is not None:
+                self._unwatch()
+
+    async def _forbid(self, reason: str) -> None:
+        """The credential was revoked or expired (gateway/session_watch.py): close with 4403."""
+        log.info("websocket closed: %s", reason)
+        with suppress(Exception):  # already closing: nothing left to end
+            await self.websocket.close(code=WS_FORBIDDEN, reason=reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -33,7 +34,9 @@ __all__ = [
     "RESYNC",
     "Change",
     "ChangeFeed",
+    "ListenerResynced",
     "Notification",
+    "Resync",
     "SubscriberTooSlow",
     "breaker_changes",
     "incident_changes",
@@ -53,6 +56,13 @@ EVENT_KINDS = frozenset({"INCIDENT_EVENT_ADDED"})
 BREAKER_KINDS = frozenset({"BREAKER_CHANGED"})
 # Not a notification: the feed's signal that LISTEN reconnected and changes may have been missed.
 RESYNC = "RESYNC"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Resync:
+    """The record of a RESYNC change: when LISTEN came back (one object per reconnect)."""
+
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +107,10 @@ class ChangeFeed(Protocol):
 
 class SubscriberTooSlow(Unavailable):
     """The subscriber's queue overflowed; it must resubscribe (and re-read current state)."""
+
+
+class ListenerResynced(Unavailable):
+    """LISTEN reconnected and this stream cannot signal a gap in-band; it must resubscribe."""
 
 
 Load = Callable[[AsyncConnection, str, str], Awaitable[Any]]
@@ -154,8 +168,12 @@ def _renew_loaders(ctx: Context) -> None:
 
 async def incident_changes(
     ctx: Context, severities: tuple[str, ...] | None
-) -> AsyncIterator[tuple[str, IncidentRecord]]:
-    """(IncidentChange kind, incident) for every committed change of the tenant's incidents."""
+) -> AsyncIterator[tuple[str, IncidentRecord | Resync]]:
+    """(IncidentChange kind, incident) for every committed change of the tenant's incidents.
+
+    After the process's LISTEN connection reconnects, ("RESYNC", Resync) instead: changes made
+    while it was down were not heard, so the client re-reads the incidents it shows.
+    """
     principal = require_role(ctx, Role.VIEWER)
     wanted = None if severities is None else frozenset(severities)
 
@@ -163,10 +181,13 @@ async def incident_changes(
         return wanted is None or change.record.severity in wanted
 
     kinds = frozenset(INCIDENT_KINDS)
-    async with _feed(ctx).subscribe(principal.tenant_id, kinds, accepts) as stream:
+    async with _feed(ctx).subscribe(principal.tenant_id, kinds, accepts, resync=True) as stream:
         async for change in stream:
             _renew_loaders(ctx)
-            yield INCIDENT_KINDS[change.kind], change.record
+            if change.kind == RESYNC:
+                yield RESYNC, change.record
+            else:
+                yield INCIDENT_KINDS[change.kind], change.record
 
 
 async def incident_events_added(
@@ -182,8 +203,16 @@ async def incident_events_added(
     def accepts(change: Change) -> bool:
         return bool(change.record.incident_id == incident_id)
 
-    async with _feed(ctx).subscribe(principal.tenant_id, EVENT_KINDS, accepts) as stream:
+    feed = _feed(ctx)
+    async with feed.subscribe(principal.tenant_id, EVENT_KINDS, accepts, resync=True) as stream:
         async for change in stream:
+            if change.kind == RESYNC:
+                # An IncidentEvent cannot say "you may have missed some": end the stream.
+                raise ListenerResynced(
+                    "events may have been missed while the change listener reconnected; "
+                    "re-read the incident's timeline and subscribe again",
+                    reason="LISTENER_RESYNC",
+                )
             _renew_loaders(ctx)
             yield change.record
 

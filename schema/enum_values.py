@@ -312,6 +312,9 @@ _VALUES: dict[type[Enum], dict[str, str]] = {
         "ESCALATED": "Its severity went up.",
         "ACKNOWLEDGED": "It was acknowledged.",
         "RESOLVED": "It was resolved.",
+        "RESYNC": "Not a change: the gateway's change listener reconnected and changes made "
+        "meanwhile may be missing; re-read the incidents you show (incident and incidentId "
+        "are null, changedAt is when the listener came back).",
     },
 }
 

@@ -56,20 +56,29 @@ class IncidentChangeKind(Enum):
     ESCALATED = "ESCALATED"
     ACKNOWLEDGED = "ACKNOWLEDGED"
     RESOLVED = "RESOLVED"
+    RESYNC = "RESYNC"
 
 
 @strawberry.type(description="One committed change of an incident, with the incident as it is now.")
 class IncidentChange:
     kind: IncidentChangeKind = strawberry.field(description="What happened.")
-    incident: Incident = strawberry.field(
+    incident: Incident | None = strawberry.field(
         description="The incident as read right after the change committed (a later change "
-        "may already show)."
+        "may already show); null only for kind RESYNC."
     )
-    incident_id: strawberry.ID = strawberry.field(description="Same as incident.id.")
-    changed_at: datetime = strawberry.field(description="The incident's updatedAt.")
+    incident_id: strawberry.ID | None = strawberry.field(
+        description="Same as incident.id; null only for kind RESYNC."
+    )
+    changed_at: datetime = strawberry.field(
+        description="The incident's updatedAt (RESYNC: when the change listener came back)."
+    )
 
 
-def _incident_change(kind: str, record: IncidentRecord) -> IncidentChange:
+def _incident_change(kind: str, record: IncidentRecord | uc.Resync) -> IncidentChange:
+    if isinstance(record, uc.Resync):
+        return IncidentChange(
+            kind=IncidentChangeKind.RESYNC, incident=None, incident_id=None, changed_at=record.at
+        )
     return IncidentChange(
         kind=IncidentChangeKind(kind),
         incident=incident(record),

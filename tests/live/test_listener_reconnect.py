@@ -120,6 +120,9 @@ async def test_subscribers_keep_receiving_after_the_database_restarts(
             # state subscribers get the current state again (changes during the gap were lost)
             resent = (await ws.next(breaker))["data"]["circuitBreakerChanged"]
             assert resent["state"] == "CLOSED"
+            # and incident subscribers an explicit RESYNC
+            resync = (await ws.next(op))["data"]["incidentChanged"]
+            assert (resync["kind"], resync["incidentId"]) == ("RESYNC", None)
             # then a change committed after the restart still reaches the same subscriber
             async with httpx.AsyncClient(base_url=url, timeout=10) as http:
                 body = await gql(http, ACK, {"id": row["id"]}, role="OPERATOR")
