@@ -28,10 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def live(settings: Settings) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(settings)
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(settings) as server:
+        yield server
 
 
 async def _run(*command: str) -> tuple[int, str]:

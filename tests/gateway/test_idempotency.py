@@ -198,10 +198,8 @@ async def test_purge_deletes_only_answers_past_retention(engine):
 @pytest.fixture(scope="module")
 def live(settings: Settings) -> Iterator[ThreadedServer]:
     """The real app on uvicorn over TCP: the race needs a real connection, not ASGI in-process."""
-    server = ThreadedServer(settings)
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(settings) as server:
+        yield server
 
 
 async def test_a_retry_sent_the_moment_the_answer_arrives_is_a_replay(live, engine):

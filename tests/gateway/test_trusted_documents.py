@@ -451,10 +451,8 @@ ACK = 'mutation Ack($id: ID!) { acknowledgeIncident(id: $id, note: "ok") { id st
 
 @pytest.fixture
 def only_server(settings: Settings) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(settings.model_copy(update={"trusted_documents": "only"}))
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(settings.model_copy(update={"trusted_documents": "only"})) as server:
+        yield server
 
 
 async def test_only_mode_holds_for_subscriptions_too(only_server, engine):

@@ -18,10 +18,8 @@ def live_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def live_server(live_settings: Settings) -> Iterator[ThreadedServer]:
-    server = ThreadedServer(live_settings)
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(live_settings) as server:
+        yield server
 
 
 @pytest.fixture

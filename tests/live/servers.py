@@ -56,6 +56,13 @@ class ThreadedServer:
         self.server.should_exit = True
         self.thread.join(10)
 
+    def __enter__(self) -> ThreadedServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 class GatewayProcess:
     """`python -m gateway serve` as a subprocess: a separate replica with its own LISTEN hub."""

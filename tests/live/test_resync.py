@@ -38,10 +38,8 @@ def server(live_settings: Settings) -> Iterator[ThreadedServer]:
             "api_key_cache_seconds": KEY_INTERVAL,
         }
     )
-    server = ThreadedServer(settings)
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(settings) as server:
+        yield server
 
 
 async def _kill_listener(engine: AsyncEngine) -> int:
@@ -94,7 +92,9 @@ async def test_after_the_listener_reconnects_every_subscriber_is_told(server, en
         # then the listener comes back and the breaker subscriber gets the current state again
         resent = await ws.next(breaker, within=15)
         assert resent["data"]["circuitBreakerChanged"]["state"] == "CLOSED"
-        assert await metric(server.url, "gateway_listener_reconnects_total") == reconnects + 1
+        # (the counter is per process: other servers of this test process on the same database
+        # lose their LISTEN backend too and may count theirs)
+        assert await metric(server.url, "gateway_listener_reconnects_total") >= reconnects + 1
         # the incident subscriber gets an explicit RESYNC (no incident: re-read what you show)
         change = (await ws.next(incidents))["data"]["incidentChanged"]
         assert (change["kind"], change["incident"], change["incidentId"]) == ("RESYNC", None, None)

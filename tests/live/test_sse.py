@@ -35,10 +35,10 @@ KEEPALIVE = 0.3
 @pytest.fixture(scope="module")
 def sse_server(live_settings: Settings) -> Iterator[ThreadedServer]:
     """Its own server, with a short keep-alive so that the test can see the `: ping` comments."""
-    server = ThreadedServer(live_settings.model_copy(update={"sse_keepalive_seconds": KEEPALIVE}))
-    server.start()
-    yield server
-    server.stop()
+    with ThreadedServer(
+        live_settings.model_copy(update={"sse_keepalive_seconds": KEEPALIVE})
+    ) as server:
+        yield server
 
 
 @pytest.fixture
