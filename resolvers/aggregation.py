@@ -19,7 +19,6 @@ from drivers import aggregation as agg
 from drivers import incidents as db
 from drivers.records import IncidentEventRecord, IncidentRecord
 from drivers.rules import incidents as rules
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
@@ -243,7 +242,7 @@ def notify_outcome(uow: UnitOfWork, outcome: AggregationOutcome) -> None:
 async def ingest_incident_signal(ctx: Context, signal: Signal) -> AggregationOutcome:
     """Aggregate one INGEST signal in its own transaction, with its audit row."""
     check_signal(signal)
-    async with unit_of_work(ctx, "ingestIncidentSignal", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "ingestIncidentSignal") as uow:
         outcome = await aggregate(uow, signal)
         uow.audit(
             "incidents",

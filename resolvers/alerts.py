@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import alerts as db
 from drivers.records import AlertOutboxRecord
 from drivers.rules.breaker import BreakerSettings, backoff_seconds
-from resolvers.auth import Role, require_role
+from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import translate_errors
 from resolvers.metrics import ALERT_DELIVERIES
@@ -136,7 +136,7 @@ async def purge_alerts(
 
 async def retry_failed_alerts(ctx: Context) -> int:
     """Re-drive the tenant's dead letters: back to PENDING with 3 more attempts, due now."""
-    async with unit_of_work(ctx, "retryFailedAlerts", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "retryFailedAlerts") as uow:
         ids = await db.redrive_failed(
             uow.conn, tenant_id=uow.tenant_id, extra=EXTRA_RETRIES, now=datetime.now(UTC)
         )

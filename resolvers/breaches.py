@@ -12,7 +12,6 @@ from drivers import limits as limits_db
 from drivers.enums import BreachType
 from drivers.mapping import LIMIT_BREACH, breach_orderings
 from drivers.records import LimitBreachRecord
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, GatewayError, GovernanceError
 from resolvers.limit_writes import check_decimal
@@ -62,7 +61,7 @@ async def record_limit_breach(ctx: Context, data: RecordBreachInput) -> LimitBre
     _check_input(data)
     validated = False
     try:
-        async with unit_of_work(ctx, "recordLimitBreach", Role.INGEST) as uow:
+        async with unit_of_work(ctx, "recordLimitBreach") as uow:
             tenant = uow.tenant_id
             await ensure_found(
                 uow.conn, "Limit", tenant_id=tenant, entity_id=data.limit_id, field="limitId"

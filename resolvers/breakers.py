@@ -203,7 +203,7 @@ async def report_breaker_drift(
     settings = ctx.breaker
     await _prepare(ctx, Role.INGEST, name)
     incident = None
-    async with unit_of_work(ctx, "reportBreakerDrift", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "reportBreakerDrift") as uow:
         before = await db.get_or_create_breaker_for_update(
             uow.conn, tenant_id=uow.tenant_id, name=name
         )
@@ -261,7 +261,7 @@ async def report_breaker_schema_errors(
     settings = ctx.breaker
     await _prepare(ctx, Role.INGEST, name)
     incident = None
-    async with unit_of_work(ctx, "reportBreakerSchemaErrors", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "reportBreakerSchemaErrors") as uow:
         before = await db.get_or_create_breaker_for_update(
             uow.conn, tenant_id=uow.tenant_id, name=name
         )
@@ -300,7 +300,7 @@ async def disable_circuit_breaker(
     settings = ctx.breaker
     await _prepare(ctx, Role.ADMIN, name)
     incident = None
-    async with unit_of_work(ctx, "disableCircuitBreaker", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "disableCircuitBreaker") as uow:
         before = await db.get_or_create_breaker_for_update(
             uow.conn, tenant_id=uow.tenant_id, name=name
         )
@@ -349,7 +349,7 @@ async def enable_circuit_breaker(ctx: Context, *, name: str, reason: str | None)
     settings = ctx.breaker
     await _prepare(ctx, Role.ADMIN, name)
     resolved = None
-    async with unit_of_work(ctx, "enableCircuitBreaker", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "enableCircuitBreaker") as uow:
         before = await db.get_or_create_breaker_for_update(
             uow.conn, tenant_id=uow.tenant_id, name=name
         )

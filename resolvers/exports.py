@@ -15,7 +15,6 @@ from typing import Any
 
 from drivers import exports as db
 from drivers.rules import bundles as rules
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.unit_of_work import unit_of_work
@@ -58,7 +57,7 @@ async def export_incident_bundle(
 ) -> ExportBundleResult:
     """Build one bundle from the tenant's incident, its run and steps; audit it."""
     _check(options)
-    async with unit_of_work(ctx, "exportIncidentBundle", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "exportIncidentBundle") as uow:
         tenant = uow.tenant_id
         incident = await db.fetch_bundle_incident(
             uow.conn, tenant_id=tenant, incident_id=incident_id

@@ -25,7 +25,6 @@ from drivers import runs as rdb
 from drivers import violations as vdb
 from drivers.records import IncidentRecord, PolicyViolationRecord, RunFailureRecord
 from resolvers.aggregation import Signal, aggregate, notify_outcome
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, GatewayError, GovernanceError
 from resolvers.metrics import GOVERNANCE_EVENTS
@@ -169,7 +168,7 @@ async def create_incident_from_cost_anomaly(ctx: Context, a: CostAnomaly) -> Cos
     """Open an incident for a HIGH/CRITICAL cost anomaly; lower severities only get audited."""
     _check_anomaly(a)
     operation = "createIncidentFromCostAnomaly"
-    async with unit_of_work(ctx, operation, Role.INGEST) as uow:
+    async with unit_of_work(ctx, operation) as uow:
         if a.severity not in ("HIGH", "CRITICAL"):
             reason = f"severity {a.severity} below HIGH: no incident recorded"
             uow.audit(
@@ -294,7 +293,7 @@ async def _truth_check(uow: UnitOfWork, violation: PolicyViolationRecord) -> Tru
 async def record_policy_violation(ctx: Context, v: ViolationInput) -> ViolationOutcome:
     """Record a violation once, aggregate its incident and capture its evidence (§3.14)."""
     _check_violation(v, verification_mode=ctx.verification_mode)
-    async with unit_of_work(ctx, "recordPolicyViolation", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "recordPolicyViolation") as uow:
         await ensure_found(
             uow.conn, "Run", tenant_id=uow.tenant_id, entity_id=v.run_id, field="runId"
         )
@@ -413,7 +412,7 @@ def run_error_message(f: LlmFailureInput) -> str:
 async def record_llm_failure(ctx: Context, f: LlmFailureInput) -> RunFailureRecord:
     """Record an LLM failure with its immutable evidence and mark the run FAILED (§3.15)."""
     _check_failure(f)
-    async with unit_of_work(ctx, "recordLlmFailure", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "recordLlmFailure") as uow:
         now = _now()
         run_before = await rdb.fetch_run_for_update(
             uow.conn, tenant_id=uow.tenant_id, run_id=f.run_id

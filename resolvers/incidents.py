@@ -24,7 +24,7 @@ from drivers.records import (
     RunRecord,
 )
 from drivers.rules.incidents import AUTO_RESOLVE_AFTER_SECONDS
-from resolvers.auth import Role, require_role
+from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
 from resolvers.lists import (
@@ -163,7 +163,7 @@ def _illegal(action: str, incident: IncidentRecord) -> Conflict:
 async def acknowledge_incident(ctx: Context, incident_id: str, note: str | None) -> IncidentRecord:
     """OPEN → ACKNOWLEDGED, with its ACKNOWLEDGED event and audit row."""
     check_length("note", note, 2000)
-    async with unit_of_work(ctx, "acknowledgeIncident", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "acknowledgeIncident") as uow:
         before = await db.fetch_incident_for_update(
             uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
         )
@@ -196,7 +196,7 @@ async def create_postmortem_stub(ctx: Context, incident_id: str) -> IncidentReco
     An incident that already has one keeps it: the call is then a no-op (its audit row shows
     before = after), so retries never orphan a postmortem document.
     """
-    async with unit_of_work(ctx, "createPostmortemStub", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "createPostmortemStub") as uow:
         before = await db.fetch_incident_for_update(
             uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
         )
@@ -283,7 +283,7 @@ async def _end_incident(
     event_data: dict[str, Any],
 ) -> IncidentRecord:
     """OPEN/ACKNOWLEDGED → RESOLVED in one transaction: state, timeline event, audit, notify."""
-    async with unit_of_work(ctx, operation, Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, operation) as uow:
         before = await db.fetch_incident_for_update(
             uow.conn, tenant_id=uow.tenant_id, incident_id=incident_id
         )
@@ -365,7 +365,7 @@ async def add_incident_event(
     inserted, so it is built before the statement from the id the statement will use.
     """
     _check_event_input(data)
-    async with unit_of_work(ctx, "addIncidentEvent", Role.OPERATOR, one_statement=True) as uow:
+    async with unit_of_work(ctx, "addIncidentEvent", one_statement=True) as uow:
         planned = IncidentEventRecord(
             db.new_id(), incident_id, data.event_type, data.description, data.data or {}, _now()
         )

@@ -187,7 +187,7 @@ async def create_lesson(ctx: Context, data: CreateLessonInput) -> CreateLessonOu
     """Create a lesson; idempotent on (tenant, source event, type), near-threshold debounced."""
     _check_create(data)
     draft = _draft(data)
-    async with unit_of_work(ctx, "createLesson", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "createLesson") as uow:
         await ensure_found(
             uow.conn,
             "Incident" if data.source_event_type == "INCIDENT" else "Run",
@@ -270,7 +270,7 @@ async def _transition(
 ) -> LessonRecord:
     """Lock, check the state machine, update with a status guard, audit; one transaction."""
     required = rules.allowed_from(action)
-    async with unit_of_work(ctx, operation, Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, operation) as uow:
         before = await db.fetch_lesson_for_update(
             uow.conn, tenant_id=uow.tenant_id, lesson_id=lesson_id
         )

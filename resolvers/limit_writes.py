@@ -10,7 +10,6 @@ from typing import Any
 from drivers import limits as db
 from drivers.records import LimitRecord
 from drivers.rules.thresholds import ParamError, validate_params
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput
 from resolvers.unit_of_work import as_json, unit_of_work
@@ -139,7 +138,7 @@ def _now() -> datetime:
 async def create_limit(ctx: Context, data: CreateLimitInput) -> LimitRecord:
     """Insert an ACTIVE limit and its integrity row in one transaction."""
     _check_create(data)
-    async with unit_of_work(ctx, "createLimit", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "createLimit") as uow:
         values: dict[str, Any] = {
             "name": data.name,
             "description": data.description,
@@ -198,7 +197,7 @@ def _check_update(data: UpdateLimitInput, current: LimitRecord) -> dict[str, Any
 
 async def update_limit(ctx: Context, limit_id: str, data: UpdateLimitInput) -> LimitRecord:
     """Change the mutable fields of a limit; the audit row has the before and after state."""
-    async with unit_of_work(ctx, "updateLimit", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "updateLimit") as uow:
         before = await db.fetch_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=limit_id, lock=True
         )
@@ -215,7 +214,7 @@ async def update_limit(ctx: Context, limit_id: str, data: UpdateLimitInput) -> L
 
 async def disable_limit(ctx: Context, limit_id: str) -> LimitRecord:
     """Soft delete: status DISABLED (an already disabled limit stays as it is)."""
-    async with unit_of_work(ctx, "disableLimit", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "disableLimit") as uow:
         before = await db.fetch_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=limit_id, lock=True
         )

@@ -16,7 +16,6 @@ from drivers.errors import UniqueViolation
 from drivers.mapping import LIMIT_OVERRIDE, override_orderings
 from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, RateLimited
 from resolvers.limit_writes import check_decimal
@@ -129,7 +128,7 @@ def _cap_reached() -> RateLimited:
 async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOverrideRecord:
     """Checks in the order of §3.3; an immediate request approves itself and is ACTIVE."""
     _check_request(data)
-    async with unit_of_work(ctx, "requestOverride", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "requestOverride") as uow:
         limit = await limits_db.fetch_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
         )
@@ -187,7 +186,7 @@ async def approve_override(
     """
     check_decimal("adjustedValue", adjusted_value, maximum=_NUMERIC_20_4_MAX)
     _check_duration("adjustedDurationHours", adjusted_duration_hours)
-    async with unit_of_work(ctx, "approveOverride", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "approveOverride") as uow:
         before = await db.fetch_override(
             uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
         )
@@ -222,7 +221,7 @@ async def approve_override(
 async def reject_override(ctx: Context, override_id: str, reason: str) -> LimitOverrideRecord:
     """PENDING → REJECTED; approved_by/approved_at record the rejecter."""
     check_length("reason", reason, rules.REASON_MAX, 1)
-    async with unit_of_work(ctx, "rejectOverride", Role.ADMIN) as uow:
+    async with unit_of_work(ctx, "rejectOverride") as uow:
         before = await db.fetch_override(
             uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
         )
@@ -247,7 +246,7 @@ async def reject_override(ctx: Context, override_id: str, reason: str) -> LimitO
 
 async def cancel_override(ctx: Context, override_id: str) -> LimitOverrideRecord:
     """PENDING/APPROVED/ACTIVE → CANCELLED; any other status is CONFLICT (CANNOT_CANCEL)."""
-    async with unit_of_work(ctx, "cancelOverride", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "cancelOverride") as uow:
         before = await db.fetch_override(
             uow.conn, tenant_id=uow.tenant_id, override_id=override_id, lock=True
         )

@@ -3,7 +3,9 @@
 A use case validates its input before it opens its unit of work, so a caller without the role
 would learn the rules from a BAD_USER_INPUT. The schema calls `authorize_mutation` for each of
 the operation's root fields before execution starts: a caller who may not run one of them gets
-FORBIDDEN and nothing runs. unit_of_work still checks its own role (defence in depth).
+FORBIDDEN and nothing runs. unit_of_work checks the same table again (defence in depth): this
+table is the one place a mutation's role is stated (its description's `[ROLE]` is kept equal by
+tests/gateway/test_role_first.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from resolvers.auth import Role, require_role
+from resolvers.auth import Principal, Role, require_role
 from resolvers.context import Context
 
 __all__ = ["MUTATION_ROLES", "authorize_mutation"]
@@ -58,6 +60,6 @@ MUTATION_ROLES: Mapping[str, Role] = MappingProxyType(
 )
 
 
-def authorize_mutation(ctx: Context, name: str) -> None:
-    """Raise Unauthenticated/Forbidden unless the caller may run the named mutation."""
-    require_role(ctx, MUTATION_ROLES.get(name, Role.ADMIN))
+def authorize_mutation(ctx: Context, name: str) -> Principal:
+    """The caller, unless it may not run the named mutation (Unauthenticated/Forbidden)."""
+    return require_role(ctx, MUTATION_ROLES.get(name, Role.ADMIN))

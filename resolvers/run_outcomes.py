@@ -10,7 +10,6 @@ from drivers import incidents as idb
 from drivers import runs as rdb
 from drivers.records import IncidentRecord, RunRecord
 from drivers.rules import runs as rules
-from resolvers.auth import Role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict
 from resolvers.unit_of_work import as_json, unit_of_work
@@ -35,7 +34,7 @@ async def record_run_outcome(ctx: Context, run_id: str) -> RunOutcomeResult:
     if not run_id.strip():
         raise BadUserInput("runId must not be blank", field="runId")
     check_length("runId", run_id, 128)
-    async with unit_of_work(ctx, "recordRunOutcome", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "recordRunOutcome") as uow:
         run = await rdb.fetch_run_for_update(uow.conn, tenant_id=uow.tenant_id, run_id=run_id)
         outcome = rules.outcome_for(run.status)
         if outcome is None:

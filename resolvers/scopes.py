@@ -83,7 +83,7 @@ def _check_scope_input(data: ScopeInput) -> None:
 async def create_recovery_scope(ctx: Context, data: ScopeInput) -> ExecutionScopeRecord:
     """A bounded scope for one recovery action on one of the tenant's incidents."""
     _check_scope_input(data)
-    async with unit_of_work(ctx, "createRecoveryScope", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "createRecoveryScope") as uow:
         await ensure_found(
             uow.conn,
             "Incident",
@@ -154,7 +154,7 @@ async def execute_with_scope(ctx: Context, data: ExecuteInput) -> ExecutionResul
     check_decimal("costUsd", data.cost_usd, positive=False, maximum=_MONEY_MAX)
     if data.cost_usd is not None and data.cost_usd < 0:
         raise BadUserInput("costUsd must be >= 0", field="costUsd")
-    async with unit_of_work(ctx, "executeWithScope", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "executeWithScope") as uow:
         try:
             scope = await db.fetch_scope(
                 uow.conn, tenant_id=uow.tenant_id, scope_id=data.scope_id, lock=True
@@ -232,7 +232,7 @@ async def execute_with_scope(ctx: Context, data: ExecuteInput) -> ExecutionResul
 
 async def revoke_scope(ctx: Context, scope_id: str) -> ExecutionScopeRecord:
     """ACTIVE → REVOKED; any other status is CONFLICT."""
-    async with unit_of_work(ctx, "revokeScope", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "revokeScope") as uow:
         try:
             before = await db.fetch_scope(
                 uow.conn, tenant_id=uow.tenant_id, scope_id=scope_id, lock=True
@@ -329,7 +329,7 @@ async def test_recovery_scope_audited(ctx: Context, data: ScopeTestInput) -> Sco
     The row is marked `"dry_run": true` in `after`, names the targeted incident, and is the only
     write: no scope, evidence or notification.
     """
-    async with unit_of_work(ctx, "testRecoveryScope", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "testRecoveryScope") as uow:
         result = await test_recovery_scope(ctx, data)
         uow.audit(
             "incidents",

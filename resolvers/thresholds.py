@@ -22,7 +22,7 @@ from drivers.rules.thresholds import (
     ops_event,
     signal_percentage,
 )
-from resolvers.auth import Role, require_role
+from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound, QueryTooComplex, translate_errors
 from resolvers.lists import root_connection
@@ -147,7 +147,7 @@ def _check_signal(data: SignalInput) -> None:
 async def record_threshold_signal(ctx: Context, data: SignalInput) -> ThresholdSignalRecord:
     """Append a NEAR or BREACH signal with its percentage (§3.4)."""
     _check_signal(data)
-    async with unit_of_work(ctx, "recordThresholdSignal", Role.INGEST) as uow:
+    async with unit_of_work(ctx, "recordThresholdSignal") as uow:
         await ensure_found(
             uow.conn, "Run", tenant_id=uow.tenant_id, entity_id=data.run_id, field="runId"
         )
@@ -176,7 +176,7 @@ async def record_threshold_signal(ctx: Context, data: SignalInput) -> ThresholdS
 
 async def acknowledge_threshold_signal(ctx: Context, signal_id: str) -> ThresholdSignalRecord:
     """Acknowledge a signal once; a second acknowledgement is CONFLICT."""
-    async with unit_of_work(ctx, "acknowledgeThresholdSignal", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "acknowledgeThresholdSignal") as uow:
         try:
             before = await db.fetch_signal(
                 uow.conn, tenant_id=uow.tenant_id, signal_id=signal_id, lock=True

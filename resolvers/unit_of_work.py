@@ -1,6 +1,6 @@
 """One transaction per mutation: state change, events, audit row and notifications together.
 
-    async with unit_of_work(ctx, "acknowledgeIncident", Role.OPERATOR) as uow:
+    async with unit_of_work(ctx, "acknowledgeIncident") as uow:
         ... driver writes on uow.conn ...
         uow.audit("incidents", incident.id, before=old, after=new)
         uow.notify("INCIDENT_ACKNOWLEDGED", incident.id)
@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import audit
 from drivers.audit import AuditEntry
-from resolvers.auth import Principal, Role, require_role
+from resolvers.auth import Principal
 from resolvers.context import Context
 from resolvers.errors import translate_errors
+from resolvers.roles import authorize_mutation
 
 __all__ = ["UnitOfWork", "as_json", "unit_of_work"]
 
@@ -117,13 +118,15 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    ctx: Context, operation: str, role: Role, *, one_statement: bool = False
+    ctx: Context, operation: str, *, one_statement: bool = False
 ) -> AsyncIterator[UnitOfWork]:
-    """Check the caller's role, then run the body in one transaction on the primary.
+    """Check the caller's role for `operation`, then run the body in one transaction.
+
+    The role comes from resolvers/roles.py; the transaction runs on the primary.
 
     one_statement=True: the body's single statement is the transaction (see the module doc).
     """
-    principal = require_role(ctx, role)
+    principal = authorize_mutation(ctx, operation)
     with translate_errors():
         if one_statement:
             async with ctx.db.primary.connect() as conn:

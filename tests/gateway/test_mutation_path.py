@@ -263,10 +263,10 @@ async def test_a_one_statement_unit_must_write_its_audit_row_in_its_statement(en
     inc = incident_row()
     await insert_rows(engine, t.incidents, [inc])
     with pytest.raises(RuntimeError, match="without its audit row in its statement"):
-        async with unit_of_work(_ctx(engine), "x", Role.OPERATOR, one_statement=True) as uow:
+        async with unit_of_work(_ctx(engine), "addIncidentEvent", one_statement=True) as uow:
             uow.audit("incidents", inc["id"], before=None, after=None)
     with pytest.raises(RuntimeError, match="after take_audit"):
-        async with unit_of_work(_ctx(engine), "x", Role.OPERATOR, one_statement=True) as uow:
+        async with unit_of_work(_ctx(engine), "addIncidentEvent", one_statement=True) as uow:
             uow.audit("incidents", inc["id"], before=None, after=None)
             entry = uow.take_audit()
             uow.notify("INCIDENT_UPDATED", inc["id"])
@@ -277,7 +277,7 @@ async def test_a_one_statement_unit_must_write_its_audit_row_in_its_statement(en
 async def test_a_transactional_unit_may_hand_its_audit_row_to_a_driver(engine):
     inc = incident_row()
     await insert_rows(engine, t.incidents, [inc])
-    async with unit_of_work(_ctx(engine), "addIncidentEvent", Role.OPERATOR) as uow:
+    async with unit_of_work(_ctx(engine), "addIncidentEvent") as uow:
         now = datetime.now(UTC)
         planned = IncidentEventRecord(new_id(), inc["id"], "NOTE", "d", {"b": 1, "a": 2}, now)
         uow.audit("incident_events", planned.id, before=None, after=None)
