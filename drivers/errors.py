@@ -76,8 +76,10 @@ _BY_SQLSTATE: dict[str, type[ConstraintViolation]] = {
     "23503": ForeignKeyViolation,
     "23514": CheckViolation,
 }
-# Connection-class failures (08xxx), shutdown (57P0x) and "cannot connect now".
-_UNAVAILABLE = re.compile(r"^(08|57P0)")
+# Connection-class failures (08xxx), insufficient resources (53xxx: too many connections, out of
+# memory, disk full), shutdown and "cannot connect now" (57P0x) and a statement cancelled by
+# statement_timeout (57014): the database cannot serve now, so the client should retry.
+_UNAVAILABLE = re.compile(r"^(08|53|57P0|57014)")
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -112,5 +114,5 @@ def map_db_errors() -> Iterator[None]:
         if exc.connection_invalidated or (state is not None and _UNAVAILABLE.match(state)):
             raise Unavailable("database unavailable") from exc
         raise
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:  # the last: the pool is exhausted
         raise Unavailable("database unavailable") from exc
