@@ -386,11 +386,25 @@ async def _run_worker(url: str, settings: Settings) -> None:
         await engine.dispose()
 
 
-def _worker(settings: Settings) -> int:
-    """Run the background jobs alone, until SIGINT or SIGTERM."""
+def _worker(settings: Settings, metrics_host: str, metrics_port: int | None) -> int:
+    """Run the background jobs alone, until SIGINT or SIGTERM.
+
+    With --metrics-port the jobs' counters (gateway_job_*) are scraped from the worker itself:
+    where only the worker runs jobs, the gateways' /metrics never see them.
+    """
     url = _database(settings)
     if settings.migrate_on_start:
         _migrate(_direct(settings, url))
+    if metrics_port is not None:
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise CliError(
+                f"cannot serve metrics on {metrics_host}:{metrics_port} ({exc.strerror})"
+            ) from exc
+        print(f"metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
     print("worker running background jobs; stop with Ctrl-C", flush=True)
     asyncio.run(_run_worker(url, settings))
     print("worker stopped", flush=True)
@@ -416,7 +430,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"load the demo data into tenant '{DEMO_TENANT}' and print an ADMIN key",
     )
-    command("worker", "run the background jobs without serving HTTP, until Ctrl-C")
+    worker = command("worker", "run the background jobs without serving GraphQL, until Ctrl-C")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the jobs' Prometheus metrics on http://HOST:PORT/metrics (unset = none)",
+    )
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address the metrics endpoint listens on"
+    )
     command("migrate", "apply database migrations (idempotent)")
     seed = command("seed-demo", "load the demo data set into a tenant (idempotent)")
     seed.add_argument("--tenant", required=True, help="tenant id to load into")
@@ -495,7 +518,7 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "worker":
-        return _worker(settings)
+        return _worker(settings, args.metrics_host, args.metrics_port)
     if args.command == "schema-export":
         from schema import sdl  # noqa: PLC0415
 

@@ -150,7 +150,8 @@ def test_jobs_run_in_the_worker_only(services):
     for name in GATEWAYS:
         assert services[name]["environment"]["GATEWAY_BACKGROUND_JOBS"] == "off"
         assert "command" not in services[name]  # the image's `gateway serve`
-    assert services["worker"]["command"] == ["gateway", "worker"]
+    command = services["worker"]["command"]
+    assert command[:2] == ["gateway", "worker"] and "--metrics-port" in command
     assert services["worker"]["environment"]["GATEWAY_BACKGROUND_JOBS"] == "on"
 
 

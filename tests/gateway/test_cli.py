@@ -345,3 +345,51 @@ def test_embedded_postgres_output_goes_to_its_log_file(tmp_path):
         assert not embedded_running(data_dir)
     finally:
         _stop_embedded(data_dir)
+
+
+def test_worker_serves_its_job_metrics(database_url):
+    # given a worker whose override job runs every 0.2 s, with a metrics port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(database_url, JOB_OVERRIDE_SECONDS="0.2", MIGRATE_ON_START="false")
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway", "worker", "--metrics-port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            # when its metrics are scraped after a few ticks
+            deadline = time.monotonic() + 60
+            runs = 0.0
+            while time.monotonic() < deadline and runs < 2 and proc.poll() is None:
+                time.sleep(0.2)
+                try:
+                    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                except httpx.TransportError:
+                    continue
+                runs = sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("gateway_job_runs_total{") and 'job="overrides"' in line
+                )
+            # then the override job's runs are counted there
+            assert runs >= 2
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+
+
+def test_worker_metrics_port_in_use_is_one_line(database_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(
+            database_url, "worker", "--metrics-port", str(port), env={"MIGRATE_ON_START": "false"}
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot serve metrics on 127.0.0.1:{port}")
+    assert result.stderr.count("\n") == 1
