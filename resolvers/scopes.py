@@ -16,9 +16,9 @@ from drivers import scopes as db
 from drivers.errors import NotFound as DbNotFound
 from drivers.records import ExecutionScopeRecord
 from drivers.rules import scopes as rules
-from resolvers.auth import Role, require_role
+from resolvers.auth import require_role
 from resolvers.context import Context
-from resolvers.errors import BadUserInput, Conflict, NotFound, translate_errors
+from resolvers.errors import BadUserInput, Conflict, NotFound
 from resolvers.limit_writes import check_decimal
 from resolvers.lists import nested_list
 from resolvers.references import ensure_found
@@ -37,7 +37,6 @@ __all__ = [
     "incident_scopes",
     "revoke_scope",
     "test_recovery_scope",
-    "test_recovery_scope_audited",
 ]
 
 _ENTITY = "execution_scopes"
@@ -280,18 +279,8 @@ class ScopeTestResult:
     execution_hash: str
 
 
-async def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
-    """Simulate a scoped action without writing anything (§3.6 "Test")."""
-    principal = require_role(ctx, Role.OPERATOR)
-    with translate_errors():
-        async with ctx.db.reads.connect() as conn:
-            await ensure_found(
-                conn,
-                "Incident",
-                tenant_id=principal.tenant_id,
-                entity_id=data.incident_id,
-                field="incidentId",
-            )
+def _simulate(data: ScopeTestInput) -> ScopeTestResult:
+    """Simulate a scoped action (§3.6 "Test"): a pure function of the input."""
     fraction = rules.clamp_fraction(data.scope_fraction)
     issues: list[str] = []
     if data.mode == "DRY_RUN":
@@ -323,14 +312,22 @@ async def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestRe
     )
 
 
-async def test_recovery_scope_audited(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
-    """TestRecoveryScope as a mutation: the dry run plus its one audit row (DOMAIN.md §5).
+async def test_recovery_scope(ctx: Context, data: ScopeTestInput) -> ScopeTestResult:
+    """TestRecoveryScope: the dry run (§3.6 "Test") plus its one audit row (DOMAIN.md §5).
 
-    The row is marked `"dry_run": true` in `after`, names the targeted incident, and is the only
-    write: no scope, evidence or notification.
+    The incident must be the caller's (NOT_FOUND otherwise). The row is marked `"dry_run": true`
+    in `after`, names the targeted incident, and is the only write: no scope, evidence or
+    notification.
     """
     async with unit_of_work(ctx, "testRecoveryScope") as uow:
-        result = await test_recovery_scope(ctx, data)
+        await ensure_found(
+            uow.conn,
+            "Incident",
+            tenant_id=uow.tenant_id,
+            entity_id=data.incident_id,
+            field="incidentId",
+        )
+        result = _simulate(data)
         uow.audit(
             "incidents",
             data.incident_id,

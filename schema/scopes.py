@@ -207,7 +207,7 @@ class ScopeMutations:
             strawberry.argument(description="The action to simulate and how."),
         ],
     ) -> ScopeTestResult:
-        result = await uc.test_recovery_scope_audited(
+        result = await uc.test_recovery_scope(
             info.context,
             uc.ScopeTestInput(
                 incident_id=str(input.incident_id),
