@@ -26,6 +26,7 @@ from gateway.health import healthz, readyz
 from gateway.idempotency import IdempotencyKeys
 from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
+from gateway.pipeline import GRAPHQL_PATH
 from gateway.prepared_reads import PreparedReads
 from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
@@ -202,8 +203,8 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
+            Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+            WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -24,7 +24,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from gateway.metrics import GRAPHQL_OPERATIONS, count_errors
+from gateway.metrics import count_errors, count_operation
 from gateway.pipeline import PARAMS
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
 from gateway.replica import COMMITS, DATABASE
@@ -141,9 +141,7 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
         # Which read path served the operation: a header, and the per-path counter.
-        path = "compiled" if isinstance(result.data, orjson.Fragment) else "resolver"
-        request.state.sub_response.headers[READ_PATH_HEADER] = path
-        GRAPHQL_OPERATIONS.labels(path).inc()
+        request.state.sub_response.headers[READ_PATH_HEADER] = count_operation(result.data)
         code_uncoded_errors(response, getattr(request.state, "request_id", "-"))  # type: ignore[arg-type]
         errors: list[dict[str, Any]] = response.get("errors") or []  # type: ignore[assignment]
         if errors:

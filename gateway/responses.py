@@ -20,6 +20,7 @@ __all__ = [
     "GRAPHQL_RESPONSE",
     "JSON",
     "code_uncoded_errors",
+    "error_body",
     "error_response",
     "internal_error",
     "response_media_type",
@@ -36,6 +37,13 @@ def response_media_type(accept: str | None) -> str:
     return GRAPHQL_RESPONSE if accept is not None and GRAPHQL_RESPONSE in accept else JSON
 
 
+def error_body(error: GatewayError) -> bytes:
+    """`{"errors": [...]}` with the error's code, as JSON (the code is counted)."""
+    extensions = error.extensions
+    count_errors((extensions["code"],))
+    return orjson.dumps({"errors": [{"message": error.message, "extensions": extensions}]})
+
+
 def error_response(
     error: GatewayError,
     status: int,
@@ -43,11 +51,8 @@ def error_response(
     media_type: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """An `{"errors": [...]}` body with the error's code, at the given HTTP status (counted)."""
-    extensions = error.extensions
-    count_errors((extensions["code"],))
-    body = {"errors": [{"message": error.message, "extensions": extensions}]}
-    return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
+    """An error_body answer at the given HTTP status."""
+    return Response(error_body(error), status_code=status, media_type=media_type, headers=headers)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:

@@ -34,9 +34,9 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from gateway import fanout
-from gateway.metrics import GRAPHQL_OPERATIONS, count_errors
+from gateway.metrics import count_operation
 from gateway.pipeline import PARAMS, PRINCIPAL, header, is_graphql_http, state
-from gateway.responses import code_uncoded_errors, error_response
+from gateway.responses import code_uncoded_errors, error_body, error_response
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Forbidden, Unavailable
 
@@ -98,10 +98,7 @@ def _next_event(result: ExecutionResult, request_id: str) -> bytes:
 
 def _forbidden_event(reason: str) -> bytes:
     """The `next` event that ends a stream whose credential was revoked or expired."""
-    error = Forbidden(reason)
-    count_errors((error.code,))
-    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    return _TRANSPORT.encode_event("next", orjson.dumps(body).decode()).encode()
+    return _TRANSPORT.encode_event("next", error_body(Forbidden(reason)).decode()).encode()
 
 
 async def _until_disconnect(receive: Receive) -> None:
@@ -203,8 +200,7 @@ class _Stream:
             async for result in results:
                 if first:
                     first = False
-                    path = "compiled" if isinstance(result.data, orjson.Fragment) else "resolver"
-                    GRAPHQL_OPERATIONS.labels(path).inc()
+                    count_operation(result.data)
                 await self._write(_next_event(result, self._request_id))
         await self._write(_COMPLETE, last=True)
 

@@ -25,7 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.metrics import ERROR_CODE_ATTRIBUTE
-from gateway.pipeline import GRAPHQL_PATH, PARAMS, PRINCIPAL, state
+from gateway.pipeline import GRAPHQL_PATH, PARAMS, PRINCIPAL, is_graphql_http, state
 from gateway.prepared_reads import READ_PATH_HEADER
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ class TracingMiddleware:
         self.tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != GRAPHQL_PATH:
+        if not is_graphql_http(scope):
             await self.app(scope, receive, send)
             return
         carrier = {
