@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.pipeline import PARAMS, header, is_graphql_http, state
 from gateway.responses import error_response, response_media_type
+from gateway.trusted_documents import names_a_document
 from resolvers.errors import BadUserInput
 
 __all__ = ["MAX_JSON_DEPTH", "RequestBodyLimits", "nested_deeper_than"]
@@ -73,14 +74,6 @@ def _decode(text: bytes | str, what: str, field: str | None = None) -> Any:
         raise Refused(400, f"{what} nests too deep.", field=field) from exc
 
 
-def _names_a_document(data: dict[str, Any]) -> bool:
-    """A `documentId` or APQ hash may stand for `query` (gateway/trusted_documents.py)."""
-    extensions = data.get("extensions")
-    return data.get("documentId") is not None or (
-        isinstance(extensions, dict) and extensions.get("persistedQuery") is not None
-    )
-
-
 def _checked(data: object) -> dict[str, Any]:
     """The parameters of one GraphQL-over-HTTP request, or Refused naming what is wrong."""
     if isinstance(data, list):
@@ -88,7 +81,7 @@ def _checked(data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Refused(400, "The request body must be a JSON object {query, variables, ...}.")
     query = data.get("query")
-    if not isinstance(query, str) and not (query is None and _names_a_document(data)):
+    if not isinstance(query, str) and not (query is None and names_a_document(data)):
         raise Refused(400, "`query` must be a string holding a GraphQL document.", field="query")
     if not isinstance(data.get("operationName"), str | None):
         raise Refused(400, "`operationName` must be a string or null.", field="operationName")

@@ -46,6 +46,7 @@ __all__ = [
     "Mode",
     "TrustedDocuments",
     "load_documents",
+    "names_a_document",
 ]
 
 Mode = Literal["off", "allow", "only"]
@@ -53,6 +54,14 @@ Mode = Literal["off", "allow", "only"]
 CACHE_SIZE = 10_000
 _NO_CACHE = {"cache-control": "private, no-cache, must-revalidate"}
 DOCUMENT_IDS = "trusted_documents"  # lifespan-state key of the app's DocumentIds (WebSockets)
+
+
+def names_a_document(params: dict[str, Any]) -> bool:
+    """A `documentId` or an APQ hash (`extensions.persistedQuery`) may stand for `query`."""
+    extensions = params.get("extensions")
+    return params.get("documentId") is not None or (
+        isinstance(extensions, dict) and extensions.get("persistedQuery") is not None
+    )
 
 
 class DocumentCache:
@@ -126,16 +135,7 @@ class DocumentIds:
 
     def names_a_document(self, params: dict[str, Any]) -> bool:
         """Whether `resolve` has anything to do for parameters that may lack a `query`."""
-        return self.mode == "only" or (
-            self.mode == "allow"
-            and (
-                params.get("documentId") is not None
-                or (
-                    isinstance(params.get("extensions"), dict)
-                    and params["extensions"].get("persistedQuery") is not None
-                )
-            )
-        )
+        return self.mode == "only" or (self.mode == "allow" and names_a_document(params))
 
     async def resolve(self, params: dict[str, Any], engine: AsyncEngine) -> None:
         """Put the named document into `params["query"]`, or raise what refuses the request."""
