@@ -16,11 +16,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from gateway.settings import Settings
 
 __all__ = ["ROLES", "main"]
@@ -137,16 +140,24 @@ def _shown(path: Path) -> str:
         return str(resolved)
 
 
-async def _revision(url: str) -> str | None:
+@asynccontextmanager
+async def _transaction(url: str) -> AsyncIterator[AsyncConnection]:
+    """One transaction on a short-lived engine: what each one-shot command needs."""
     from drivers.db import make_engine  # noqa: PLC0415
-    from drivers.migrate import current_revision  # noqa: PLC0415
 
     engine = make_engine(url)
     try:
-        async with engine.connect() as conn:
-            return await current_revision(conn)
+        async with engine.begin() as conn:
+            yield conn
     finally:
         await engine.dispose()
+
+
+async def _revision(url: str) -> str | None:
+    from drivers.migrate import current_revision  # noqa: PLC0415
+
+    async with _transaction(url) as conn:
+        return await current_revision(conn)
 
 
 def _migrate(url: str) -> str:
@@ -163,58 +174,35 @@ def _migrate(url: str) -> str:
 
 async def _create_key(url: str, tenant: str, role: str, name: str | None) -> tuple[str, str]:
     from drivers import api_keys  # noqa: PLC0415
-    from drivers.db import make_engine  # noqa: PLC0415
 
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            record, token = await api_keys.insert_api_key(
-                conn, tenant_id=tenant, role=role, name=name
-            )
-    finally:
-        await engine.dispose()
+    async with _transaction(url) as conn:
+        record, token = await api_keys.insert_api_key(conn, tenant_id=tenant, role=role, name=name)
     return record.id, token
 
 
 async def _revoke_key(url: str, key_id: str) -> None:
     from drivers import api_keys  # noqa: PLC0415
-    from drivers.db import make_engine  # noqa: PLC0415
 
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await api_keys.revoke_api_key(conn, key_id=key_id)
-    finally:
-        await engine.dispose()
+    async with _transaction(url) as conn:
+        await api_keys.revoke_api_key(conn, key_id=key_id)
 
 
 async def _seed(url: str, tenant: str) -> dict[str, int]:
-    from drivers.db import make_engine  # noqa: PLC0415
     from drivers.demo import seed_demo  # noqa: PLC0415
 
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            return await seed_demo(conn, tenant)
-    finally:
-        await engine.dispose()
+    async with _transaction(url) as conn:
+        return await seed_demo(conn, tenant)
 
 
 async def _key_is_live(url: str, token: str) -> bool:
     from drivers import api_keys  # noqa: PLC0415
-    from drivers.db import make_engine  # noqa: PLC0415
 
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            return await api_keys.touch_api_key(conn, token=token) is not None
-    finally:
-        await engine.dispose()
+    async with _transaction(url) as conn:
+        return await api_keys.touch_api_key(conn, token=token) is not None
 
 
 async def _add_documents(url: str, files: list[Path]) -> tuple[int, int]:
     """Register the files' documents; (documents read, of which new)."""
-    from drivers.db import make_engine  # noqa: PLC0415
     from drivers.trusted_documents import insert_documents  # noqa: PLC0415
     from gateway.document_manifests import ManifestError, read_documents  # noqa: PLC0415
 
@@ -222,12 +210,8 @@ async def _add_documents(url: str, files: list[Path]) -> tuple[int, int]:
         documents = read_documents(files)
     except ManifestError as exc:
         raise CliError(str(exc)) from exc
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            return len(documents), await insert_documents(conn, documents)
-    finally:
-        await engine.dispose()
+    async with _transaction(url) as conn:
+        return len(documents), await insert_documents(conn, documents)
 
 
 def _token_file(settings: Settings) -> Path:
