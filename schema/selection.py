@@ -44,6 +44,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.utils.str_converters import to_camel_case
 
 from drivers.selection import Field
+from schema.operation import fragments_of
 
 __all__ = ["build_selection"]
 
@@ -190,9 +191,7 @@ def build_selection(
     )
     if isinstance(coerced, list):
         return None
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    fragments = fragments_of(document)
     root = schema.query_type
     if root is None:
         return None
