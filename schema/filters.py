@@ -14,7 +14,10 @@ import strawberry
 
 from drivers.mapping import ROOT_LISTS, ArgFilter, RootList
 
-__all__ = ["FilterInput", "argument_type"]
+__all__ = ["PAGE_SIZES", "FilterInput", "argument_type"]
+
+# The default `first` of each root list, by field name (the mapping's `page_size`).
+PAGE_SIZES: dict[str, int] = {name: spec.page_size for (_, name), spec in ROOT_LISTS.items()}
 
 
 def argument_type(flt: ArgFilter) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from drivers.mapping import INT32_MAX, INT32_MIN
+from drivers.mapping import INT32_MAX, INT32_MIN, ROOT_LISTS
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
 from resolvers.limits import prefetch_breach_limits
@@ -26,7 +26,7 @@ from schema.enums import (
     ResolutionMethod,
     Severity,
 )
-from schema.filters import FilterInput
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.lessons import Lesson
 from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
@@ -310,13 +310,16 @@ class ResolveIncidentInput:
     )
 
 
+_DEFAULT_ORDER = IncidentOrder(ROOT_LISTS[("Query", "incidents")].default_order)
+
+
 @strawberry.type
 class IncidentQueries:
     @strawberry.field(description="The tenant's incidents, one keyset page at a time.")
     async def incidents(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["incidents"],
         after: After = None,
         filter: Annotated[
             IncidentFilter | None,
@@ -324,7 +327,7 @@ class IncidentQueries:
         ] = None,
         order_by: Annotated[
             IncidentOrder, strawberry.argument(description="Row order (default newest first).")
-        ] = IncidentOrder.CREATED_AT_DESC,
+        ] = _DEFAULT_ORDER,
     ) -> Connection[Incident]:
         page = await root_list(
             info.context,
