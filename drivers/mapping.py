@@ -611,7 +611,8 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
                 enums.IncidentListTopic,
                 "ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
                 choices={
-                    "ACTIVE": _inc.c.status.in_(("OPEN", "ACKNOWLEDGED")),
+                    # No IN (...): a compiled plan cannot hold SQLAlchemy's expanding IN.
+                    "ACTIVE": or_(_inc.c.status == "OPEN", _inc.c.status == "ACKNOWLEDGED"),
                     "RESOLVED": _inc.c.status == "RESOLVED",
                     "HISTORICAL": (_inc.c.status == "RESOLVED")
                     & (_inc.c.resolved_at < func.now() - HISTORY_RETENTION),
