@@ -748,11 +748,8 @@ COMPILED_RELATIONS: frozenset[tuple[str, str]] = frozenset(
 # Arguments of nested list fields that narrow the list (argument name -> filter).
 RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
     ("Limit", "overrides"): {
-        "status": _in(
-            _ovr.c.status,
-            enums.OverrideStatus,
-            "Only overrides in these statuses (all when omitted).",
-        )
+        # Described (GraphQL) by the Limit type's field; its resolver filters in Python.
+        "status": _in(_ovr.c.status, enums.OverrideStatus, "")
     },
 }
 

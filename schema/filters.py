@@ -14,7 +14,7 @@ import strawberry
 
 from drivers.mapping import ROOT_LISTS, ArgFilter, RootList
 
-__all__ = ["PAGE_SIZES", "FilterInput", "argument_type"]
+__all__ = ["PAGE_SIZES", "FilterInput", "argument_type", "filter_argument"]
 
 # The default `first` of each root list, by field name (the mapping's `page_size`).
 PAGE_SIZES: dict[str, int] = {name: spec.page_size for (_, name), spec in ROOT_LISTS.items()}
@@ -25,6 +25,16 @@ def argument_type(flt: ArgFilter) -> Any:
     # str, datetime or an enum of drivers/enums.py (registered as GraphQL enum by schema/enums.py)
     one: Any = strawberry.ID if flt.graphql_id else flt.value
     return (list[one] if flt.many else one) | None
+
+
+def filter_argument(root: str, name: str) -> Any:
+    """`strawberry.argument` of a top-level filtering argument, described by the mapping.
+
+    The argument's Python type stays in the resolver's signature (what mypy checks);
+    tests/compiled/test_filters.py sends every such argument through both paths.
+    """
+    flt = ROOT_LISTS[("Query", root)].arg_filters[name]
+    return strawberry.argument(description=flt.description)
 
 
 class FilterInput:

@@ -12,7 +12,7 @@ from resolvers import overrides as uc
 from resolvers.lists import root_list
 from schema.base import Info
 from schema.enums import OverrideStatus
-from schema.filters import PAGE_SIZES
+from schema.filters import PAGE_SIZES, filter_argument
 from schema.limits import LimitOverride, override
 from schema.pagination import Connection, connection
 
@@ -44,7 +44,7 @@ class OverrideQueries:
         ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         status: Annotated[
-            list[OverrideStatus] | None, strawberry.argument(description="Only these statuses.")
+            list[OverrideStatus] | None, filter_argument("overrides", "status")
         ] = None,
     ) -> Connection[LimitOverride]:
         page = await root_list(

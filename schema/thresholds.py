@@ -21,7 +21,7 @@ from schema.enums import (
     ThresholdAction,
     ThresholdMetric,
 )
-from schema.filters import PAGE_SIZES
+from schema.filters import PAGE_SIZES, filter_argument
 from schema.pagination import Connection, connection
 
 __all__ = [
@@ -190,9 +190,9 @@ class ThresholdQueries:
             "thresholdSignals"
         ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
-        run_id: Annotated[str | None, strawberry.argument(description="One run.")] = None,
+        run_id: Annotated[str | None, filter_argument("thresholdSignals", "run_id")] = None,
         signal_type: Annotated[
-            SignalType | None, strawberry.argument(description="NEAR or BREACH.")
+            SignalType | None, filter_argument("thresholdSignals", "signal_type")
         ] = None,
     ) -> Connection[ThresholdSignal]:
         page = await root_list(
