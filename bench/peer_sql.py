@@ -50,8 +50,8 @@ END $$
 _COMPUTED_COLUMNS = (
     """CREATE OR REPLACE FUNCTION incidents_severity_rank(i incidents) RETURNS int
        LANGUAGE sql STABLE AS $$
-         SELECT CASE i.severity WHEN 'CRITICAL' THEN 4 WHEN 'HIGH' THEN 3
-                                WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 1 ELSE 0 END $$""",
+         SELECT CASE i.severity WHEN 'CRITICAL' THEN 3 WHEN 'HIGH' THEN 2
+                                WHEN 'MEDIUM' THEN 1 WHEN 'LOW' THEN 0 ELSE -1 END $$""",
     "COMMENT ON FUNCTION incidents_severity_rank(incidents) IS E'@behavior +orderBy'",
     # PostGraphile 5 offers conditions on indexed columns only; this one is not indexed.
     "COMMENT ON COLUMN limits.limit_type IS E'@behavior +filterBy'",

@@ -184,11 +184,11 @@ FROM ev, LATERAL (SELECT pg_notify('gateway_bench', ev.id)) n, (SELECT count(*) 
 """
 
 # Q5: the README's console operation. Our cursor is base64url (unpadded) of the compact JSON
-# [ordering, rank, createdAt, id]; severity rank and the limits' derived values as in
-# drivers/mapping.py; `limitType: "COST*"` is `LIKE 'COST%'` ($2).
+# [ordering, rank (LOW 0 .. CRITICAL 3), createdAt, id]; severity rank and the limits' derived
+# values as in drivers/mapping.py; `limitType: "COST*"` is `LIKE 'COST%'` ($2).
 Q5_FLOOR = """WITH page AS (
-  SELECT i.*, CASE i.severity WHEN 'CRITICAL' THEN 4 WHEN 'HIGH' THEN 3 WHEN 'MEDIUM' THEN 2
-                             WHEN 'LOW' THEN 1 ELSE 0 END AS rank
+  SELECT i.*, CASE i.severity WHEN 'CRITICAL' THEN 3 WHEN 'HIGH' THEN 2 WHEN 'MEDIUM' THEN 1
+                             WHEN 'LOW' THEN 0 ELSE -1 END AS rank
   FROM incidents i
   WHERE i.tenant_id = $1 AND i.status IN ('OPEN', 'ACKNOWLEDGED')
   ORDER BY rank DESC, i.created_at DESC, i.id DESC LIMIT 21
