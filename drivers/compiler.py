@@ -43,7 +43,6 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
-    COMPILED_RELATIONS,
     COMPUTED,
     RELATION_ARGS,
     RELATIONS,
@@ -136,7 +135,7 @@ class _Compiler:
         i = self.index[id(f)]
         return self.dyn(lambda nodes, _p: fn(nodes[i].args[key]), type_)
 
-    def alias(self, entity: Entity) -> tuple[FromClause, Callable[[Any], Any]]:
+    def alias(self, entity: Entity[Any]) -> tuple[FromClause, Callable[[Any], Any]]:
         self._aliases += 1
         alias = entity.table.alias(f"t{self._aliases}")
         adapter = ClauseAdapter(alias)
@@ -157,7 +156,9 @@ class _Compiler:
             merged = merged.op("||", return_type=JSONB)(chunk)
         return cast(merged, JSON)
 
-    def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
+    def leaf(
+        self, entity: Entity[Any], adapt: Callable[[Any], Any], f: Field
+    ) -> ColumnElement[Any]:
         names = {x.name for x in dataclasses.fields(entity.record)}
         computed = COMPUTED.get((entity.name, f.attr))
         if computed is not None:
@@ -177,7 +178,7 @@ class _Compiler:
 
     def entity_object(
         self,
-        entity: Entity,
+        entity: Entity[Any],
         alias: FromClause,
         adapt: Callable[[Any], Any],
         fields: tuple[Field, ...],
@@ -207,7 +208,7 @@ class _Compiler:
 
     # -- relations --------------------------------------------------------------------------
     def _child_where(
-        self, relation: Relation, parent_expr: ColumnElement[Any]
+        self, relation: Relation[Any], parent_expr: ColumnElement[Any]
     ) -> Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]]:
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
             clauses = [alias.c.tenant_id == self.tenant, adapt(relation.child_key) == parent_expr]
@@ -220,7 +221,7 @@ class _Compiler:
     def relation(
         self,
         parent: str,
-        relation: Relation,
+        relation: Relation[Any],
         parent_expr: ColumnElement[Any],
         parent_alias: FromClause,
         f: Field,
@@ -319,7 +320,7 @@ class _Compiler:
 
     def connection(  # noqa: PLR0912, PLR0915 - one pass over the connection's selection
         self,
-        entity: Entity,
+        entity: Entity[Any],
         where: Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]],
         ordering: Ordering,
         f: Field,
@@ -458,7 +459,7 @@ class _Compiler:
 
         return self.connection(entity, where, ordering, f, None)
 
-    def root_one(self, f: Field, relation: Relation) -> ColumnElement[Any]:
+    def root_one(self, f: Field, relation: Relation[Any]) -> ColumnElement[Any]:
         if set(f.args) != {relation.parent_field}:
             raise NotCompilable(f"Query.{f.name} arguments")
         entity = relation.target
@@ -498,9 +499,10 @@ class _Compiler:
         return cast(self.obj(pairs), Text)
 
 
-def _relation(parent: str, name: str) -> Relation | None:
-    """A relation the compiled path may follow (see COMPILED_RELATIONS), else None."""
-    return RELATIONS.get((parent, name)) if (parent, name) in COMPILED_RELATIONS else None
+def _relation(parent: str, name: str) -> Relation[Any] | None:
+    """A relation the compiled path may follow (`Relation.compiled`), else None."""
+    relation = RELATIONS.get((parent, name))
+    return relation if relation is not None and relation.compiled else None
 
 
 def _pattern(value: str) -> str:

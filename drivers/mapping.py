@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,18 +40,23 @@ EPOCH = literal_column("'epoch'::timestamptz", DateTime(timezone=True))
 THIRTY_DAYS = text("interval '30 days'")
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True, eq=False)
-class Entity:
+class Entity(Generic[R]):
+    """A table-backed GraphQL type: its table, its record class (`R`) and its derived fields."""
+
     name: str
     table: Table
-    record: type[Any]
+    record: type[R]
     derived: Mapping[str, ColumnElement[Any]] = field(default_factory=dict)
     columns: tuple[Label[Any], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         cols = tuple(
             (self.derived[f.name] if f.name in self.derived else self.table.c[f.name]).label(f.name)
-            for f in dataclasses.fields(self.record)
+            for f in dataclasses.fields(self.record)  # type: ignore[arg-type]
         )
         object.__setattr__(self, "columns", cols)
 
@@ -60,8 +65,17 @@ class Entity:
 
 
 @dataclass(frozen=True, eq=False)
-class Relation:
-    target: Entity
+class Relation(Generic[R]):
+    """How a field reaches its children (records `R`): key, order, filter and shape.
+
+    `on` names the GraphQL (type, field) it serves, for the compiled path's lookup; resolvers and
+    loaders take the Relation object itself (e.g. `ctx.loaders.one(INCIDENT_SOURCE_RUN)`).
+    `compiled`: the compiled path may follow it, because the differential suite
+    (tests/compiled/) proves it identical to its resolver; otherwise an operation selecting it
+    runs on the resolver path.
+    """
+
+    target: Entity[R]
     parent_field: str
     child_key: ColumnElement[Any]
     kind: Literal["one", "list", "connection"]
@@ -70,6 +84,8 @@ class Relation:
     # A condition on the PARENT row: when false the field is null (compiled path only; the
     # resolver checks the same rule in Python, e.g. Lesson.sourceIncident).
     parent_where: ColumnElement[bool] | None = None
+    on: tuple[str, str] | None = None
+    compiled: bool = True
 
 
 def _desc_ts(name: str, expr: ColumnElement[Any], pk: ColumnElement[Any]) -> Ordering:
@@ -226,7 +242,7 @@ signal_orderings: dict[str, Ordering] = {
     ),
 }
 
-ENTITIES: dict[str, Entity] = {
+ENTITIES: dict[str, Entity[Any]] = {
     e.name: e
     for e in (
         INCIDENT,
@@ -245,93 +261,129 @@ ENTITIES: dict[str, Entity] = {
     )
 }
 
-RELATIONS: dict[tuple[str, str], Relation] = {
-    # Root point lookups are to-one relations keyed by the `id` argument.
-    ("Query", "incident"): Relation(INCIDENT, "id", _inc.c.id, "one"),
-    ("Query", "limit"): Relation(LIMIT, "id", _lim.c.id, "one"),
-    ("Incident", "events"): Relation(
-        INCIDENT_EVENT,
-        "id",
-        _evt.c.incident_id,
-        "connection",
-        _desc_ts("EVENTS_NEWEST", _evt.c.created_at, _evt.c.id),
-    ),
-    ("Incident", "breaches"): Relation(
-        LIMIT_BREACH,
-        "id",
-        _brk.c.incident_id,
-        "list",
-        _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
-    ),
-    ("Incident", "lessons"): Relation(
-        LESSON,
-        "id",
-        _les.c.source_event_id,
-        "list",
-        _desc_ts("LESSONS_NEWEST", _les.c.created_at, _les.c.id),
-        where=_les.c.source_event_type == "INCIDENT",
-    ),
-    ("Limit", "breaches"): Relation(
-        LIMIT_BREACH,
-        "id",
-        _brk.c.limit_id,
-        "connection",
-        _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
-    ),
-    ("Limit", "overrides"): Relation(
-        LIMIT_OVERRIDE,
-        "id",
-        _ovr.c.limit_id,
-        "list",
-        _desc_ts("OVERRIDES_NEWEST", _ovr.c.requested_at, _ovr.c.id),
-    ),
-    ("Limit", "integrity"): Relation(LIMIT_INTEGRITY, "id", t.limit_integrity.c.limit_id, "one"),
-    ("Limit", "activeOverride"): Relation(
-        LIMIT_OVERRIDE, "id", _ovr.c.limit_id, "one", where=_ovr.c.status == "ACTIVE"
-    ),
-    ("LimitBreach", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
-    ("LimitBreach", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
-    ("LimitOverride", "limit"): Relation(LIMIT, "limit_id", _lim.c.id, "one"),
-    ("Query", "lesson"): Relation(LESSON, "id", _les.c.id, "one"),
-    # Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
-    ("Lesson", "sourceIncident"): Relation(
-        INCIDENT,
-        "source_event_id",
-        _inc.c.id,
-        "one",
-        parent_where=_les.c.source_event_type == "INCIDENT",
-    ),
-    ("Lesson", "draftProposal"): Relation(POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one"),
-    ("Query", "circuitBreaker"): Relation(CIRCUIT_BREAKER, "name", _cb.c.name, "one"),
-    ("CircuitBreaker", "currentIncident"): Relation(
-        BREAKER_INCIDENT, "incident_id", _bi.c.id, "one"
-    ),
-    # Unresolved only (the default), and every incident (includeResolved: true).
-    ("CircuitBreaker", "incidents"): Relation(
-        BREAKER_INCIDENT,
-        "name",
-        _bi.c.circuit_breaker_name,
-        "connection",
-        _breaker_incidents_newest,
-        where=_bi.c.resolved.is_(False),
-    ),
-    ("CircuitBreaker", "allIncidents"): Relation(
-        BREAKER_INCIDENT,
-        "name",
-        _bi.c.circuit_breaker_name,
-        "connection",
-        _breaker_incidents_newest,
-    ),
-    ("Query", "override"): Relation(LIMIT_OVERRIDE, "id", _ovr.c.id, "one"),
-    ("Query", "thresholdSignal"): Relation(THRESHOLD_SIGNAL, "signal_id", _sig.c.signal_id, "one"),
-    ("Incident", "executionScopes"): Relation(
-        EXECUTION_SCOPE,
-        "id",
-        _scp.c.incident_id,
-        "list",
-        _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
-    ),
-}
+# Root point lookups are to-one relations keyed by the `id` argument.
+QUERY_INCIDENT = Relation(INCIDENT, "id", _inc.c.id, "one", on=("Query", "incident"))
+QUERY_LIMIT = Relation(LIMIT, "id", _lim.c.id, "one", on=("Query", "limit"))
+INCIDENT_EVENTS = Relation(
+    INCIDENT_EVENT,
+    "id",
+    _evt.c.incident_id,
+    "connection",
+    _desc_ts("EVENTS_NEWEST", _evt.c.created_at, _evt.c.id),
+    on=("Incident", "events"),
+)
+INCIDENT_BREACHES = Relation(
+    LIMIT_BREACH,
+    "id",
+    _brk.c.incident_id,
+    "list",
+    _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
+    on=("Incident", "breaches"),
+)
+INCIDENT_LESSONS = Relation(
+    LESSON,
+    "id",
+    _les.c.source_event_id,
+    "list",
+    _desc_ts("LESSONS_NEWEST", _les.c.created_at, _les.c.id),
+    where=_les.c.source_event_type == "INCIDENT",
+    on=("Incident", "lessons"),
+)
+LIMIT_BREACHES = Relation(
+    LIMIT_BREACH,
+    "id",
+    _brk.c.limit_id,
+    "connection",
+    _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
+    on=("Limit", "breaches"),
+)
+LIMIT_OVERRIDES = Relation(
+    LIMIT_OVERRIDE,
+    "id",
+    _ovr.c.limit_id,
+    "list",
+    _desc_ts("OVERRIDES_NEWEST", _ovr.c.requested_at, _ovr.c.id),
+    on=("Limit", "overrides"),
+)
+LIMIT_INTEGRITY_ROW = Relation(
+    LIMIT_INTEGRITY, "id", t.limit_integrity.c.limit_id, "one", on=("Limit", "integrity")
+)
+LIMIT_ACTIVE_OVERRIDE = Relation(
+    LIMIT_OVERRIDE,
+    "id",
+    _ovr.c.limit_id,
+    "one",
+    where=_ovr.c.status == "ACTIVE",
+    on=("Limit", "activeOverride"),
+)
+LIMIT_BREACH_LIMIT = Relation(LIMIT, "limit_id", _lim.c.id, "one", on=("LimitBreach", "limit"))
+LIMIT_BREACH_INCIDENT = Relation(
+    INCIDENT, "incident_id", _inc.c.id, "one", on=("LimitBreach", "incident")
+)
+LIMIT_OVERRIDE_LIMIT = Relation(LIMIT, "limit_id", _lim.c.id, "one", on=("LimitOverride", "limit"))
+QUERY_LESSON = Relation(LESSON, "id", _les.c.id, "one", on=("Query", "lesson"))
+# Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
+LESSON_SOURCE_INCIDENT = Relation(
+    INCIDENT,
+    "source_event_id",
+    _inc.c.id,
+    "one",
+    parent_where=_les.c.source_event_type == "INCIDENT",
+    on=("Lesson", "sourceIncident"),
+)
+LESSON_DRAFT_PROPOSAL = Relation(
+    POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one", on=("Lesson", "draftProposal")
+)
+QUERY_CIRCUIT_BREAKER = Relation(
+    CIRCUIT_BREAKER, "name", _cb.c.name, "one", on=("Query", "circuitBreaker"), compiled=False
+)
+CIRCUIT_BREAKER_CURRENT_INCIDENT = Relation(
+    BREAKER_INCIDENT,
+    "incident_id",
+    _bi.c.id,
+    "one",
+    on=("CircuitBreaker", "currentIncident"),
+    compiled=False,
+)
+# Unresolved only (the default), and every incident (includeResolved: true).
+CIRCUIT_BREAKER_INCIDENTS = Relation(
+    BREAKER_INCIDENT,
+    "name",
+    _bi.c.circuit_breaker_name,
+    "connection",
+    _breaker_incidents_newest,
+    where=_bi.c.resolved.is_(False),
+    on=("CircuitBreaker", "incidents"),
+    compiled=False,
+)
+CIRCUIT_BREAKER_ALL_INCIDENTS = Relation(
+    BREAKER_INCIDENT,
+    "name",
+    _bi.c.circuit_breaker_name,
+    "connection",
+    _breaker_incidents_newest,
+    on=("CircuitBreaker", "allIncidents"),
+    compiled=False,
+)
+QUERY_OVERRIDE = Relation(LIMIT_OVERRIDE, "id", _ovr.c.id, "one", on=("Query", "override"))
+QUERY_THRESHOLD_SIGNAL = Relation(
+    THRESHOLD_SIGNAL,
+    "signal_id",
+    _sig.c.signal_id,
+    "one",
+    on=("Query", "thresholdSignal"),
+    compiled=False,
+)
+INCIDENT_EXECUTION_SCOPES = Relation(
+    EXECUTION_SCOPE,
+    "id",
+    _scp.c.incident_id,
+    "list",
+    _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
+    on=("Incident", "executionScopes"),
+    compiled=False,
+)
+
 
 # --- runs, violations, failures, evidence (incident writes; DOMAIN.md §1.8, §1.11-1.13) ---------
 _run, _stp, _fail = t.runs, t.run_steps, t.run_failures
@@ -362,64 +414,110 @@ ENTITIES.update(
     }
 )
 
-RELATIONS.update(
-    {
-        ("Query", "run"): Relation(RUN, "id", _run.c.id, "one"),
-        ("Incident", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
-        ("Incident", "evidence"): Relation(
-            INCIDENT_EVIDENCE,
-            "id",
-            _evd.c.incident_id,
-            "list",
-            _desc_ts("EVIDENCE_NEWEST", _evd.c.created_at, _evd.c.id),
-        ),
-        ("Run", "incidents"): Relation(
-            INCIDENT,
-            "id",
-            _inc.c.source_run_id,
-            "connection",
-            _desc_ts("RUN_INCIDENTS_NEWEST", _inc.c.created_at, _inc.c.id),
-        ),
-        ("Run", "breaches"): Relation(
-            LIMIT_BREACH,
-            "id",
-            _brk.c.run_id,
-            "connection",
-            _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
-        ),
-        ("Run", "steps"): Relation(
-            RUN_STEP,
-            "id",
-            _stp.c.run_id,
-            "connection",
-            Ordering("STEPS_IN_ORDER", (OrderKey(_stp.c.step_index, False, "int"),)),
-        ),
-        ("Run", "failures"): Relation(
-            RUN_FAILURE,
-            "id",
-            _fail.c.run_id,
-            "connection",
-            _desc_ts("FAILURES_NEWEST", _fail.c.created_at, _fail.c.id),
-        ),
-        ("Run", "violations"): Relation(
-            POLICY_VIOLATION,
-            "id",
-            _viol.c.run_id,
-            "connection",
-            _desc_ts("VIOLATIONS_NEWEST", _viol.c.created_at, _viol.c.id),
-        ),
-        ("LlmFailure", "evidence"): Relation(
-            FAILURE_EVIDENCE,
-            "id",
-            _fev.c.failure_id,
-            "list",
-            _desc_ts("FAILURE_EVIDENCE_NEWEST", _fev.c.created_at, _fev.c.id),
-        ),
-        ("PolicyViolation", "incident"): Relation(INCIDENT, "incident_id", _inc.c.id, "one"),
-        ("Lesson", "sourceRun"): Relation(RUN, "source_run_id", _run.c.id, "one"),
-        ("LimitBreach", "run"): Relation(RUN, "run_id", _run.c.id, "one"),
-    }
+QUERY_RUN = Relation(RUN, "id", _run.c.id, "one", on=("Query", "run"))
+INCIDENT_SOURCE_RUN = Relation(RUN, "source_run_id", _run.c.id, "one", on=("Incident", "sourceRun"))
+INCIDENT_EVIDENCE_ROWS = Relation(
+    INCIDENT_EVIDENCE,
+    "id",
+    _evd.c.incident_id,
+    "list",
+    _desc_ts("EVIDENCE_NEWEST", _evd.c.created_at, _evd.c.id),
+    on=("Incident", "evidence"),
 )
+RUN_INCIDENTS = Relation(
+    INCIDENT,
+    "id",
+    _inc.c.source_run_id,
+    "connection",
+    _desc_ts("RUN_INCIDENTS_NEWEST", _inc.c.created_at, _inc.c.id),
+    on=("Run", "incidents"),
+)
+RUN_BREACHES = Relation(
+    LIMIT_BREACH,
+    "id",
+    _brk.c.run_id,
+    "connection",
+    _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
+    on=("Run", "breaches"),
+)
+RUN_STEPS = Relation(
+    RUN_STEP,
+    "id",
+    _stp.c.run_id,
+    "connection",
+    Ordering("STEPS_IN_ORDER", (OrderKey(_stp.c.step_index, False, "int"),)),
+    on=("Run", "steps"),
+)
+RUN_FAILURES = Relation(
+    RUN_FAILURE,
+    "id",
+    _fail.c.run_id,
+    "connection",
+    _desc_ts("FAILURES_NEWEST", _fail.c.created_at, _fail.c.id),
+    on=("Run", "failures"),
+)
+RUN_VIOLATIONS = Relation(
+    POLICY_VIOLATION,
+    "id",
+    _viol.c.run_id,
+    "connection",
+    _desc_ts("VIOLATIONS_NEWEST", _viol.c.created_at, _viol.c.id),
+    on=("Run", "violations"),
+)
+LLM_FAILURE_EVIDENCE = Relation(
+    FAILURE_EVIDENCE,
+    "id",
+    _fev.c.failure_id,
+    "list",
+    _desc_ts("FAILURE_EVIDENCE_NEWEST", _fev.c.created_at, _fev.c.id),
+    on=("LlmFailure", "evidence"),
+)
+POLICY_VIOLATION_INCIDENT = Relation(
+    INCIDENT, "incident_id", _inc.c.id, "one", on=("PolicyViolation", "incident")
+)
+LESSON_SOURCE_RUN = Relation(RUN, "source_run_id", _run.c.id, "one", on=("Lesson", "sourceRun"))
+LIMIT_BREACH_RUN = Relation(RUN, "run_id", _run.c.id, "one", on=("LimitBreach", "run"))
+
+RELATIONS: dict[tuple[str, str], Relation[Any]] = {
+    r.on: r
+    for r in (
+        QUERY_INCIDENT,
+        QUERY_LIMIT,
+        INCIDENT_EVENTS,
+        INCIDENT_BREACHES,
+        INCIDENT_LESSONS,
+        LIMIT_BREACHES,
+        LIMIT_OVERRIDES,
+        LIMIT_INTEGRITY_ROW,
+        LIMIT_ACTIVE_OVERRIDE,
+        LIMIT_BREACH_LIMIT,
+        LIMIT_BREACH_INCIDENT,
+        LIMIT_OVERRIDE_LIMIT,
+        QUERY_LESSON,
+        LESSON_SOURCE_INCIDENT,
+        LESSON_DRAFT_PROPOSAL,
+        QUERY_CIRCUIT_BREAKER,
+        CIRCUIT_BREAKER_CURRENT_INCIDENT,
+        CIRCUIT_BREAKER_INCIDENTS,
+        CIRCUIT_BREAKER_ALL_INCIDENTS,
+        QUERY_OVERRIDE,
+        QUERY_THRESHOLD_SIGNAL,
+        INCIDENT_EXECUTION_SCOPES,
+        QUERY_RUN,
+        INCIDENT_SOURCE_RUN,
+        INCIDENT_EVIDENCE_ROWS,
+        RUN_INCIDENTS,
+        RUN_BREACHES,
+        RUN_STEPS,
+        RUN_FAILURES,
+        RUN_VIOLATIONS,
+        LLM_FAILURE_EVIDENCE,
+        POLICY_VIOLATION_INCIDENT,
+        LESSON_SOURCE_RUN,
+        LIMIT_BREACH_RUN,
+    )
+    if r.on is not None
+}
 
 
 # --- root lists and list arguments (read by the compiled path, drivers/compiler.py) -------------
@@ -439,7 +537,7 @@ class ArgFilter:
 class RootList:
     """A root connection: its entity, filter input fields, orderings and defaults."""
 
-    entity: Entity
+    entity: Entity[Any]
     orderings: Mapping[str, Ordering]
     default_order: str
     filters: Mapping[str, ArgFilter] = field(default_factory=dict)
@@ -539,43 +637,6 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         },
     ),
 }
-
-# The relations the compiled path may follow: those the differential suite (tests/compiled/)
-# proves identical to their resolvers. A relation added to RELATIONS runs on the resolver path
-# until it is listed here (with its filters/rules mirrored, e.g. Lesson.sourceIncident only
-# follows INCIDENT sources) and covered by the generated queries.
-COMPILED_RELATIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("Query", "incident"),
-        ("Query", "limit"),
-        ("Incident", "events"),
-        ("Incident", "breaches"),
-        ("Incident", "lessons"),
-        ("Limit", "breaches"),
-        ("Limit", "overrides"),
-        ("Limit", "integrity"),
-        ("Limit", "activeOverride"),
-        ("LimitBreach", "limit"),
-        ("LimitBreach", "incident"),
-        ("LimitOverride", "limit"),
-        ("Query", "override"),
-        ("Query", "lesson"),
-        ("Query", "run"),
-        ("LimitBreach", "run"),
-        ("Incident", "sourceRun"),
-        ("Lesson", "sourceRun"),
-        ("Run", "incidents"),
-        ("Run", "breaches"),
-        ("Run", "steps"),
-        ("Run", "failures"),
-        ("Run", "violations"),
-        ("PolicyViolation", "incident"),
-        ("Lesson", "sourceIncident"),
-        ("Lesson", "draftProposal"),
-        ("Incident", "evidence"),
-        ("LlmFailure", "evidence"),
-    }
-)
 
 # Arguments of nested list fields that narrow the list (argument name -> filter).
 RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {

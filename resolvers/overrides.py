@@ -13,7 +13,7 @@ from drivers import audit
 from drivers import limits as limits_db
 from drivers import overrides as db
 from drivers.errors import UniqueViolation
-from drivers.mapping import LIMIT_OVERRIDE, override_orderings
+from drivers.mapping import LIMIT_OVERRIDE, QUERY_OVERRIDE, override_orderings
 from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
 from resolvers.context import Context
@@ -63,8 +63,7 @@ async def list_overrides(
 
 async def get_override(ctx: Context, override_id: str) -> LimitOverrideRecord | None:
     """One override of the tenant, or None (also for another tenant's id)."""
-    record: LimitOverrideRecord | None = await root_one(ctx, "override", override_id)
-    return record
+    return await root_one(ctx, QUERY_OVERRIDE, override_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from drivers.keyset import encode_cursor
 from drivers.mapping import (
-    COMPILED_RELATIONS,
     RELATIONS,
     breach_orderings,
     incident_orderings,
@@ -197,9 +196,10 @@ def _object(
     objects = sorted(n for n, f in t.fields.items() if not is_leaf_type(get_named_type(f.type)))
     if depth < 3:
         for name in objects:
-            # Fields outside COMPILED_RELATIONS send the whole operation to the resolver path:
-            # keep them rare so most generated operations still compile.
-            odds = 2 if (type_name, name) in COMPILED_RELATIONS else 80
+            # Relations not `compiled` send the whole operation to the resolver path: keep them
+            # rare so most generated operations still compile.
+            relation = RELATIONS.get((type_name, name))
+            odds = 2 if relation is not None and relation.compiled else 80
             if draw(st.integers(0, odds)) == 0:
                 items.append(draw(_nested(type_name, name, depth + 1, doc, pool)))
     mode = draw(st.integers(0, 7))
