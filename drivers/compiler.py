@@ -166,8 +166,7 @@ class _Compiler:
         elif f.resolver or f.attr not in names:
             raise NotCompilable(f"{entity.name}.{f.name}")
         else:
-            source = entity.derived.get(f.attr)
-            expr = adapt(source if source is not None else entity.table.c[f.attr])
+            expr = adapt(entity.expr(f.attr))
         if f.type_name == "DateTime":
             return _iso(expr)
         if f.type_name in ("Decimal", "ID"):
@@ -194,10 +193,7 @@ class _Compiler:
                 relation = _relation(entity.name, f.name)
                 if relation is None:
                     raise NotCompilable(f"{entity.name}.{f.name}")
-                parent = entity.derived.get(relation.parent_field)
-                parent_expr = adapt(
-                    parent if parent is not None else entity.table.c[relation.parent_field]
-                )
+                parent_expr = adapt(entity.expr(relation.parent_field))
                 value = self.relation(entity.name, relation, parent_expr, alias, f)
                 if relation.parent_where is not None:
                     if relation.kind != "one":

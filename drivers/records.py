@@ -219,19 +219,20 @@ class PolicyProposalRecord:
 
 @dataclass(frozen=True, slots=True)
 class CircuitBreakerRecord:
+    # In the GraphQL type's field order (the generated fields follow the record).
     id: int | None  # None: the breaker was never written (reads as CLOSED, DOMAIN.md §3.7)
     name: str
-    disabled: bool
-    disabled_by: str | None
-    disabled_reason: str | None
-    disabled_until: datetime | None
-    incident_id: str | None
     consecutive_failures: int
     last_failure_at: datetime | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    disabled_until: datetime | None
+    disabled_by: str | None
     # Derived: the current breaker incident's created_at while OPEN (the trip time).
     opened_at: datetime | None
+    updated_at: datetime | None
+    disabled: bool
+    disabled_reason: str | None
+    incident_id: str | None
+    created_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ async def fetch_run_for_update(conn: AsyncConnection, *, tenant_id: str, run_id:
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def set_run_failed(
@@ -81,7 +81,7 @@ async def set_run_failed(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def increment_incident_count(
@@ -98,7 +98,7 @@ async def increment_incident_count(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def has_run_incident(conn: AsyncConnection, *, tenant_id: str, run_id: str) -> bool:
