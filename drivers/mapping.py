@@ -366,10 +366,17 @@ CIRCUIT_BREAKER = Entity(
     _cb,
     r.CircuitBreakerRecord,
     derived={
+        # Null while CLOSED, even when the row still names its last incident.
         "opened_at": Derived(
-            select(_bi.c.created_at)
-            .where(_bi.c.id == _cb.c.incident_id, _bi.c.tenant_id == _cb.c.tenant_id)
-            .scalar_subquery(),
+            case(
+                (
+                    _cb.c.disabled,
+                    select(_bi.c.created_at)
+                    .where(_bi.c.id == _cb.c.incident_id, _bi.c.tenant_id == _cb.c.tenant_id)
+                    .scalar_subquery(),
+                ),
+                else_=null(),
+            ),
             "While OPEN: the trip time (the current incident's createdAt).",
         )
     },
