@@ -17,8 +17,10 @@ import sqlalchemy as sa
 
 from drivers import tables as t
 
-COLUMN = "blast_radius"
-COMMENT = "How many tenants felt the incident (scratch column)."
+# Never imported by the tests (that would extend the table for the whole session): run only.
+if __name__ != "__main__":
+    raise ImportError("tests/schema/scratch_column.py runs as a script")
+URL, COLUMN, COMMENT = sys.argv[1:4]
 
 t.incidents.append_column(sa.Column(COLUMN, sa.Integer, comment=COMMENT))
 
@@ -72,4 +74,4 @@ async def main(url: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.stdout.buffer.write(orjson.dumps(asyncio.run(main(sys.argv[1]))))
+    sys.stdout.buffer.write(orjson.dumps(asyncio.run(main(URL))))

@@ -20,9 +20,10 @@ import orjson
 from alembic import command
 
 from drivers.migrate import MIGRATIONS_DIR, alembic_config, head_revision
-from tests.schema.scratch_column import COLUMN, COMMENT
 
 ROOT = Path(__file__).resolve().parents[2]
+COLUMN = "blast_radius"
+COMMENT = "How many tenants felt the incident (scratch column)."
 
 SCRATCH_MIGRATION = """
 from alembic import op
@@ -57,7 +58,7 @@ async def test_a_new_column_reaches_the_type_and_both_read_paths(fresh_database_
     await asyncio.to_thread(_migrate_with_scratch_revision, fresh_database_url, tmp_path / "m")
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "tests.schema.scratch_column", fresh_database_url],
+        [sys.executable, "-m", "tests.schema.scratch_column", fresh_database_url, COLUMN, COMMENT],
         cwd=ROOT,
         capture_output=True,
         timeout=120,
