@@ -1,9 +1,11 @@
 """The one declarative description of every table-backed GraphQL type (ARCHITECTURE.md § Reads).
 
 An `Entity` names its table, its record class and the SQL of each derived field; every other
-record field is the table column of the same name. A `Relation` says how a nested field reaches
-its children (key, order, filter, shape). The resolver path's batch loaders are generated from
-these descriptions (drivers/reads.py), and the compiled path reads the same ones, so the two
+record field is the table column of the same name, and the column (type, nullability, comment)
+describes the GraphQL field, which schema/mapped.py generates. A `Relation` constant says how a
+nested field reaches its children (key, order, filter, shape) and whether the compiled path may
+follow it. The resolver path's batch loaders are generated from these descriptions
+(drivers/reads.py, resolvers/loaders.py), and the compiled path reads the same ones, so the two
 cannot drift apart.
 """
 
@@ -47,7 +49,16 @@ from drivers import records as r
 from drivers import tables as t
 from drivers.keyset import Ordering, OrderKey
 
-__all__ = ["ENTITIES", "RELATIONS", "Entity", "Relation", "incident_orderings", "limit_orderings"]
+__all__ = [
+    "ENTITIES",
+    "RELATIONS",
+    "Attribute",
+    "Derived",
+    "Entity",
+    "Relation",
+    "incident_orderings",
+    "limit_orderings",
+]
 
 # Sentinel for "no value" inside sort keys: keyset comparisons need non-null keys.
 EPOCH = literal_column("'epoch'::timestamptz", DateTime(timezone=True))

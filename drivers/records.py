@@ -1,7 +1,10 @@
 """Frozen records the drivers return upward: plain rows, never ORM objects or GraphQL types.
 
 Field order matters: records are built positionally from the SELECT list that drivers/mapping.py
-derives from these very fields, so adding a column means adding a field here (and nothing else).
+derives from these very fields. A column declared here is typed for the code that reads it
+(tests/drivers/test_records.py holds it equal to the table); a column not declared yet is
+appended to the record at run time (drivers/mapping.py Entity), so a new column needs no edit
+here to reach the API.
 """
 
 from __future__ import annotations
