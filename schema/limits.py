@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 
-from drivers.limits import LimitFilter as LimitFilterSpec
 from drivers.mapping import LIMIT, LIMIT_BREACH, LIMIT_INTEGRITY, LIMIT_OVERRIDE
 from drivers.records import (
     LimitBreachRecord,
@@ -17,15 +15,13 @@ from drivers.records import (
     LimitRecord,
 )
 from resolvers import limits as uc
+from resolvers.lists import root_list
 from resolvers.runs import breach_run
 from schema.base import Info, from_record, selects
 from schema.enums import (
-    Enforcement,
-    LimitCategory,
-    LimitScope,
-    LimitStatus,
     OverrideStatus,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
@@ -165,48 +161,8 @@ def override(record: LimitOverrideRecord) -> LimitOverride:
 
 
 @strawberry.input(description="Omitted category means BUDGET and omitted status ACTIVE.")
-class LimitFilter:
-    category: list[LimitCategory] | None = strawberry.field(
-        default=None, description="Any of these categories (default BUDGET)."
-    )
-    status: list[LimitStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses (default ACTIVE)."
-    )
-    scope: list[LimitScope] | None = strawberry.field(
-        default=None, description="Any of these scopes."
-    )
-    enforcement: list[Enforcement] | None = strawberry.field(
-        default=None, description="Any of these enforcements."
-    )
-    limit_type: str | None = strawberry.field(
-        default=None, description="Exact type, or a prefix ending in `*` (e.g. TOKENS_*)."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-
-    def to_spec(self) -> LimitFilterSpec:
-        def strs(
-            values: list[LimitCategory]
-            | list[LimitStatus]
-            | list[LimitScope]
-            | list[Enforcement]
-            | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return LimitFilterSpec(
-            category=strs(self.category),
-            status=strs(self.status),
-            scope=strs(self.scope),
-            enforcement=strs(self.enforcement),
-            limit_type=self.limit_type,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
+class LimitFilter(FilterInput, root="limits"):
+    pass
 
 
 @strawberry.type
@@ -215,15 +171,19 @@ class LimitQueries:
     async def limits(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["limits"],
         after: After = None,
         filter: Annotated[
             LimitFilter | None,
             strawberry.argument(description="Narrow the list (default: ACTIVE BUDGET limits)."),
         ] = None,
     ) -> Connection[Limit]:
-        page = await uc.list_limits(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "limits",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, limit)
 
