@@ -63,4 +63,4 @@ async def insert_breach(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return LimitBreachRecord(*row)
+    return LIMIT_BREACH.record(*row)

@@ -41,7 +41,6 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
-    COMPILED_RELATIONS,
     COMPUTED,
     RELATION_ARGS,
     RELATIONS,
@@ -134,7 +133,7 @@ class _Compiler:
         i = self.index[id(f)]
         return self.dyn(lambda nodes, _p: fn(nodes[i].args[key]), type_)
 
-    def alias(self, entity: Entity) -> tuple[FromClause, Callable[[Any], Any]]:
+    def alias(self, entity: Entity[Any]) -> tuple[FromClause, Callable[[Any], Any]]:
         self._aliases += 1
         alias = entity.table.alias(f"t{self._aliases}")
         adapter = ClauseAdapter(alias)
@@ -155,7 +154,9 @@ class _Compiler:
             merged = merged.op("||", return_type=JSONB)(chunk)
         return cast(merged, JSON)
 
-    def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
+    def leaf(
+        self, entity: Entity[Any], adapt: Callable[[Any], Any], f: Field
+    ) -> ColumnElement[Any]:
         names = {x.name for x in dataclasses.fields(entity.record)}
         computed = COMPUTED.get((entity.name, f.attr))
         if computed is not None:
@@ -163,8 +164,7 @@ class _Compiler:
         elif f.resolver or f.attr not in names:
             raise NotCompilable(f"{entity.name}.{f.name}")
         else:
-            source = entity.derived.get(f.attr)
-            expr = adapt(source if source is not None else entity.table.c[f.attr])
+            expr = adapt(entity.expr(f.attr))
         if f.type_name == "DateTime":
             return _iso(expr)
         if f.type_name in ("Decimal", "ID"):
@@ -175,7 +175,7 @@ class _Compiler:
 
     def entity_object(
         self,
-        entity: Entity,
+        entity: Entity[Any],
         alias: FromClause,
         adapt: Callable[[Any], Any],
         fields: tuple[Field, ...],
@@ -191,10 +191,7 @@ class _Compiler:
                 relation = _relation(entity.name, f.name)
                 if relation is None:
                     raise NotCompilable(f"{entity.name}.{f.name}")
-                parent = entity.derived.get(relation.parent_field)
-                parent_expr = adapt(
-                    parent if parent is not None else entity.table.c[relation.parent_field]
-                )
+                parent_expr = adapt(entity.expr(relation.parent_field))
                 value = self.relation(entity.name, relation, parent_expr, alias, f)
                 if relation.parent_where is not None:
                     if relation.kind != "one":
@@ -205,7 +202,7 @@ class _Compiler:
 
     # -- relations --------------------------------------------------------------------------
     def _child_where(
-        self, relation: Relation, parent_expr: ColumnElement[Any]
+        self, relation: Relation[Any], parent_expr: ColumnElement[Any]
     ) -> Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]]:
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
             clauses = [alias.c.tenant_id == self.tenant, adapt(relation.child_key) == parent_expr]
@@ -218,7 +215,7 @@ class _Compiler:
     def relation(
         self,
         parent: str,
-        relation: Relation,
+        relation: Relation[Any],
         parent_expr: ColumnElement[Any],
         parent_alias: FromClause,
         f: Field,
@@ -294,7 +291,7 @@ class _Compiler:
 
     def connection(  # noqa: PLR0912, PLR0915 - one pass over the connection's selection
         self,
-        entity: Entity,
+        entity: Entity[Any],
         where: Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]],
         ordering: Ordering,
         f: Field,
@@ -424,7 +421,7 @@ class _Compiler:
 
         return self.connection(spec.entity, where, ordering, f, None)
 
-    def root_one(self, f: Field, relation: Relation) -> ColumnElement[Any]:
+    def root_one(self, f: Field, relation: Relation[Any]) -> ColumnElement[Any]:
         if set(f.args) != {relation.parent_field}:
             raise NotCompilable(f"Query.{f.name} arguments")
         entity = relation.target
@@ -464,9 +461,10 @@ class _Compiler:
         return cast(self.obj(pairs), Text)
 
 
-def _relation(parent: str, name: str) -> Relation | None:
-    """A relation the compiled path may follow (see COMPILED_RELATIONS), else None."""
-    return RELATIONS.get((parent, name)) if (parent, name) in COMPILED_RELATIONS else None
+def _relation(parent: str, name: str) -> Relation[Any] | None:
+    """A relation the compiled path may follow (`Relation.compiled`), else None."""
+    relation = RELATIONS.get((parent, name))
+    return relation if relation is not None and relation.compiled else None
 
 
 def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:

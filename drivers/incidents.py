@@ -71,7 +71,7 @@ async def fetch_recurrence_group(
     )
     with map_db_errors():
         result = await conn.execute(stmt)
-    return [IncidentRecord(*row) for row in result]
+    return [INCIDENT.record(*row) for row in result]
 
 
 async def set_postmortem_stub(
@@ -90,7 +90,7 @@ async def set_postmortem_stub(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else IncidentRecord(*row)
+    return None if row is None else INCIDENT.record(*row)
 
 
 async def fetch_incident_for_update(
@@ -106,7 +106,7 @@ async def fetch_incident_for_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Incident", incident_id)
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def _guarded_update(
@@ -131,7 +131,7 @@ async def _guarded_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"incident {incident_id} is no longer in {'/'.join(expected)}")
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def update_incident_acknowledged(
@@ -213,7 +213,7 @@ async def insert_event(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentEventRecord(*row)
+    return INCIDENT_EVENT.record(*row)
 
 
 def new_id() -> str:
@@ -281,8 +281,8 @@ async def add_event_touching_incident(
     if row is None:
         raise NotFound("Incident", event.incident_id)
     return (
-        IncidentEventRecord(*row[:_EVENT_WIDTH]),
-        IncidentRecord(*row[_EVENT_WIDTH:_INCIDENT_END]),
+        INCIDENT_EVENT.record(*row[:_EVENT_WIDTH]),
+        INCIDENT.record(*row[_EVENT_WIDTH:_INCIDENT_END]),
     )
 
 
@@ -304,7 +304,7 @@ async def insert_incident(
     stmt = insert(_inc).values(tenant_id=tenant_id, **values).returning(*INCIDENT.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def insert_evidence(
@@ -332,7 +332,7 @@ async def insert_evidence(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentEvidenceRecord(*row)
+    return INCIDENT_EVIDENCE.record(*row)
 
 
 async def claim_stale_incident(
@@ -355,4 +355,4 @@ async def claim_stale_incident(
         row = (await conn.execute(stmt)).first()
     if row is None:
         return None
-    return row[0], IncidentRecord(*row[1:])
+    return row[0], INCIDENT.record(*row[1:])

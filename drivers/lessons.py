@@ -44,7 +44,7 @@ async def fetch_lesson_for_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Lesson", lesson_id)
-    return LessonRecord(*row)
+    return LESSON.record(*row)
 
 
 async def fetch_lesson_by_source(
@@ -58,7 +58,7 @@ async def fetch_lesson_by_source(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else LessonRecord(*row)
+    return None if row is None else LESSON.record(*row)
 
 
 async def lock_near_threshold_key(
@@ -106,7 +106,7 @@ async def insert_lesson(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else LessonRecord(*row)
+    return None if row is None else LESSON.record(*row)
 
 
 async def update_lesson_status(
@@ -128,7 +128,7 @@ async def update_lesson_status(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"lesson {lesson_id} is no longer {expected}")
-    return LessonRecord(*row)
+    return LESSON.record(*row)
 
 
 async def lesson_stats(conn: AsyncConnection, *, tenant_id: str) -> dict[tuple[str, str], int]:
@@ -178,9 +178,9 @@ async def reactivate_due_deferred(
         .returning(*LESSON.columns)
     )
     with map_db_errors():
-        updated = {row[0]: LessonRecord(*row) for row in await conn.execute(stmt)}
+        updated = {row[0]: LESSON.record(*row) for row in await conn.execute(stmt)}
     return [
-        DueLesson(row[0], LessonRecord(*row[1:]), updated[row[1]])
+        DueLesson(row[0], LESSON.record(*row[1:]), updated[row[1]])
         for row in claimed
         if row[1] in updated
     ]

@@ -39,7 +39,7 @@ async def fetch_limit(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Limit", limit_id)
-    return LimitRecord(*row)
+    return LIMIT.record(*row)
 
 
 async def insert_limit(

@@ -46,7 +46,7 @@ async def fetch_override(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("LimitOverride", override_id)
-    return LimitOverrideRecord(*row)
+    return LIMIT_OVERRIDE.record(*row)
 
 
 async def lock_tenant_overrides(conn: AsyncConnection, *, tenant_id: str) -> None:

@@ -34,7 +34,7 @@ async def fetch_run_for_update(conn: AsyncConnection, *, tenant_id: str, run_id:
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def set_run_failed(
@@ -51,7 +51,7 @@ async def set_run_failed(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def increment_incident_count(
@@ -68,7 +68,7 @@ async def increment_incident_count(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def has_run_incident(conn: AsyncConnection, *, tenant_id: str, run_id: str) -> bool:

@@ -54,7 +54,7 @@ async def insert_signal(
     stmt = insert(_sig).values(tenant_id=tenant_id, **values).returning(*THRESHOLD_SIGNAL.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def fetch_signal(
@@ -70,7 +70,7 @@ async def fetch_signal(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("ThresholdSignal", signal_id)
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def _guarded(
@@ -91,7 +91,7 @@ async def _guarded(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"signal {signal_id} changed meanwhile")
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def acknowledge_signal(

@@ -13,6 +13,7 @@ from drivers import audit
 from drivers import limits as limits_db
 from drivers import overrides as db
 from drivers.errors import UniqueViolation
+from drivers.mapping import QUERY_OVERRIDE
 from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
 from resolvers.context import Context
@@ -46,8 +47,7 @@ def _now() -> datetime:
 
 async def get_override(ctx: Context, override_id: str) -> LimitOverrideRecord | None:
     """One override of the tenant, or None (also for another tenant's id)."""
-    record: LimitOverrideRecord | None = await root_one(ctx, "override", override_id)
-    return record
+    return await root_one(ctx, QUERY_OVERRIDE, override_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,8 +8,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
+from drivers.mapping import LESSON, POLICY_PROPOSAL
 from drivers.records import LessonRecord, PolicyProposalRecord
 from resolvers import lessons as uc
 from resolvers import runs as run_reads
@@ -20,10 +20,9 @@ from schema.enums import (
     LessonSourceType,
     LessonStatus,
     LessonType,
-    ProposalSourceType,
-    ProposalStatus,
 )
 from schema.filters import PAGE_SIZES, FilterInput
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
@@ -46,51 +45,14 @@ _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
 _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
-@strawberry.type(description="A draft policy, created when a lesson is converted.")
+@mapped_type(POLICY_PROPOSAL, description="A draft policy, created when a lesson is converted.")
 class PolicyProposal:
     record: strawberry.Private[PolicyProposalRecord]
-    id: strawberry.ID = strawberry.field(description="Proposal id.")
-    title: str = strawberry.field(description='Title, e.g. "Policy from Lesson: <lesson title>".')
-    status: ProposalStatus = strawberry.field(description="Always DRAFT for now.")
-    source_type: ProposalSourceType = strawberry.field(description="What the proposal came from.")
-    source_id: str = strawberry.field(description="The lesson or incident id it came from.")
-    created_by: str = strawberry.field(description='Who created it ("system" for run incidents).')
-    created_at: datetime = strawberry.field(description="When it was created.")
 
 
-@strawberry.type(description="Something learned from a run or an incident.")
+@mapped_type(LESSON, description="Something learned from a run or an incident.")
 class Lesson:
     record: strawberry.Private[LessonRecord]
-    id: strawberry.ID = strawberry.field(description="Lesson id.")
-    lesson_type: LessonType = strawberry.field(description="Kind of lesson.")
-    severity: LessonSeverity | None = strawberry.field(
-        description="Severity (null for near-threshold lessons)."
-    )
-    source_event_id: str = strawberry.field(description="The run or incident that produced it.")
-    source_event_type: LessonSourceType = strawberry.field(
-        description="Whether the source is a RUN or an INCIDENT."
-    )
-    source_run_id: str | None = strawberry.field(description="The run behind it, if any.")
-    title: str = strawberry.field(description="Title, at most 500 characters.")
-    description: str = strawberry.field(description="What was learned.")
-    proposed_action: str | None = strawberry.field(description="Suggested follow-up.")
-    detected_pattern: JSON | None = strawberry.field(
-        description="The detected pattern (e.g. threshold_type, threshold_band) as JSON."
-    )
-    status: LessonStatus = strawberry.field(description="Lifecycle state.")
-    draft_proposal_id: str | None = strawberry.field(
-        description="The draft policy it was converted to."
-    )
-    converted_at: datetime | None = strawberry.field(
-        description="When it was converted to a draft."
-    )
-    deferred_until: datetime | None = strawberry.field(
-        description="Deferred until this instant (then reactivated)."
-    )
-    dismissed_at: datetime | None = strawberry.field(description="When it was dismissed.")
-    dismissed_by: str | None = strawberry.field(description="Who dismissed it.")
-    dismissed_reason: str | None = strawberry.field(description="Why it was dismissed.")
-    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="The incident this lesson came from (null for run lessons).")
     async def source_incident(self, info: Info) -> _Incident | None:
