@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -112,6 +113,22 @@ def _control(opcode: int, payload: bytes) -> bytes:
 _STATE = re.compile(rb'"state":"([A-Z_]+)"')
 
 
+class _Round:
+    """This client process's sockets that have received the awaited state (no polling)."""
+
+    want = ""
+    received = 0
+    target = 0
+    done: asyncio.Event | None = None
+
+    @classmethod
+    def arrived(cls, state: str) -> None:
+        if state == cls.want:
+            cls.received += 1
+            if cls.received >= cls.target and cls.done is not None:
+                cls.done.set()
+
+
 class _Socket(asyncio.Protocol):
     """One subscriber: handshake, connection_init, subscribe, then arrival times per state."""
 
@@ -150,7 +167,9 @@ class _Socket(asyncio.Protocol):
                 return
             self.upgraded = True
             buffer = buffer[end + 4 :]
-            self._send(json.dumps({"type": "connection_init", "payload": {"authorization": self.auth}}))
+            self._send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": self.auth}})
+            )
         while len(buffer) >= 2:
             opcode, length, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
             if length == 126:
@@ -181,7 +200,10 @@ class _Socket(asyncio.Protocol):
         if self.stage == 2:
             found = _STATE.search(payload)
             if found is not None:
-                self.seen.setdefault(found.group(1).decode(), arrived)
+                state = found.group(1).decode()
+                if state not in self.seen:
+                    self.seen[state] = arrived
+                    _Round.arrived(state)
             elif b'"type":"ping"' in payload:
                 self._send('{"type":"pong"}')
             return
@@ -208,13 +230,27 @@ class _Socket(asyncio.Protocol):
         self._fail(f"connection lost: {exc}")
 
 
+async def _open(host: str, port: int, auth: str, count: int) -> list[_Socket]:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def one() -> _Socket:
+        async with gate:
+            _, sock = await loop.create_connection(
+                lambda: _Socket(f"{host}:{port}", auth), host, port
+            )
+            await asyncio.wait_for(sock.ready, 60)
+            return sock
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
 async def _client(host: str, port: int) -> None:
     """A client process: commands on stdin (JSON lines), one answer line each on stdout."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     sockets: list[_Socket] = []
-    want = ""
     cpu0 = 0.0
 
     def answer(value: object) -> None:
@@ -224,28 +260,20 @@ async def _client(host: str, port: int) -> None:
     while line := await reader.readline():
         cmd = json.loads(line)
         if cmd["op"] == "open":
-            gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-            async def one() -> _Socket:
-                async with gate:
-                    _, sock = await loop.create_connection(
-                        lambda: _Socket(f"{host}:{port}", cmd["auth"]), host, port
-                    )
-                    await asyncio.wait_for(sock.ready, 60)
-                    return sock
-
-            sockets = list(await asyncio.gather(*(one() for _ in range(cmd["count"]))))
+            sockets = await _open(host, port, cmd["auth"], cmd["count"])
             answer({"open": len(sockets)})
         elif cmd["op"] == "expect":
-            want = cmd["state"]
+            _Round.want, _Round.received, _Round.target = cmd["state"], 0, len(sockets)
+            _Round.done = asyncio.Event()
             for sock in sockets:
                 sock.seen.clear()
             cpu0 = time.process_time()
             answer({"ok": True})
         elif cmd["op"] == "collect":
-            deadline = time.monotonic() + cmd["timeout"]
-            while time.monotonic() < deadline and not all(want in s.seen for s in sockets):
-                await asyncio.sleep(0.002)
+            if _Round.done is not None and _Round.received < _Round.target:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_Round.done.wait(), cmd["timeout"])
+            want = _Round.want
             times = [s.seen[want] for s in sockets if want in s.seen]
             answer(
                 {
@@ -282,7 +310,8 @@ class _ClientProcess:
         return cls(proc)
 
     async def ask(self, **cmd: object) -> dict[str, float]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if self.proc.stdin is None or self.proc.stdout is None:
+            raise RuntimeError("fan-out client without pipes")
         self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
         await self.proc.stdin.drain()
         line = await self.proc.stdout.readline()
