@@ -98,7 +98,7 @@ class SocketSink:
         self.protocol = protocol
         self.handler_operations = operations
         self.operation = operation
-        self.id_json = orjson.dumps(operation.id)
+        self.id_json = orjson.dumps(operation.id).decode().encode()  # exact size, not 4 KiB
 
     @classmethod
     def of(

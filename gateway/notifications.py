@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
@@ -91,6 +91,51 @@ class Watcher(Protocol):
 WATCHER: ContextVar[Watcher | None] = ContextVar("gateway_hub_watcher", default=None)
 
 
+class _Inbox:
+    """A subscriber's FIFO of (sequence number, change): asyncio.Queue's part that is used.
+
+    An idle subscriber holds no buffer and no waiter list (a Queue holds four deques, ~2 KiB,
+    for as long as the subscription lives); one reader only.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[int, object]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: tuple[int, object]) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> tuple[int, object]:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    async def get(self) -> tuple[int, object]:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
     """One registered subscriber: what it wants, its queue of (sequence number, change)."""
@@ -103,7 +148,7 @@ class Subscription:
     counted: bool = True  # in gateway_subscribers; a group's shared stream is not a subscriber
     bounded: bool = True  # cut off when its queue overflows; a group's shared stream never is
     parked: bool = False  # the hub skips it: its group's shared stream writes to its socket
-    queue: asyncio.Queue[tuple[int, object]] = field(default_factory=asyncio.Queue)
+    queue: _Inbox = field(default_factory=_Inbox)
 
 
 class NotificationHub:
