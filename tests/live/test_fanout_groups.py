@@ -143,7 +143,7 @@ async def test_a_slow_socket_is_cut_off_alone_and_the_others_get_every_event(
     live_settings, engine, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(groups, "_MIN_BACKLOG", 0)  # cut off at queue_size unsent frames
-    row = incident_row("groups-slow", trigger_value="x" * 16_000)  # ~16 KB frames
+    row = incident_row("groups-slow", trigger_value="x" * 32_000)  # ~32 KB frames
     await insert_rows(engine, t.incidents, [row])
     viewer = token("groups-slow", "VIEWER")
     with ThreadedServer(live_settings.model_copy(update={"subscriber_queue_size": 4})) as server:
@@ -152,8 +152,9 @@ async def test_a_slow_socket_is_cut_off_alone_and_the_others_get_every_event(
             fast = [await stack.enter_async_context(subscriber(url, viewer)) for _ in range(3)]
             fast_ops = [await c.subscribe(CHANGED) for c in fast]
             # the slow one: a tiny receive buffer, and it stops reading after the subscribe
-            sock = socket.create_connection(("127.0.0.1", server.port))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+            sock.connect(("127.0.0.1", server.port))
             slow = await stack.enter_async_context(
                 connect(ws_url(url), sock=sock, subprotocols=["graphql-transport-ws"], max_queue=1)  # type: ignore[list-item]
             )
@@ -165,11 +166,19 @@ async def test_a_slow_socket_is_cut_off_alone_and_the_others_get_every_event(
             )
             await wait_for_subscribers(url, 4)
             await _until(url, PARKED, 4)
+            # and a small send buffer on the server's side of it (no autotuning to 4 MiB)
+            (transport,) = [
+                m.sink.protocol.transport
+                for g in list(groups._groups.values())
+                for m in g.members
+                if m.sink.operation.id == "s"
+            ]
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             dropped = await metric(url, "gateway_subscribers_dropped_total")
 
             sent = 0
             while await metric(url, "gateway_subscribers_dropped_total") == dropped:
-                assert sent < 400, "the slow socket was never cut off"
+                assert sent < 300, "the slow socket was never cut off"
                 await _change(engine, row["id"], f"n{sent}")
                 sent += 1
                 if sent % 10 == 0:
