@@ -48,14 +48,14 @@ async def test_500_subscribers_of_one_operation_get_every_event_in_order_from_on
     tenant = "groups-many"
     url = live_server.url
     async with contextlib.AsyncExitStack() as stack:
-        clients: list[GraphQLWS] = list(
-            await asyncio.gather(
+        clients: list[GraphQLWS] = []
+        for _ in range(10):  # 50 handshakes at a time: the machine may be busy
+            clients += await asyncio.gather(
                 *(
                     stack.enter_async_context(subscriber(url, token(tenant, "VIEWER")))
-                    for _ in range(500)
+                    for _ in range(50)
                 )
             )
-        )
         ops = [await c.subscribe(STATE, {"name": "costsim_v2"}) for c in clients]
         firsts = await asyncio.gather(*(c.next(op, 30) for c, op in zip(clients, ops, strict=True)))
         assert {_state(p) for p in firsts} == {("CLOSED", None)}  # current state first
