@@ -68,6 +68,9 @@ DISSOLVED = Counter(
 # Scope state: the server's own ASGI `send` of a WebSocket (set by gateway/request_context.py)
 ASGI_SEND = "asgi_send"
 _MIN_BACKLOG = 64 * 1024  # bytes a member's socket may have unsent before it counts as slow
+# Members before a group runs its shared stream: a lone subscriber (e.g. one per user) keeps its
+# own stream, as a shared one would only double its stream, task and memory.
+_SHARED_FROM = 2
 
 _groups: dict[tuple[int, Hashable], _Group] = {}
 
@@ -155,11 +158,14 @@ class Member:
 
     def idle(self) -> None:
         self.idle_now = True
-        if self.group is None and self.hub is not None:
-            self.group = _Group.of(self.hub, self.key, self.spec)
-            self.group.waiting[self] = None
-        if self.group is not None:
-            self.group.try_park(self)
+        group = self.group
+        if group is None and self.hub is not None:
+            group = self.group = _Group.of(self.hub, self.key, self.spec)
+            group.waiting[self] = None
+        if group is not None:
+            if group.task is None and len(group.waiting) + len(group.members) >= _SHARED_FROM:
+                group.start()
+            group.try_park(self)
 
     def taking(self, seq: int, change: Change) -> None:
         self.idle_now = False
@@ -185,8 +191,7 @@ class _Group:
         self.change: Change | None = None
         self.done = 0  # every change up to this one was delivered to the parked members
         self.dissolved = False
-        self.task = asyncio.create_task(self._run(), name="gateway-fanout-group")
-        GROUPS.inc()
+        self.task: asyncio.Task[None] | None = None  # the shared stream, once a second member came
 
     @classmethod
     def of(cls, hub: NotificationHub, key: Hashable, spec: OperationSpec) -> _Group:
@@ -194,6 +199,12 @@ class _Group:
         if found is None or found.hub is not hub:
             found = _groups[(id(hub), key)] = cls(hub, key, spec)
         return found
+
+    def start(self) -> None:
+        """Run the shared stream (members park once it has caught up)."""
+        if self.task is None and not self.dissolved:
+            self.task = asyncio.create_task(self._run(), name="gateway-fanout-group")
+            GROUPS.inc()
 
     # --- the shared stream's watcher ------------------------------------------------------------
 
@@ -252,7 +263,8 @@ class _Group:
         if self.dissolved:
             return
         self.dissolved = True
-        GROUPS.dec()
+        if self.task is not None:
+            GROUPS.dec()
         if _groups.get((id(self.hub), self.key)) is self:
             del _groups[(id(self.hub), self.key)]
         replay: list[tuple[int, Change]] = []
@@ -276,7 +288,7 @@ class _Group:
             member.group = None
         self.members.clear()
         self.waiting.clear()
-        if self.task is not asyncio.current_task():
+        if self.task is not None and self.task is not asyncio.current_task():
             self.task.cancel()
 
     # --- the shared stream ----------------------------------------------------------------------

@@ -87,6 +87,32 @@ async def test_500_subscribers_of_one_operation_get_every_event_in_order_from_on
     await _until(url, PARKED, 0)
 
 
+async def test_a_lone_subscriber_keeps_its_own_stream_until_a_second_one_comes(live_server, http):
+    tenant = "groups-lone"
+    url = live_server.url
+    async with contextlib.AsyncExitStack() as stack:
+        first = await stack.enter_async_context(subscriber(url, token(tenant, "VIEWER")))
+        first_op = await first.subscribe(STATE, {"name": "costsim_v2"})
+        assert _state(await first.next(first_op)) == ("CLOSED", None)
+        groups_before = await metric(url, "gateway_fanout_groups")
+        body = await gql(http, DISABLE, {"reason": "alone"}, tenant=tenant, role="ADMIN")
+        assert "errors" not in body, body
+        assert _state(await first.next(first_op)) == ("OPEN", "alone")
+        # no shared stream for one subscriber: nothing parked, no group running
+        assert await metric(url, PARKED) == 0
+        assert await metric(url, "gateway_fanout_groups") == groups_before
+        second = await stack.enter_async_context(subscriber(url, token(tenant, "VIEWER")))
+        second_op = await second.subscribe(STATE, {"name": "costsim_v2"})
+        assert _state(await second.next(second_op)) == ("OPEN", "alone")
+        await _until(url, PARKED, 2)  # the second one started the group's stream; both parked
+        assert await metric(url, "gateway_fanout_groups") == groups_before + 1
+        body = await gql(http, ENABLE, tenant=tenant, role="ADMIN")
+        assert "errors" not in body, body
+        for c, op in ((first, first_op), (second, second_op)):
+            assert _state(await c.next(op)) == ("CLOSED", None)
+            assert await c.silent(op, 0.2)
+
+
 async def test_a_late_joiner_gets_the_current_state_first_then_the_group_s_events(
     live_server, http
 ):
