@@ -36,7 +36,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by, array
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
@@ -83,6 +83,9 @@ class Plan:
     dynamic: Mapping[str, Getter]
     # Connections whose `first`/`after` the resolvers check: node index -> ordering.
     connections: Mapping[int, Ordering]
+    # Response keys of the root fields the statement answers, in selection order: one text
+    # element each. The operation's other roots are left to the resolver path.
+    roots: tuple[str, ...] = ()
 
 
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -482,20 +485,43 @@ class _Compiler:
                 raise NotCompilable(f"Viewer.{sub.name}")
         return self.obj(pairs)
 
-    def operation(self, root: tuple[Field, ...]) -> ColumnElement[Any]:
+    def root(self, f: Field) -> ColumnElement[Any]:
+        """One root field's JSON, or NotCompilable."""
+        if f.name == "__typename":
+            return func.to_json(self.const("Query"))
+        if ("Query", f.name) in ROOT_LISTS:
+            return self.root_list(f)
+        if f.name == "viewer" and not f.args:
+            return self.viewer(f)
+        if (rel := _relation("Query", f.name)) is not None and rel.kind == "one":
+            return self.root_one(f, rel)
+        raise NotCompilable(f"Query.{f.name}")
+
+    def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
+        """The roots that compile, planned one by one; the others are left out (resolver path).
+
+        A root that does not compile leaves nothing behind: the parameters and connections it
+        registered are dropped, so binding the plan never evaluates them.
+        """
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for f in root:
-            if f.name == "__typename":
-                pairs.append((f.key, self.const("Query")))
-            elif ("Query", f.name) in ROOT_LISTS:
-                pairs.append((f.key, self.root_list(f)))
-            elif f.name == "viewer" and not f.args:
-                pairs.append((f.key, self.viewer(f)))
-            elif (rel := _relation("Query", f.name)) is not None and rel.kind == "one":
-                pairs.append((f.key, self.root_one(f, rel)))
-            else:
-                raise NotCompilable(f"Query.{f.name}")
-        return cast(self.obj(pairs), Text)
+            static, dynamic, connections = (
+                len(self.static),
+                len(self.dynamic),
+                set(self.connections),
+            )
+            try:
+                pairs.append((f.key, self.root(f)))
+            except NotCompilable:
+                for name in list(self.static)[static:]:
+                    del self.static[name]
+                for name in list(self.dynamic)[dynamic:]:
+                    del self.dynamic[name]
+                for index in set(self.connections) - connections:
+                    del self.connections[index]
+        if not pairs:
+            raise NotCompilable("no root field compiles")
+        return pairs
 
 
 def _relation(parent: str, name: str) -> Relation | None:
@@ -512,9 +538,14 @@ def _pattern(value: str) -> str:
 
 
 def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
-    """Compile a query operation's selection into one statement, or raise NotCompilable."""
+    """Compile the operation's compilable roots into one statement returning one text per root.
+
+    Raises NotCompilable when no root compiles.
+    """
     compiler = _Compiler(root)
-    stmt = select(compiler.operation(root).label("body"))
+    pairs = compiler.operation(root)
+    parts: list[ColumnElement[str]] = [cast(v, Text) for _k, v in pairs]
+    stmt = select(array(parts, type_=Text).label("roots"))  # type: ignore[misc]
     compiled = stmt.compile(dialect=dialect)
     return Plan(
         sql=compiled.string,
@@ -530,6 +561,7 @@ def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
         },
         dynamic=dict(compiler.dynamic),
         connections=dict(compiler.connections),
+        roots=tuple(k for k, _v in pairs),
     )
 
 
@@ -572,6 +604,7 @@ class BoundPlan:
     sql: str
     template: tuple[Any, ...]
     caller: tuple[tuple[int, str], ...]  # (parameter index, "tenant" | "actor" | "role")
+    roots: tuple[str, ...]  # Plan.roots: the response key of each text the statement returns
 
     def params(self, *, tenant_id: str, actor: str, role: str) -> list[Any]:
         """The statement's parameters for one caller; the tenant comes only from here."""
@@ -590,4 +623,4 @@ def bind_plan(plan: Plan, root: tuple[Field, ...], pages: Pages) -> BoundPlan:
         values[name] = getter(nodes, pages)
     template = tuple(None if name in _CALLER else values[name] for name in plan.positions)
     caller = tuple((i, name) for i, name in enumerate(plan.positions) if name in _CALLER)
-    return BoundPlan(plan.sql, template, caller)
+    return BoundPlan(plan.sql, template, caller, plan.roots)
