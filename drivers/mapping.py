@@ -637,3 +637,83 @@ COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
     ),
     **{("Incident", name): expr for name, expr in INCIDENT_DERIVED.items()},
 }
+
+
+# === roots compiled since issue 14 (helper `roots`): breakers, lesson stats, scopes, halts ======
+# Declarations only; drivers/compiler.py plans them (one root function each) and
+# tests/compiled/ proves each byte-equal to its resolver.
+from sqlalchemy import Integer, Text  # noqa: E402
+from sqlalchemy.dialects.postgresql import ARRAY  # noqa: E402
+
+from drivers.enums import LessonStatus, LessonType  # noqa: E402
+from drivers.rules.breaker import DEFAULT_BREAKER  # noqa: E402
+from drivers.rules.budget import HALT_AMOUNTS, HALT_MARKER  # noqa: E402
+
+# `executionScopes(incidentId:)`: a root list keyed by its argument, as Incident.executionScopes.
+RELATIONS[("Query", "executionScopes")] = Relation(
+    EXECUTION_SCOPE,
+    "incident_id",
+    _scp.c.incident_id,
+    "list",
+    _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
+)
+
+# CircuitBreaker: a breaker never written reads as CLOSED with no failures (drivers/breakers.py
+# closed_breaker); these columns are what such a breaker holds instead of NULL.
+BREAKER_ABSENT: dict[str, ColumnElement[Any]] = {
+    "disabled": literal_column("false"),
+    "consecutive_failures": literal_column("0"),
+}
+BREAKER_DEFAULT_NAME = DEFAULT_BREAKER  # listed by circuitBreakers even before its first write
+_breaker_open_since = CIRCUIT_BREAKER.derived["opened_at"]
+
+# BudgetHalt rows: HALTED runs whose message names the hard budget limit, newest first; the
+# amounts come from the message (drivers/rules/budget.py), rows without them are skipped.
+BUDGET_HALT = Entity("BudgetHalt", _run, r.RunRecord)
+BUDGET_HALT_WHERE = (_run.c.status == "HALTED") & _run.c.error_message.contains(
+    HALT_MARKER, autoescape=True
+)
+BUDGET_HALT_ORDER = (_run.c.completed_at.desc().nulls_last(), _run.c.id.desc())
+_amounts = func.regexp_match(_run.c.error_message, HALT_AMOUNTS, type_=ARRAY(Text))
+
+# lessonStats: every lesson type and status, in enum order, zeros too.
+LESSON_COUNTS: dict[str, tuple[ColumnElement[Any], tuple[str, ...]]] = {
+    "by_type": (_les.c.lesson_type, tuple(v.value for v in LessonType)),
+    "by_status": (_les.c.status, tuple(v.value for v in LessonStatus)),
+}
+
+COMPUTED.update(
+    {
+        ("ExecutionScope", "attempts_remaining"): _scp.c.max_attempts - _scp.c.attempts_used,
+        ("CircuitBreaker", "state"): case((_cb.c.disabled, "OPEN"), else_="CLOSED"),
+        ("CircuitBreaker", "is_open"): _cb.c.disabled,
+        ("CircuitBreaker", "reason"): _cb.c.disabled_reason,
+        ("CircuitBreaker", "incident_id"): _cb.c.incident_id,
+        # The trip time is shown only while OPEN (schema/breakers.py breaker()).
+        ("CircuitBreaker", "opened_at"): case((_cb.c.disabled, _breaker_open_since), else_=null()),
+        # A bound int4: an amount over 2^31-1 fails the statement and the resolver path answers
+        # (with GraphQL's Int error), as for any compiled read that fails.
+        ("BudgetHalt", "run_id"): _run.c.id,
+        ("BudgetHalt", "consumed_cents"): cast(_amounts[1], Integer),
+        ("BudgetHalt", "limit_cents"): cast(_amounts[2], Integer),
+        ("BudgetHalt", "total_steps"): _run.c.plan_step_count,
+        ("BudgetHalt", "completed_steps"): _run.c.completed_step_count,
+        ("BudgetHalt", "step_cost_cents"): literal_column("0"),
+        ("BudgetHalt", "completed_at"): _run.c.completed_at,
+        ("BudgetHalt", "error_message"): _run.c.error_message,
+    }
+)
+BUDGET_HALT_MATCHES = _amounts.is_not(None)
+
+COMPILED_RELATIONS = COMPILED_RELATIONS | {
+    ("Query", "executionScopes"),
+    ("Incident", "executionScopes"),
+    ("CircuitBreaker", "currentIncident"),
+    ("CircuitBreaker", "incidents"),
+    ("CircuitBreaker", "allIncidents"),
+}
+
+# A boolean argument that switches a relation for another (argument, relation's key).
+RELATION_SWITCHES: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {
+    ("CircuitBreaker", "incidents"): ("include_resolved", ("CircuitBreaker", "allIncidents")),
+}

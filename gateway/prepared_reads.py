@@ -23,7 +23,7 @@ from gateway.metrics import GRAPHQL_OPERATIONS, GRAPHQL_ROOT_FIELDS, PREPARED_RE
 from gateway.pipeline import IDEMPOTENCY_KEY, PARAMS, PRINCIPAL, header, is_graphql_http, state
 from gateway.replica import DATABASE
 from gateway.responses import response_media_type
-from resolvers.compiled import CompiledRoots, PreparedCache, run_prepared
+from resolvers.compiled import Caller, CompiledRoots, PreparedCache, run_prepared
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -67,7 +67,12 @@ class PreparedReads:
                 if key is not None:
                     request_state[OPERATION_KEY] = key
                     db = request_state.get(DATABASE, runtime.db)  # gateway/replica.py
-                    answer = await run_prepared(db, request_state[PRINCIPAL], self.prepared, key)
+                    caller = Caller(
+                        request_state[PRINCIPAL],
+                        runtime.breaker,
+                        request_state.get("request_id", "-"),
+                    )
+                    answer = await run_prepared(db, caller, self.prepared, key)
                     if answer is not None:
                         await _send_compiled(send, answer, response_media_type(accept))
                         return

@@ -26,14 +26,17 @@ from sqlalchemy.engine import Dialect
 
 from drivers.compiler import BoundPlan, PlanCache, bind_plan
 from drivers.readpool import fetch_json_parts
+from drivers.rules.breaker import BreakerSettings
 from drivers.selection import Field, flatten
 from resolvers.auth import Principal, Role, require_role
+from resolvers.breaker_state import recover_breaker
 from resolvers.context import Context, Database
 from resolvers.errors import GatewayError, translate_errors
 from resolvers.pagination import page_args
 
 __all__ = [
     "PLANS",
+    "Caller",
     "Compiled",
     "CompiledRoots",
     "PreparedCache",
@@ -76,29 +79,71 @@ class PreparedCache(LRUCache[Hashable, PreparedRead]):
         super().__init__(maxsize=maxsize)
 
 
-async def _fetch(db: Database, bound: BoundPlan, principal: Principal) -> CompiledRoots | None:
-    if db.json_reads is None:
-        return None
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a compiled read is for, and what a due breaker recovery needs (resolvers/breakers)."""
+
+    principal: Principal
+    breaker: BreakerSettings
+    request_id: str
+
+
+async def _settle(db: Database, caller: Caller, due: list[str]) -> bool:
+    """Run the due TTL recoveries first, each in its own transaction; True if any was due."""
+    names = sorted({name for part in due for name in orjson.loads(part)})
+    if not names or not caller.breaker.auto_recover:
+        return False
+    for name in names:
+        await recover_breaker(
+            db.primary,
+            tenant_id=caller.principal.tenant_id,
+            name=name,
+            settings=caller.breaker,
+            operation="circuitBreaker",
+            request_id=caller.request_id,
+        )
+    return True
+
+
+async def _fetch(db: Database, bound: BoundPlan, caller: Caller) -> CompiledRoots | None:
+    principal = caller.principal
     params = bound.params(
         tenant_id=principal.tenant_id, actor=principal.subject, role=principal.role.value
     )
     try:
         with translate_errors():
+            if db.json_reads is None:
+                return None
             parts = await fetch_json_parts(db.json_reads, bound.sql, params)
+            roots = len(bound.roots)
+            if bound.settle and await _settle(db, caller, parts[roots:]):
+                # A breaker recovered on the primary: read it there, as the resolver path does.
+                fresh = db.fresh().json_reads
+                if fresh is None:
+                    return None
+                parts = await fetch_json_parts(fresh, bound.sql, params)
     except GatewayError as exc:
-        log.warning("compiled read failed (%s); the resolver path answers", exc.message)
+        cause = exc.__cause__ or exc
+        log.warning("compiled read failed (%s); the resolver path answers", cause)
         return None
     except Exception:
         # A compiler defect must never cost the caller an answer: log it, use the resolver path.
         log.exception("compiled read crashed; the resolver path answers")
         return None
-    return {key: orjson.Fragment(part) for key, part in zip(bound.roots, parts, strict=True)}
+    return {
+        key: orjson.Fragment(part) for key, part in zip(bound.roots, parts[:roots], strict=True)
+    }
 
 
 def _bind(ctx: Context, root: tuple[Field, ...]) -> BoundPlan | None:
     """The plan of the roots that compile, bound; a root whose pages fail the checks is dropped."""
     while root:
-        plan = PLANS.get(root, ctx.db.reads.dialect)
+        try:
+            plan = PLANS.get(root, ctx.db.reads.dialect)
+        except Exception:
+            # A compiler defect must never cost the caller an answer (as in _fetch).
+            log.exception("compiling a read crashed; the resolver path answers")
+            return None
         if plan is None:
             return None
         nodes = list(flatten(root))
@@ -136,7 +181,7 @@ async def compile_roots(ctx: Context, root: tuple[Field, ...]) -> Compiled | Non
     bound = _bind(ctx, root)
     if bound is None:
         return None
-    data = await _fetch(ctx.db, bound, principal)
+    data = await _fetch(ctx.db, bound, _caller(ctx, principal))
     return None if data is None else Compiled(bound, data)
 
 
@@ -156,20 +201,24 @@ def mixed_read(ctx: Context) -> PreparedRead | None:
     return read
 
 
+def _caller(ctx: Context, principal: Principal) -> Caller:
+    return Caller(principal, ctx.breaker, ctx.request_id)
+
+
 async def fetch_prepared(ctx: Context, read: PreparedRead) -> CompiledRoots | None:
     """The compiled roots of a remembered operation, for this request's caller."""
     assert ctx.principal is not None  # noqa: S101 - mixed_read checked it
-    return await _fetch(ctx.db, read.bound, ctx.principal)
+    return await _fetch(ctx.db, read.bound, _caller(ctx, ctx.principal))
 
 
 async def run_prepared(
-    db: Database, principal: Principal, prepared: PreparedCache, key: Hashable
+    db: Database, caller: Caller, prepared: PreparedCache, key: Hashable
 ) -> CompiledRoots | None:
     """Serve a request identical to one that compiled whole before; None: take the usual way."""
     read = prepared.get(key)
-    if read is None or read.rest is not None or not principal.allows(Role.VIEWER):
+    if read is None or read.rest is not None or not caller.principal.allows(Role.VIEWER):
         return None
-    return await _fetch(db, read.bound, principal)
+    return await _fetch(db, read.bound, caller)
 
 
 def warm_plan(root: tuple[Field, ...], dialect: Dialect) -> bool:
