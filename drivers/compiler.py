@@ -55,8 +55,14 @@ from drivers.mapping import (
     CIRCUIT_BREAKER,
     COMPILED_RELATIONS,
     COMPUTED,
+    INCIDENT,
+    INCIDENT_METRICS,
     LESSON,
     LESSON_COUNTS,
+    METRICS_CREATED_AT,
+    METRICS_SEVERITIES,
+    METRICS_SEVERITY,
+    METRICS_WINDOW_DAYS,
     RELATION_ARGS,
     RELATION_SWITCHES,
     RELATIONS,
@@ -102,6 +108,9 @@ class Plan:
     # Trailing elements after the roots: per circuit-breaker root, a JSON array of the names
     # of its breakers whose TTL recovery is due (run first, then the statement again).
     settle: int = 0
+    # Integer arguments the resolvers range-check: node index -> (argument, low, high). A value
+    # outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
+    checks: Mapping[int, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
 
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -205,6 +214,7 @@ class _Compiler:
         }
         self._aliases = 0
         self.settle: list[ColumnElement[Any]] = []  # see Plan.settle
+        self.checks: dict[int, tuple[str, int, int]] = {}  # see Plan.checks
 
     # -- parameters and aliases -------------------------------------------------------------
     def const(self, value: Any, type_: Any = String) -> BindParameter[Any]:
@@ -704,6 +714,64 @@ class _Compiler:
                 raise NotCompilable(f"LessonStats.{sub.name}")
         return self.obj(pairs)
 
+    def incident_metrics(self, f: Field) -> ColumnElement[Any]:
+        """One aggregate over the incidents created in the last `windowDays` days.
+
+        The aggregates are computed in an inner query and formatted outside it, so each is
+        written (and computed) once.
+        """
+        self.checks[self.index[id(f)]] = ("window_days", *METRICS_WINDOW_DAYS)
+        alias, adapt = self.alias(INCIDENT)
+        now = func.now()
+        start = now - func.make_interval(0, 0, 0, self.arg(f, "window_days", Integer))
+        values: dict[str, ColumnElement[Any]] = {
+            "start": start,
+            "end": now,
+            **{name: adapt(expr) for name, expr in INCIDENT_METRICS.items()},
+        }
+        for severity in METRICS_SEVERITIES:
+            match = adapt(METRICS_SEVERITY) == self.const(severity)
+            values[severity] = func.count().filter(match)
+        window = (alias.c.tenant_id == self.tenant, adapt(METRICS_CREATED_AT) >= start)
+        row = (
+            select(*(v.label(k) for k, v in values.items()))
+            .select_from(alias)
+            .where(*window)
+            .subquery(f"m{self._aliases}")
+        )
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr == "window_days":
+                pairs.append((sub.key, self.arg(f, "window_days", Integer)))
+            elif sub.attr in ("window_start", "window_end"):
+                pairs.append((sub.key, _iso(row.c[sub.attr.removeprefix("window_")])))
+            elif sub.attr in INCIDENT_METRICS:
+                pairs.append((sub.key, _format(row.c[sub.attr], sub)))
+            elif sub.attr == "by_severity":
+                pairs.append((sub.key, self.severity_counts(sub, row)))
+            else:
+                raise NotCompilable(f"IncidentMetrics.{sub.name}")
+        return select(self.obj(pairs)).select_from(row).scalar_subquery()
+
+    def severity_counts(self, f: Field, row: FromClause) -> ColumnElement[Any]:
+        """`bySeverity`: one object per severity, CRITICAL first, from the row's counts."""
+        cells = []
+        for severity in METRICS_SEVERITIES:
+            cell: list[tuple[str, ColumnElement[Any]]] = []
+            for leaf in f.fields:
+                if leaf.name == "__typename":
+                    cell.append((leaf.key, self.const(f.type_name)))
+                elif leaf.attr == "severity":
+                    cell.append((leaf.key, self.const(severity)))
+                elif leaf.attr == "count":
+                    cell.append((leaf.key, row.c[severity]))
+                else:
+                    raise NotCompilable(f"{f.type_name}.{leaf.name}")
+            cells.append(self.obj(cell))
+        return func.json_build_array(*cells)
+
     def budget_halts(self, f: Field) -> ColumnElement[Any]:
         """The newest `first` halted runs, then those whose message holds the amounts."""
         entity = BUDGET_HALT
@@ -762,6 +830,7 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     "circuitBreakers": (frozenset(), _Compiler.circuit_breakers),
     "lessonStats": (frozenset(), _Compiler.lesson_stats),
     "budgetHalts": (frozenset({"first"}), _Compiler.budget_halts),
+    "incidentMetrics": (frozenset({"window_days"}), _Compiler.incident_metrics),
 }
 
 
@@ -805,6 +874,7 @@ def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
         connections=dict(compiler.connections),
         roots=tuple(k for k, _v in pairs),
         settle=len(compiler.settle),
+        checks=dict(compiler.checks),
     )
 
 

@@ -717,3 +717,29 @@ COMPILED_RELATIONS = COMPILED_RELATIONS | {
 RELATION_SWITCHES: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {
     ("CircuitBreaker", "incidents"): ("include_resolved", ("CircuitBreaker", "allIncidents")),
 }
+
+# incidentMetrics(windowDays:): one aggregate over the incidents created in the window, as
+# drivers/analytics.py _METRICS (the window starts at the statement's now() - windowDays).
+METRICS_WINDOW_DAYS = (1, 365)  # resolvers/analytics.py MAX_WINDOW_DAYS
+_ttr_ms = cast(
+    func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1000, Float(precision=53)
+)
+_resolved = _inc.c.resolved_at.is_not(None)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.count().filter(condition)
+
+
+INCIDENT_METRICS: dict[str, ColumnElement[Any]] = {
+    "open": _count_if(_inc.c.status == "OPEN"),
+    "acknowledged": _count_if(_inc.c.status == "ACKNOWLEDGED"),
+    "active": _count_if((_inc.c.status == "OPEN") | (_inc.c.status == "ACKNOWLEDGED")),
+    "resolved": _count_if(_inc.c.status == "RESOLVED"),
+    "total": func.count(),
+    "average_resolution_ms": func.avg(_ttr_ms).filter(_resolved),
+    "median_resolution_ms": func.percentile_cont(0.5).within_group(_ttr_ms).filter(_resolved),
+}
+METRICS_SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")  # by_severity, in this order
+METRICS_SEVERITY = _inc.c.severity
+METRICS_CREATED_AT = _inc.c.created_at

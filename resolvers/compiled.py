@@ -158,6 +158,9 @@ def _bind(ctx: Context, root: tuple[Field, ...]) -> BoundPlan | None:
                 refused.add(owner[index])  # the resolver path answers it, with its error
                 continue
             pages[index] = (checked.first, checked.after)
+        for index, (arg, low, high) in plan.checks.items():
+            if not low <= nodes[index].args[arg] <= high:
+                refused.add(owner[index])  # out of range: the resolver path's BAD_USER_INPUT
         if not refused:
             return bind_plan(plan, root, pages)
         root = tuple(f for f in root if f.key not in refused)

@@ -19,7 +19,7 @@ from tests.helpers import token
 
 MIXED = """query Mixed($first: Int!) {
   a: lessons(first: $first) { totalCount nodes { id title } }
-  metrics: incidentMetrics(windowDays: 30) { open resolved total }
+  metrics: effectiveThresholds(agentId: "a") { maxTokens failureSignal }
   ...More
   __typename
 }
@@ -63,7 +63,7 @@ async def test_mapped_roots_compile_beside_resolver_roots_in_selection_order(
     assert _ordered(response.text) == keys
     assert len(response.json()["data"]["a"]["nodes"]) == 3
     assert got["data"]["__type"] == {"name": "Incident"}
-    # lessons, limits, viewer and __typename compiled, incidentMetrics and __type resolved:
+    # lessons, limits, viewer and __typename compiled, effectiveThresholds and __type resolved:
     # twice on compiled_client (the second request is the remembered repeat), and all six
     # once on the resolver path's client (same process, same registry)
     assert _roots("compiled") - compiled_before == 8
@@ -78,7 +78,7 @@ async def test_mixed_answers_use_one_compiled_statement(compiled_client, engine,
     # when
     response = await _post(
         compiled_client,
-        "{ incidents(first: 5) { totalCount nodes { id } } incidentMetrics { total } }",
+        "{ incidents(first: 5) { totalCount nodes { id } } alertOutboxStats { pending } }",
         {},
     )
     # then: one JSON statement for the mapped root (the resolver root reads on its own)
@@ -133,7 +133,7 @@ async def test_a_repeated_mixed_operation_reuses_its_bound_plan(
     data = await seed(engine)
     query = """query($id: ID!) {
       incident(id: $id) { id title }
-      incidentMetrics { total }
+      alertOutboxStats { pending }
     }"""
     first = await _post(compiled_client, query, {"id": data.incidents["t1"][2]["id"]})
     count_statements.reset()
