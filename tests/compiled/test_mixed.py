@@ -151,3 +151,23 @@ async def test_a_repeated_mixed_operation_reuses_its_bound_plan(
     assert other.json()["data"]["incident"] is None
     compiled = [s for s in count_statements.statements if "json_build_object" in s]
     assert len(compiled) == 2
+
+
+async def test_variable_defaults_do_not_block_compilation(client, compiled_client, engine):
+    # given: every argument comes from a variable's default
+    await seed(engine)
+    query = """query Defaults(
+      $filter: LimitFilter = {status: [ACTIVE, DISABLED]}, $first: Int = 3,
+      $order: IncidentOrder = SEVERITY_DESC, $status: [OverrideStatus!] = [ACTIVE, PENDING]
+    ) {
+      limits(filter: $filter, first: $first) { totalCount nodes { id status } }
+      incidents(orderBy: $order, first: $first) { nodes { id severity } }
+      overrides(status: $status) { totalCount }
+    }"""
+    # when
+    path, want, got = await both(client, compiled_client, query, None)
+    # then
+    assert path == "compiled"
+    assert got == want
+    assert len(got["data"]["incidents"]["nodes"]) == 3
+    assert {n["status"] for n in got["data"]["limits"]["nodes"]} <= {"ACTIVE", "DISABLED"}
