@@ -814,7 +814,6 @@ COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
 # Declarations only; drivers/compiler.py plans them (one root function each) and
 # tests/compiled/ proves each byte-equal to its resolver.
 from sqlalchemy import Integer, Text  # noqa: E402
-from sqlalchemy.dialects.postgresql import ARRAY  # noqa: E402
 
 from drivers.enums import LessonStatus, LessonType  # noqa: E402
 from drivers.rules.breaker import DEFAULT_BREAKER  # noqa: E402
