@@ -20,6 +20,9 @@ from drivers.errors import DriverError, Unavailable
 
 __all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_parts", "fetch_json_text"]
 
+# Longest statement text kept prepared per connection (asyncpg's default is 15 KiB).
+MAX_CACHED_STATEMENT_BYTES = 1024 * 1024
+
 # Called with the SQL of every statement a pool connection sent (tests count statements here).
 QUERY_HOOKS: list[Callable[[str], None]] = []
 
@@ -63,6 +66,9 @@ async def create_read_pool(
         init=_init,
         reset=_no_reset,
         connect=connect,
+        # Compiled statements are often longer than asyncpg's 15 KiB caching limit (a Float
+        # field's formatting alone is ~11 KiB): keep them prepared like the short ones.
+        max_cacheable_statement_size=MAX_CACHED_STATEMENT_BYTES,
         **({} if prepared_statements else UNNAMED_STATEMENTS),
         # DateStyle ISO: the compiled SQL formats timestamps from their text output.
         server_settings={
