@@ -68,6 +68,10 @@ async def test_mapped_roots_compile_beside_resolver_roots_in_selection_order(
     # once on the resolver path's client (same process, same registry)
     assert _roots("compiled") - compiled_before == 8
     assert _roots("resolver") - resolver_before == 2 + 2 + 6
+    exposed = (await compiled_client.get("/metrics")).text
+    assert 'gateway_graphql_root_fields_total{path="compiled"}' in exposed
+    assert 'gateway_graphql_root_fields_total{path="resolver"}' in exposed
+    assert 'gateway_graphql_operations_total{path="mixed"}' in exposed
 
 
 async def test_mixed_answers_use_one_compiled_statement(compiled_client, engine, count_statements):
