@@ -93,17 +93,9 @@ async def notify(conn: AsyncConnection, *, tenant_id: str, kind: str, entity_id:
         await conn.execute(stmt)
 
 
-def payload(tenant_id: str, kind: str, entity_id: str, seq: int | None = None) -> str:
-    """The NOTIFY payload of one change; `seq` is its outbox row id when the publisher sends it.
-
-    Why the seq: PostgreSQL folds identical payloads of one transaction into one notification,
-    and the publisher sends many writers' changes in one transaction; two equal changes (the
-    same breaker changed twice) must stay two.
-    """
-    note: dict[str, Any] = {"tenant_id": tenant_id, "kind": kind, "id": entity_id}
-    if seq is not None:
-        note["seq"] = seq
-    return orjson.dumps(note).decode()
+def payload(tenant_id: str, kind: str, entity_id: str) -> str:
+    """The NOTIFY payload of one change (the outbox publisher adds "seq": drivers/outbox.py)."""
+    return orjson.dumps({"tenant_id": tenant_id, "kind": kind, "id": entity_id}).decode()
 
 
 async def insert_audit_and_notify(

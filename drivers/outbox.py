@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from drivers.audit import NOTIFY_CHANNEL, payload
+from drivers.audit import NOTIFY_CHANNEL
 from drivers.listen import asyncpg_dsn
 
 __all__ = ["OUTBOX_LOCK_KEY", "PUBLISHER_APPLICATION_NAME", "OutboxConnection"]
@@ -30,14 +30,25 @@ OUTBOX_LOCK_KEY = 0x6761_7465_7761_7921  # "gateway!"
 
 _WAIT_FOR_LOCK = "SELECT pg_advisory_lock($1)"
 _ANY_ROW = "SELECT EXISTS (SELECT FROM change_outbox)"
-# The lowest ids the batch's snapshot sees, deleted; RETURNING order is not defined (sorted here).
-_TAKE = (
-    "DELETE FROM change_outbox WHERE id IN "
-    "(SELECT id FROM change_outbox ORDER BY id LIMIT $1) "
-    "RETURNING id, tenant_id, kind, entity_id"
-)
-# unnest yields the payloads in array order and nothing reorders them: NOTIFYs go out in order.
-_SEND = f"SELECT pg_notify('{NOTIFY_CHANNEL}', p) FROM unnest($1::text[]) AS p"  # noqa: S608
+_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ"
+
+
+def _take_and_send(batch: int) -> str:
+    """ONE statement: NOTIFY the lowest `batch` ids the snapshot sees, in id order, and delete them.
+
+    The CTE calls pg_notify (volatile: PostgreSQL materializes the CTE, row by row over the
+    sorted rows) and the DELETE reads all of it; its status `DELETE n` says how many were sent.
+    The payload is drivers/audit.payload's, built in SQL (to_json escapes the strings), plus
+    "seq", the row id: PostgreSQL folds identical payloads of one transaction into one, and a
+    batch holds many writers' changes (the same breaker changed twice must arrive twice).
+    """
+    return (
+        "WITH sent AS (SELECT id, pg_notify("  # noqa: S608 - constants and an int
+        f'\'{NOTIFY_CHANNEL}\', format(\'{{"tenant_id":%s,"kind":%s,"id":%s,"seq":%s}}\', '
+        "to_json(tenant_id), to_json(kind), to_json(entity_id), id)) "
+        f"FROM (SELECT * FROM change_outbox ORDER BY id LIMIT {int(batch)}) AS b ORDER BY id) "
+        "DELETE FROM change_outbox WHERE id IN (SELECT id FROM sent)"
+    )
 
 
 class OutboxConnection:
@@ -74,23 +85,28 @@ class OutboxConnection:
         return True
 
     async def publish(self, batch: int) -> int:
-        """Send and delete every row committed so far (`batch` rows a statement); how many."""
+        """Send and delete every row committed so far (`batch` rows a statement); how many.
+
+        Round trips: the idle poll is one (no transaction); a batch is BEGIN with its first
+        statement in one simple-query message, then COMMIT (or the next chunk when it was full).
+        """
         if not await self._conn.fetchval(_ANY_ROW):
-            return 0  # the idle poll: one index probe, no transaction
-        sent = 0
+            return 0
+        take = _take_and_send(batch)
         # REPEATABLE READ: every chunk sees the same snapshot, so a row committed after the first
         # chunk waits for the next batch instead of overtaking rows committed before it.
-        async with self._conn.transaction(isolation="repeatable_read"):
-            while True:
-                rows = sorted(await self._conn.fetch(_TAKE, batch), key=lambda r: r["id"])
-                if rows:
-                    payloads = [
-                        payload(r["tenant_id"], r["kind"], r["entity_id"], r["id"]) for r in rows
-                    ]
-                    await self._conn.execute(_SEND, payloads)
-                    sent += len(rows)
-                if len(rows) < batch:
-                    return sent
+        status = await self._conn.execute(f"{_BEGIN}; {take}")
+        try:
+            sent = chunk = _deleted(status)
+            while chunk == batch:
+                chunk = _deleted(await self._conn.execute(take))
+                sent += chunk
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            if not self._conn.is_closed():
+                self._conn.terminate()  # the caller reconnects; the batch rolled back
+            raise
+        return sent
 
     async def close(self) -> None:
         """Close politely (the lock goes with the session); a dead connection is dropped."""
@@ -98,3 +114,8 @@ class OutboxConnection:
             await self._conn.close(timeout=2.0)
         except Exception:
             self._conn.terminate()
+
+
+def _deleted(status: str) -> int:
+    """The row count of a `DELETE n` command status."""
+    return int(status.rsplit(" ", 1)[1])
