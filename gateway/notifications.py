@@ -1,7 +1,8 @@
 """The process's one LISTEN connection and its fan-out to WebSocket subscribers.
 
-Mutations pg_notify inside their transaction, so PostgreSQL delivers a notification only after
-commit, to every replica's listener. The hub keeps exactly one LISTEN connection per process
+Changes reach this channel only after their commit, on every replica: with NOTIFY_MODE=outbox
+the database's one outbox publisher (gateway/publisher.py) sends the committed change_outbox
+rows, with `direct` each mutation's own pg_notify does (delivered at its commit). The hub keeps exactly one LISTEN connection per process
 (outside the pool), reconnects it with jittered exponential backoff when the database goes away,
 and for each notification that some subscriber of that tenant wants, loads the changed row ONCE
 and puts the resulting Change on each interested subscriber's bounded queue.

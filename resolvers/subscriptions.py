@@ -1,7 +1,8 @@
 """Live subscriptions, framework-free: what a notification means, loading it, who may see it.
 
-A mutation publishes `{"tenant_id", "kind", "id"}` with pg_notify inside its transaction
-(resolvers/unit_of_work.py), so PostgreSQL delivers it only after commit. Each process has one
+A mutation publishes `{"tenant_id", "kind", "id"}` from inside its transaction
+(resolvers/unit_of_work.py; an outbox row or a pg_notify, drivers/audit.py), and it is
+delivered only after commit. Each process has one
 listener (the gateway's hub); for every notification somebody of that tenant wants, the hub calls
 `load_change` ONCE and hands the resulting `Change` to every interested subscriber. The functions
 here turn that feed into the records each root subscription field yields.
