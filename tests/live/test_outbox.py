@@ -13,6 +13,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -24,8 +25,10 @@ from sqlalchemy.pool import NullPool
 from drivers import audit
 from drivers import tables as t
 from drivers.db import make_engine
+from drivers.incidents import add_event_touching_incident, new_id
 from drivers.listen import asyncpg_dsn
 from drivers.outbox import OUTBOX_LOCK_KEY, OutboxConnection
+from drivers.records import IncidentEventRecord
 from gateway.publisher import OutboxPublisher
 from tests.conftest import create_database, drop_database
 from tests.factories import incident_row, insert_rows
@@ -271,3 +274,70 @@ async def test_the_lock_fails_over_to_a_waiting_publisher(db, writer, received):
     # and every change went out exactly once
     assert ids(received) == ["one", "two"]
     assert await outbox_rows(writer) == 0
+
+
+@pytest.mark.parametrize("mode", ["outbox", "direct"])
+async def test_every_write_path_follows_the_engines_notify_mode(db, received, mode):
+    # given an engine of the mode (the gateway sets the option from NOTIFY_MODE), no publisher
+    engine = make_engine(db, poolclass=NullPool, execution_options={audit.NOTIFY_MODE_OPTION: mode})
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    event = IncidentEventRecord(new_id(), row["id"], "NOTE", "n", {}, datetime.now(UTC))
+    try:
+        async with engine.begin() as conn:
+            # when the unit of work's closing statement, a job's notify and the one-statement
+            # addIncidentEvent each publish
+            await audit.insert_audit_and_notify(
+                conn,
+                tenant_id="t1",
+                actor="a",
+                actor_role="OPERATOR",
+                operation="op",
+                entity_type="incidents",
+                entity_id=row["id"],
+                before=None,
+                after=None,
+                request_id=None,
+                notifications=[("INCIDENT_UPDATED", "u1"), ("INCIDENT_EVENT_ADDED", "e1")],
+            )
+            await audit.notify(conn, tenant_id="t1", kind="BREAKER_CHANGED", entity_id="b1")
+            entry = audit.AuditEntry(
+                tenant_id="t1",
+                actor="a",
+                actor_role="OPERATOR",
+                operation="addIncidentEvent",
+                request_id=None,
+                entity_type="incident_events",
+                entity_id=event.id,
+                before=None,
+                after=None,
+                notifications=(("INCIDENT_UPDATED", row["id"]), ("INCIDENT_EVENT_ADDED", event.id)),
+                mode=audit.notify_mode(conn),
+            )
+            await add_event_touching_incident(conn, tenant_id="t1", event=event, entry=entry)
+        expected = [
+            ("INCIDENT_UPDATED", "u1"),
+            ("INCIDENT_EVENT_ADDED", "e1"),
+            ("BREAKER_CHANGED", "b1"),
+            ("INCIDENT_UPDATED", row["id"]),
+            ("INCIDENT_EVENT_ADDED", event.id),
+        ]
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT tenant_id, kind, entity_id FROM change_outbox ORDER BY id")
+                )
+            ).all()
+        if mode == "direct":
+            # then each went out with the commit, in order, and the outbox stayed empty
+            await until(lambda: len(received) == 5)
+            assert [(n["kind"], n["id"]) for n in received] == expected
+            assert rows == []
+        else:
+            # then each is an outbox row, in order, and nothing was sent yet
+            await asyncio.sleep(0.1)
+            assert received == []
+            assert [(r.kind, r.entity_id) for r in rows] == expected
+            assert {r.tenant_id for r in rows} == {"t1"}
+    finally:
+        await engine.dispose()
