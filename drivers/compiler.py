@@ -23,7 +23,6 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    any_,
     bindparam,
     case,
     cast,
@@ -31,7 +30,6 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
-    or_,
     select,
     true,
     type_coerce,
@@ -247,7 +245,9 @@ class _Compiler:
             if name not in filters:
                 raise NotCompilable(f"{parent}.{f.name}({name})")
             if value is not None:
-                clauses.append(self.filter(filters[name], adapt, f, name))
+                clauses.append(
+                    adapt(filters[name].where(self.filter_param(f, filters[name], name, None)))
+                )
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
         order = self._ordering(relation.ordering, adapt).order_by() if relation.ordering else []
         agg = func.json_agg(aggregate_order_by(body, *order)) if order else func.json_agg(body)
@@ -255,36 +255,11 @@ class _Compiler:
             select(agg).select_from(alias).where(*clauses).scalar_subquery(), _EMPTY
         )
 
-    def filter(
-        self,
-        spec: ArgFilter,
-        adapt: Callable[[Any], Any],
-        f: Field,
-        key: str,
-        sub: str | None = None,
-    ) -> ColumnElement[bool]:
-        column = adapt(spec.column)
-
-        def get(v: Any) -> Any:
-            return v if sub is None else v[sub]
-
-        if spec.op == "in":
-            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
-            clause: ColumnElement[bool] = column == any_(values)
-            return clause
-        if spec.op == "in_or_null":
-            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
-            null_matches = self.const(spec.null_as) == any_(values)
-            return or_(column == any_(values), column.is_(None) & null_matches)
-        if spec.op == "eq":
-            return column == self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "gte":
-            return column >= self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "lt":
-            return column < self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "pattern":
-            return column.like(self.arg(f, key, String, lambda v: _pattern(get(v))), escape="/")  # type: ignore[no-any-return]
-        raise NotCompilable(f"filter op {spec.op}")
+    def filter_param(self, f: Field, flt: ArgFilter, key: str, sub: str | None) -> Any:
+        """A filter's parameter, read from the argument `key` (its input field `sub`)."""
+        if sub is None:
+            return self.arg(f, key, flt.param_type, flt.prepare)
+        return self.arg(f, key, flt.param_type, lambda v: flt.prepare(v[sub]))
 
     @staticmethod
     def _ordering(ordering: Ordering, adapt: Callable[[Any], Any]) -> Ordering:
@@ -433,30 +408,21 @@ class _Compiler:
         known |= set(spec.arg_filters)
         if set(f.args) - known:
             raise NotCompilable(f"Query.{f.name} arguments")
-        ordering = spec.orderings[spec.default_order]
-        if spec.order_arg is not None and f.args.get(spec.order_arg) is not None:
-            ordering = spec.orderings[str(f.args[spec.order_arg])]
+        ordering = spec.ordering(f.args.get(spec.order_arg) if spec.order_arg else None)
         given: Mapping[str, Any] = f.args.get("filter") or {}
-        for name in given:
-            if name not in spec.filters:
+        # Null and omitted fields narrow nothing; only a set field the mapping lacks stops us.
+        for name, value in given.items():
+            if value is not None and name not in spec.filters:
                 raise NotCompilable(f"Query.{f.name} filter {name}")
-        entity = spec.entity
+
+        def param(flt: ArgFilter, key: str, sub: str | None) -> Any:
+            return self.filter_param(f, flt, key, sub)
 
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
-            clauses: list[ColumnElement[bool]] = [alias.c.tenant_id == self.tenant]
-            for name, flt in spec.arg_filters.items():
-                if f.args.get(name) is not None:
-                    clauses.append(self.filter(flt, adapt, f, name))
-            for name, flt in spec.filters.items():
-                if given.get(name) is not None:
-                    clauses.append(self.filter(flt, adapt, f, "filter", sub=name))
-                elif name in spec.filter_defaults:
-                    values = list(spec.filter_defaults[name])
-                    column = adapt(flt.column)
-                    clauses.append(column == any_(self.const(values, ARRAY(column.type))))
-            return clauses
+            clauses = spec.where(given, f.args, param)
+            return [alias.c.tenant_id == self.tenant, *(adapt(c) for c in clauses)]
 
-        return self.connection(entity, where, ordering, f, None)
+        return self.connection(spec.entity, where, ordering, f, None)
 
     def root_one(self, f: Field, relation: Relation) -> ColumnElement[Any]:
         if set(f.args) != {relation.parent_field}:
@@ -501,14 +467,6 @@ class _Compiler:
 def _relation(parent: str, name: str) -> Relation | None:
     """A relation the compiled path may follow (see COMPILED_RELATIONS), else None."""
     return RELATIONS.get((parent, name)) if (parent, name) in COMPILED_RELATIONS else None
-
-
-def _pattern(value: str) -> str:
-    """`limitType` semantics: exact, or a prefix when it ends in `*` (LIKE, `/` escapes)."""
-    prefix = value.endswith("*")
-    body = value[:-1] if prefix else value
-    body = body.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return body + "%" if prefix else body
 
 
 def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:

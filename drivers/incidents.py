@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    func,
     insert,
-    or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,13 +29,11 @@ from drivers.records import (
 from drivers.rules.incidents import SIGNATURE_VERSION, recurrence_signature
 
 __all__ = [
-    "IncidentFilter",
     "add_event_touching_incident",
     "claim_stale_incident",
     "fetch_derived_by_ids",
     "fetch_incident_for_update",
     "fetch_recurrence_group",
-    "incident_filter_clauses",
     "insert_event",
     "insert_evidence",
     "insert_incident",
@@ -50,70 +44,6 @@ __all__ = [
 ]
 
 _inc = t.incidents
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IncidentFilter:
-    """Filters of the `incidents` list; every given field narrows the result (AND)."""
-
-    status: tuple[str, ...] | None = None
-    severity: tuple[str, ...] | None = None
-    category: tuple[str, ...] | None = None
-    cause_type: tuple[str, ...] | None = None
-    trigger_type: tuple[str, ...] | None = None
-    source_run_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    resolved_after: datetime | None = None
-    resolved_before: datetime | None = None
-    topic: str | None = None  # IncidentListTopic: ACTIVE, RESOLVED, HISTORICAL
-
-
-# DOMAIN.md §3.17: HISTORICAL = RESOLVED longer ago than the retention (default 30 days).
-HISTORY_RETENTION = text("interval '30 days'")
-UNCATEGORIZED = "UNCATEGORIZED"
-
-
-def _category_clause(values: tuple[str, ...]) -> ColumnElement[bool]:
-    """Category filter; UNCATEGORIZED also matches a null category (how nulls are reported)."""
-    clause = _inc.c.category.in_(values)
-    return or_(clause, _inc.c.category.is_(None)) if UNCATEGORIZED in values else clause
-
-
-def _topic_clause(topic: str) -> ColumnElement[bool]:
-    if topic == "ACTIVE":
-        return _inc.c.status.in_(("OPEN", "ACKNOWLEDGED"))
-    if topic == "RESOLVED":
-        return _inc.c.status == "RESOLVED"
-    return (_inc.c.status == "RESOLVED") & (_inc.c.resolved_at < func.now() - HISTORY_RETENTION)
-
-
-def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    for column, values in (
-        (_inc.c.status, f.status),
-        (_inc.c.severity, f.severity),
-        (_inc.c.cause_type, f.cause_type),
-        (_inc.c.trigger_type, f.trigger_type),
-    ):
-        if values is not None:
-            clauses.append(column.in_(values))
-    if f.category is not None:
-        clauses.append(_category_clause(f.category))
-    if f.topic is not None:
-        clauses.append(_topic_clause(f.topic))
-    if f.source_run_id is not None:
-        clauses.append(_inc.c.source_run_id == f.source_run_id)
-    if f.created_after is not None:
-        clauses.append(_inc.c.created_at >= f.created_after)
-    if f.created_before is not None:
-        clauses.append(_inc.c.created_at < f.created_before)
-    if f.resolved_after is not None:
-        clauses.append(_inc.c.resolved_at >= f.resolved_after)
-    if f.resolved_before is not None:
-        clauses.append(_inc.c.resolved_at < f.resolved_before)
-    return clauses
 
 
 async def fetch_derived_by_ids(

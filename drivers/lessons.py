@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,12 +17,10 @@ from drivers.records import LessonRecord
 
 __all__ = [
     "DueLesson",
-    "LessonFilter",
     "count_recent_near_threshold",
     "fetch_lesson_by_source",
     "fetch_lesson_for_update",
     "insert_lesson",
-    "lesson_filter_clauses",
     "lesson_stats",
     "lock_near_threshold_key",
     "reactivate_due_deferred",
@@ -31,28 +29,6 @@ __all__ = [
 
 _les = t.lessons_learned
 DEBOUNCE = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LessonFilter:
-    """Filters of the `lessons` list; every given field narrows the result (AND)."""
-
-    lesson_type: tuple[str, ...] | None = None
-    status: tuple[str, ...] | None = None
-    severity: tuple[str, ...] | None = None
-
-
-def lesson_filter_clauses(f: LessonFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    for column, values in (
-        (_les.c.lesson_type, f.lesson_type),
-        (_les.c.status, f.status),
-        (_les.c.severity, f.severity),
-    ):
-        if values is not None:
-            clauses.append(column.in_(values))
-    return clauses
 
 
 async def fetch_lesson_for_update(

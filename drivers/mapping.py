@@ -10,30 +10,49 @@ cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
     Label,
+    String,
     Table,
+    and_,
+    any_,
     case,
     cast,
     exists,
     func,
+    literal,
     literal_column,
     null,
+    or_,
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, DateTime, Float
 
+from drivers import enums
 from drivers import records as r
 from drivers import tables as t
 from drivers.keyset import Ordering, OrderKey
 
-__all__ = ["ENTITIES", "RELATIONS", "Entity", "Relation", "incident_orderings", "limit_orderings"]
+__all__ = [
+    "ENTITIES",
+    "RELATIONS",
+    "ROOT_LISTS",
+    "ArgFilter",
+    "Entity",
+    "Relation",
+    "RootList",
+    "incident_orderings",
+    "like_pattern",
+    "limit_orderings",
+]
 
 # Sentinel for "no value" inside sort keys: keyset comparisons need non-null keys.
 EPOCH = literal_column("'epoch'::timestamptz", DateTime(timezone=True))
@@ -155,8 +174,9 @@ INCIDENT = Entity("Incident", _inc, r.IncidentRecord)
 INCIDENT_EVENT = Entity("IncidentEvent", _evt, r.IncidentEventRecord)
 LESSON = Entity("Lesson", _les, r.LessonRecord)
 
+# The SQL twin of IncidentSeverity.rank (LOW 0 .. CRITICAL 3), for SEVERITY_DESC.
 _severity_rank = case(
-    {"CRITICAL": 4, "HIGH": 3, "MEDIUM": 2, "LOW": 1}, value=_inc.c.severity, else_=0
+    {s.value: s.rank for s in enums.IncidentSeverity}, value=_inc.c.severity, else_=-1
 )
 incident_orderings: dict[str, Ordering] = {
     "CREATED_AT_DESC": _desc_ts("CREATED_AT_DESC", _inc.c.created_at, _inc.c.id),
@@ -422,32 +442,138 @@ RELATIONS.update(
 )
 
 
-# --- root lists and list arguments (read by the compiled path, drivers/compiler.py) -------------
+# --- root lists and list arguments (both read paths) --------------------------------------------
+
+FilterOp = Literal["in", "in_or_null", "eq", "gte", "lt", "pattern", "choice"]
+
+
+def like_pattern(value: str) -> str:
+    """`limitType` semantics: exact, or a prefix when it ends in `*` (LIKE, `/` escapes)."""
+    prefix = value.endswith("*")
+    body = value[:-1] if prefix else value
+    body = body.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return body + "%" if prefix else body
 
 
 @dataclass(frozen=True, eq=False)
 class ArgFilter:
-    """One filter argument: `in`, `eq`, `gte`, `lt`, or `pattern` (exact, or prefix with `*`)."""
+    """One filter field or argument, described once: its SQL and its GraphQL input field.
+
+    `op` says how a given value narrows the rows: `in` (any of a list), `in_or_null` (`in`, and
+    a null column also matches when the list holds `null_as`), `eq`, `gte`, `lt`, `pattern`
+    (exact, or a prefix with `*`) and `choice` (one enum value -> one condition of `choices`).
+    `value` is the Python type of one value (str, datetime or an enum of drivers/enums.py; a
+    list of them for `in`/`in_or_null`), `graphql_id` makes a str an `ID`. Null or omitted
+    narrows nothing, unless `default` holds values used instead (DOMAIN.md §3.1).
+    Both read paths build the clause with `where` from a bound parameter (`prepare`d value).
+    """
 
     column: ColumnElement[Any]
-    # in_or_null: `in`, and a null column also matches when the values hold `null_as`.
-    op: Literal["in", "in_or_null", "eq", "gte", "lt", "pattern"]
+    op: FilterOp
+    value: type[Any] = str
+    description: str = ""
     null_as: str | None = None
+    graphql_id: bool = False
+    default: tuple[str, ...] | None = None
+    choices: Mapping[str, ColumnElement[bool]] = field(default_factory=dict)
+
+    @property
+    def many(self) -> bool:
+        """Whether the GraphQL value is a list."""
+        return self.op in ("in", "in_or_null")
+
+    @property
+    def param_type(self) -> Any:
+        """The SQL type of the bound parameter `where` compares with."""
+        if self.many:
+            return ARRAY(self.column.type)
+        if self.op in ("pattern", "choice"):
+            return String()
+        return self.column.type
+
+    def prepare(self, value: Any) -> Any:
+        """The parameter for a given (non-null) input value: enums as their strings."""
+        if self.many:
+            return [str(v) for v in value]
+        if self.op == "pattern":
+            return like_pattern(str(value))
+        if self.op == "choice" or isinstance(value, str):
+            return str(value)
+        return value
+
+    def where(self, param: ColumnElement[Any]) -> ColumnElement[bool]:  # noqa: PLR0911 - one return per op
+        """The condition on the table's own columns (callers adapt it to their alias)."""
+        column = self.column
+        if self.op == "in":
+            return column == any_(param)
+        if self.op == "in_or_null":
+            null_matches = literal(self.null_as, String()) == any_(param)
+            return or_(column == any_(param), column.is_(None) & null_matches)
+        if self.op == "eq":
+            return column == param
+        if self.op == "gte":
+            return column >= param
+        if self.op == "lt":
+            return column < param
+        if self.op == "pattern":
+            return column.like(param, escape="/")
+        return or_(*(and_(param == name, cond) for name, cond in self.choices.items()))
+
+
+# Binds one filter's parameter: (filter, argument name, input field name or None) -> parameter.
+ParamOf = Callable[[ArgFilter, str, "str | None"], ColumnElement[Any]]
 
 
 @dataclass(frozen=True, eq=False)
 class RootList:
-    """A root connection: its entity, filter input fields, orderings and defaults."""
+    """A root connection: its entity, filters, orderings, defaults and page size.
+
+    `filters` are the fields of the `filter` input object (Python names, in GraphQL order;
+    schema/filters.py generates the input type from them), `arg_filters` top-level arguments
+    that narrow the list (e.g. `overrides(status:)`). `order_arg` names the ordering argument
+    when the list has one; otherwise `default_order` is the only order.
+    """
 
     entity: Entity
     orderings: Mapping[str, Ordering]
     default_order: str
     filters: Mapping[str, ArgFilter] = field(default_factory=dict)
-    filter_defaults: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     order_arg: str | None = None
-    # Top-level arguments that narrow the list (e.g. `overrides(status:)`), by Python name.
     arg_filters: Mapping[str, ArgFilter] = field(default_factory=dict)
+    page_size: int = 20
 
+    def ordering(self, name: str | None) -> Ordering:
+        """The named ordering, or the default one."""
+        return self.orderings[name or self.default_order]
+
+    def where(
+        self, given: Mapping[str, Any], args: Mapping[str, Any], param: ParamOf
+    ) -> list[ColumnElement[bool]]:
+        """The list's conditions (without the tenant's) for these filter values and arguments.
+
+        `given` is the filter object (field -> value), `args` the top-level arguments; a
+        null or omitted value narrows nothing, or applies the filter's `default`.
+        """
+        clauses: list[ColumnElement[bool]] = []
+        for name, flt in self.arg_filters.items():
+            if args.get(name) is not None:
+                clauses.append(flt.where(param(flt, name, None)))
+        for name, flt in self.filters.items():
+            if given.get(name) is not None:
+                clauses.append(flt.where(param(flt, "filter", name)))
+            elif flt.default is not None:
+                clauses.append(flt.where(literal(list(flt.default), flt.param_type)))
+        return clauses
+
+
+def _in(column: ColumnElement[Any], value: type[Any], description: str) -> ArgFilter:
+    return ArgFilter(column, "in", value, description)
+
+
+_CREATED_AFTER = "Created at or after this instant."
+_CREATED_BEFORE = "Created before this instant."
+# DOMAIN.md §3.17: HISTORICAL = RESOLVED longer ago than the retention (30 days).
+HISTORY_RETENTION = THIRTY_DAYS
 
 ROOT_LISTS: dict[tuple[str, str], RootList] = {
     ("Query", "incidents"): RootList(
@@ -455,17 +581,43 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         incident_orderings,
         "CREATED_AT_DESC",
         filters={
-            "status": ArgFilter(_inc.c.status, "in"),
-            "severity": ArgFilter(_inc.c.severity, "in"),
-            # UNCATEGORIZED also matches a null category, as in drivers/incidents.py.
-            "category": ArgFilter(_inc.c.category, "in_or_null", null_as="UNCATEGORIZED"),
-            "cause_type": ArgFilter(_inc.c.cause_type, "in"),
-            "trigger_type": ArgFilter(_inc.c.trigger_type, "in"),
-            "source_run_id": ArgFilter(_inc.c.source_run_id, "eq"),
-            "created_after": ArgFilter(_inc.c.created_at, "gte"),
-            "created_before": ArgFilter(_inc.c.created_at, "lt"),
-            "resolved_after": ArgFilter(_inc.c.resolved_at, "gte"),
-            "resolved_before": ArgFilter(_inc.c.resolved_at, "lt"),
+            "status": _in(_inc.c.status, enums.IncidentStatus, "Any of these statuses."),
+            "severity": _in(_inc.c.severity, enums.IncidentSeverity, "Any of these severities."),
+            "category": ArgFilter(
+                _inc.c.category,
+                "in_or_null",
+                str,
+                "Any of these categories; UNCATEGORIZED also matches a null category.",
+                null_as=enums.UNCATEGORIZED,
+            ),
+            "cause_type": _in(
+                _inc.c.cause_type, enums.IncidentCauseType, "Any of these cause types."
+            ),
+            "trigger_type": _in(_inc.c.trigger_type, str, "Any of these trigger types."),
+            "source_run_id": ArgFilter(
+                _inc.c.source_run_id, "eq", str, "Only incidents of this run."
+            ),
+            "created_after": ArgFilter(_inc.c.created_at, "gte", datetime, _CREATED_AFTER),
+            "created_before": ArgFilter(_inc.c.created_at, "lt", datetime, _CREATED_BEFORE),
+            "resolved_after": ArgFilter(
+                _inc.c.resolved_at, "gte", datetime, "Resolved at or after this instant."
+            ),
+            "resolved_before": ArgFilter(
+                _inc.c.resolved_at, "lt", datetime, "Resolved before this instant."
+            ),
+            "topic": ArgFilter(
+                _inc.c.status,
+                "choice",
+                enums.IncidentListTopic,
+                "ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
+                choices={
+                    # No IN (...): a compiled plan cannot hold SQLAlchemy's expanding IN.
+                    "ACTIVE": or_(_inc.c.status == "OPEN", _inc.c.status == "ACKNOWLEDGED"),
+                    "RESOLVED": _inc.c.status == "RESOLVED",
+                    "HISTORICAL": (_inc.c.status == "RESOLVED")
+                    & (_inc.c.resolved_at < func.now() - HISTORY_RETENTION),
+                },
+            ),
         },
         order_arg="order_by",
     ),
@@ -474,69 +626,85 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
         limit_orderings,
         "LAST_BREACHED_DESC",
         filters={
-            "category": ArgFilter(_lim.c.limit_category, "in"),
-            "status": ArgFilter(_lim.c.status, "in"),
-            "scope": ArgFilter(_lim.c.scope, "in"),
-            "enforcement": ArgFilter(_lim.c.enforcement, "in"),
-            "limit_type": ArgFilter(_lim.c.limit_type, "pattern"),
-            "created_after": ArgFilter(_lim.c.created_at, "gte"),
-            "created_before": ArgFilter(_lim.c.created_at, "lt"),
+            # DOMAIN.md §3.1: an omitted (or null) category means BUDGET, status ACTIVE.
+            "category": ArgFilter(
+                _lim.c.limit_category,
+                "in",
+                enums.LimitCategory,
+                "Any of these categories (default BUDGET).",
+                default=("BUDGET",),
+            ),
+            "status": ArgFilter(
+                _lim.c.status,
+                "in",
+                enums.LimitStatus,
+                "Any of these statuses (default ACTIVE).",
+                default=("ACTIVE",),
+            ),
+            "scope": _in(_lim.c.scope, enums.LimitScope, "Any of these scopes."),
+            "enforcement": _in(
+                _lim.c.enforcement, enums.LimitEnforcement, "Any of these enforcements."
+            ),
+            "limit_type": ArgFilter(
+                _lim.c.limit_type,
+                "pattern",
+                str,
+                "Exact type, or a prefix ending in `*` (e.g. TOKENS_*).",
+            ),
+            "created_after": ArgFilter(_lim.c.created_at, "gte", datetime, _CREATED_AFTER),
+            "created_before": ArgFilter(_lim.c.created_at, "lt", datetime, _CREATED_BEFORE),
         },
-        # DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE.
-        filter_defaults={"category": ("BUDGET",), "status": ("ACTIVE",)},
     ),
-    # drivers/breaches.py breach_filter_clauses, newest first.
     ("Query", "limitBreaches"): RootList(
         LIMIT_BREACH,
         breach_orderings,
         "BREACHED_AT_DESC",
         filters={
-            "limit_id": ArgFilter(_brk.c.limit_id, "eq"),
-            "run_id": ArgFilter(_brk.c.run_id, "eq"),
-            "breach_type": ArgFilter(_brk.c.breach_type, "eq"),
-            "since": ArgFilter(_brk.c.breached_at, "gte"),
+            "limit_id": ArgFilter(_brk.c.limit_id, "eq", str, "One limit.", graphql_id=True),
+            "run_id": ArgFilter(_brk.c.run_id, "eq", str, "One run."),
+            "breach_type": ArgFilter(_brk.c.breach_type, "eq", enums.BreachType, "One kind."),
+            "since": ArgFilter(_brk.c.breached_at, "gte", datetime, "breachedAt >= since."),
         },
     ),
-    # drivers/overrides.py override_status_clauses (an empty list matches nothing).
+    # An empty status list matches nothing.
     ("Query", "overrides"): RootList(
         LIMIT_OVERRIDE,
         override_orderings,
         "REQUESTED_AT_DESC",
-        arg_filters={"status": ArgFilter(_ovr.c.status, "in")},
+        arg_filters={"status": _in(_ovr.c.status, enums.OverrideStatus, "Only these statuses.")},
     ),
-    # drivers/runs.py run_filter_clauses.
     ("Query", "runs"): RootList(
         RUN,
         run_orderings,
         "CREATED_AT_DESC",
         filters={
-            "status": ArgFilter(_run.c.status, "in"),
-            "agent_id": ArgFilter(_run.c.agent_id, "eq"),
-            "project_id": ArgFilter(_run.c.project_id, "eq"),
-            "created_after": ArgFilter(_run.c.created_at, "gte"),
-            "created_before": ArgFilter(_run.c.created_at, "lt"),
+            "status": _in(_run.c.status, enums.RunStatus, "Any of these statuses."),
+            "agent_id": ArgFilter(_run.c.agent_id, "eq", str, "Only runs of this agent."),
+            "project_id": ArgFilter(_run.c.project_id, "eq", str, "Only runs of this project."),
+            "created_after": ArgFilter(_run.c.created_at, "gte", datetime, _CREATED_AFTER),
+            "created_before": ArgFilter(_run.c.created_at, "lt", datetime, _CREATED_BEFORE),
         },
     ),
-    # drivers/thresholds.py signal_filter_clauses (top-level arguments, no filter object).
+    # Top-level arguments, no filter object.
     ("Query", "thresholdSignals"): RootList(
         THRESHOLD_SIGNAL,
         signal_orderings,
         "TIMESTAMP_DESC",
         arg_filters={
-            "run_id": ArgFilter(_sig.c.run_id, "eq"),
-            "signal_type": ArgFilter(_sig.c.signal_type, "eq"),
+            "run_id": ArgFilter(_sig.c.run_id, "eq", str, "One run."),
+            "signal_type": ArgFilter(_sig.c.signal_type, "eq", enums.SignalType, "NEAR or BREACH."),
         },
     ),
-    # drivers/lessons.py lesson_filter_clauses (the default page of 50 is the argument's).
     ("Query", "lessons"): RootList(
         LESSON,
         lesson_orderings,
         "CREATED_AT_DESC",
         filters={
-            "lesson_type": ArgFilter(_les.c.lesson_type, "in"),
-            "status": ArgFilter(_les.c.status, "in"),
-            "severity": ArgFilter(_les.c.severity, "in"),
+            "lesson_type": _in(_les.c.lesson_type, enums.LessonType, "Any of these lesson types."),
+            "status": _in(_les.c.status, enums.LessonStatus, "Any of these statuses."),
+            "severity": _in(_les.c.severity, enums.LessonSeverity, "Any of these severities."),
         },
+        page_size=50,
     ),
 }
 
@@ -579,7 +747,10 @@ COMPILED_RELATIONS: frozenset[tuple[str, str]] = frozenset(
 
 # Arguments of nested list fields that narrow the list (argument name -> filter).
 RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
-    ("Limit", "overrides"): {"status": ArgFilter(_ovr.c.status, "in")},
+    ("Limit", "overrides"): {
+        # Described (GraphQL) by the Limit type's field; its resolver filters in Python.
+        "status": _in(_ovr.c.status, enums.OverrideStatus, "")
+    },
 }
 
 # Incident values derived on read from other rows (DOMAIN.md §1.18), as correlated subqueries

@@ -20,7 +20,6 @@ __all__ = [
     "fetch_threshold_layers",
     "insert_signal",
     "mark_signal_alerted",
-    "signal_filter_clauses",
 ]
 
 _lim, _sig = t.limits, t.threshold_signals
@@ -46,18 +45,6 @@ async def fetch_threshold_layers(conn: AsyncConnection, *, tenant_id: str) -> li
     with map_db_errors():
         result = await conn.execute(stmt)
     return [ThresholdLayer(str(r[0]), str(r[1]), r[2], r[3]) for r in result]
-
-
-def signal_filter_clauses(
-    *, run_id: str | None, signal_type: str | None
-) -> list[ColumnElement[bool]]:
-    """WHERE clauses of the `thresholdSignals` list."""
-    clauses: list[ColumnElement[bool]] = []
-    if run_id is not None:
-        clauses.append(_sig.c.run_id == run_id)
-    if signal_type is not None:
-        clauses.append(_sig.c.signal_type == signal_type)
-    return clauses
 
 
 async def insert_signal(

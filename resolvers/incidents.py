@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import audit
 from drivers import incidents as db
-from drivers.mapping import INCIDENT, incident_orderings
 from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
@@ -31,7 +30,6 @@ from resolvers.lists import (
     nested_connection,
     nested_list,
     nested_one,
-    root_connection,
     root_one,
 )
 from resolvers.pagination import ConnectionResult
@@ -54,33 +52,12 @@ __all__ = [
     "incident_evidence",
     "incident_lessons",
     "incident_source_run",
-    "list_incidents",
     "recurrence_group",
     "resolve_incident",
 ]
 
 RESOLVE_METHODS = ("AUTO", "MANUAL", "ROLLBACK")
 RECURRENCE_GROUP_MAX = 50  # §3.11
-
-
-async def list_incidents(
-    ctx: Context,
-    *,
-    first: int,
-    after: str | None,
-    filter: db.IncidentFilter | None,
-    order_by: str,
-) -> ConnectionResult[IncidentRecord]:
-    """List the tenant's incidents, filtered and ordered, one keyset page at a time."""
-    where = db.incident_filter_clauses(filter) if filter else []
-    return await root_connection(
-        ctx,
-        INCIDENT,
-        where=where,
-        ordering=incident_orderings[order_by],
-        first=first,
-        after=after,
-    )
 
 
 async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:

@@ -13,14 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import audit, proposals
 from drivers import lessons as db
 from drivers.enums import LessonSeverity, LessonStatus, LessonType
-from drivers.mapping import LESSON, lesson_orderings
 from drivers.records import IncidentRecord, LessonRecord, PolicyProposalRecord
 from drivers.rules import lessons as rules
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
-from resolvers.lists import nested_one, root_connection, root_one
-from resolvers.pagination import ConnectionResult
+from resolvers.lists import nested_one, root_one
 from resolvers.references import ensure_found
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
@@ -38,7 +36,6 @@ __all__ = [
     "lesson_draft_proposal",
     "lesson_source_incident",
     "lesson_stats",
-    "list_lessons",
     "reactivate_deferred_lessons",
     "reactivate_lesson",
 ]
@@ -52,20 +49,6 @@ def _now() -> datetime:
 
 
 # --- reads --------------------------------------------------------------------------------------
-
-
-async def list_lessons(
-    ctx: Context, *, first: int, after: str | None, filter: db.LessonFilter | None
-) -> ConnectionResult[LessonRecord]:
-    """List the tenant's lessons, newest first, one keyset page at a time."""
-    return await root_connection(
-        ctx,
-        LESSON,
-        where=db.lesson_filter_clauses(filter) if filter else [],
-        ordering=lesson_orderings["CREATED_AT_DESC"],
-        first=first,
-        after=after,
-    )
 
 
 async def get_lesson(ctx: Context, lesson_id: str) -> LessonRecord | None:

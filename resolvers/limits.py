@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from asyncio import Future
 from collections.abc import Iterable
 
-from drivers import limits as db
-from drivers.mapping import LIMIT, limit_orderings
 from drivers.records import (
     IncidentRecord,
     LimitBreachRecord,
@@ -22,7 +19,6 @@ from resolvers.lists import (
     nested_one,
     nested_one_now,
     prefetch_one,
-    root_connection,
     root_one,
 )
 from resolvers.pagination import ConnectionResult
@@ -36,40 +32,9 @@ __all__ = [
     "limit_breaches",
     "limit_integrity",
     "limit_overrides",
-    "list_limits",
     "override_limit",
     "prefetch_breach_limits",
 ]
-
-DEFAULT_ORDER = "LAST_BREACHED_DESC"
-
-
-def with_defaults(f: db.LimitFilter | None) -> db.LimitFilter:
-    """DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE."""
-    f = f or db.LimitFilter()
-    return dataclasses.replace(
-        f,
-        category=f.category if f.category is not None else ("BUDGET",),
-        status=f.status if f.status is not None else ("ACTIVE",),
-    )
-
-
-async def list_limits(
-    ctx: Context,
-    *,
-    first: int,
-    after: str | None,
-    filter: db.LimitFilter | None,
-) -> ConnectionResult[LimitRecord]:
-    """List the tenant's limits, most recently breached first."""
-    return await root_connection(
-        ctx,
-        LIMIT,
-        where=db.limit_filter_clauses(with_defaults(filter)),
-        ordering=limit_orderings[DEFAULT_ORDER],
-        first=first,
-        after=after,
-    )
 
 
 async def get_limit(ctx: Context, limit_id: str) -> LimitRecord | None:

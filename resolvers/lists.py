@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import Future
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, literal
 
 from drivers import reads
 from drivers.keyset import Ordering
-from drivers.mapping import RELATIONS, Entity
+from drivers.mapping import RELATIONS, ROOT_LISTS, ArgFilter, Entity
 from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import translate_errors
@@ -24,6 +24,7 @@ __all__ = [
     "nested_one_now",
     "prefetch_one",
     "root_connection",
+    "root_list",
     "root_one",
 ]
 
@@ -61,6 +62,39 @@ async def root_connection(
                 )
 
     return ConnectionResult(edges, has_next, args.after is not None, total, ordering)
+
+
+async def root_list(
+    ctx: Context,
+    field: str,
+    *,
+    first: int,
+    after: str | None,
+    filter: Mapping[str, Any] | None = None,
+    args: Mapping[str, Any] | None = None,
+    order: str | None = None,
+) -> ConnectionResult[Any]:
+    """One page of the root list `Query.<field>` as drivers/mapping.py ROOT_LISTS describes it.
+
+    `filter` holds the filter object's fields, `args` the top-level filter arguments (Python
+    names); the compiled path builds the same clauses from the same description.
+    """
+    spec = ROOT_LISTS[("Query", field)]
+    given = filter or {}
+    values = args or {}
+
+    def param(flt: ArgFilter, key: str, sub: str | None) -> ColumnElement[Any]:
+        value = values[key] if sub is None else given[sub]
+        return literal(flt.prepare(value), flt.param_type)
+
+    return await root_connection(
+        ctx,
+        spec.entity,
+        where=spec.where(given, values, param),
+        ordering=spec.ordering(order),
+        first=first,
+        after=after,
+    )
 
 
 async def root_one(ctx: Context, field: str, key: str) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from drivers import runs as db
-from drivers.mapping import RUN, run_orderings
 from drivers.records import (
     FailureEvidenceRecord,
     IncidentRecord,
@@ -16,14 +14,13 @@ from drivers.records import (
 )
 from drivers.rules.runs import PolicyEvaluation, policy_evaluation
 from resolvers.context import Context
-from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
+from resolvers.lists import nested_connection, nested_list, nested_one, root_one
 from resolvers.pagination import ConnectionResult
 
 __all__ = [
     "failure_evidence",
     "get_run",
     "lesson_source_run",
-    "list_runs",
     "run_breaches",
     "run_failures",
     "run_incidents",
@@ -32,21 +29,6 @@ __all__ = [
     "run_violations",
     "violation_incident",
 ]
-
-
-async def list_runs(
-    ctx: Context, *, first: int, after: str | None, filter: db.RunFilter | None
-) -> ConnectionResult[RunRecord]:
-    """The tenant's runs, newest first, one keyset page at a time."""
-    where = db.run_filter_clauses(filter) if filter else []
-    return await root_connection(
-        ctx,
-        RUN,
-        where=where,
-        ordering=run_orderings["CREATED_AT_DESC"],
-        first=first,
-        after=after,
-    )
 
 
 async def get_run(ctx: Context, run_id: str) -> RunRecord | None:

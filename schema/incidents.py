@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from drivers.incidents import IncidentFilter as IncidentFilterSpec
-from drivers.mapping import INT32_MAX, INT32_MIN
+from drivers.mapping import INT32_MAX, INT32_MIN, ROOT_LISTS
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
 from resolvers.limits import prefetch_breach_limits
+from resolvers.lists import root_list
 from schema.base import Info, from_record, selects
 from schema.enums import (
     CauseType,
     IncidentEventType,
-    IncidentListTopic,
     IncidentOrder,
     IncidentSourceType,
     IncidentStatus,
@@ -27,6 +26,7 @@ from schema.enums import (
     ResolutionMethod,
     Severity,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.lessons import Lesson
 from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
@@ -287,62 +287,8 @@ def incident(record: IncidentRecord) -> Incident:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class IncidentFilter:
-    status: list[IncidentStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    severity: list[Severity] | None = strawberry.field(
-        default=None, description="Any of these severities."
-    )
-    category: list[str] | None = strawberry.field(
-        default=None,
-        description="Any of these categories; UNCATEGORIZED also matches a null category.",
-    )
-    cause_type: list[CauseType] | None = strawberry.field(
-        default=None, description="Any of these cause types."
-    )
-    trigger_type: list[str] | None = strawberry.field(
-        default=None, description="Any of these trigger types."
-    )
-    source_run_id: str | None = strawberry.field(
-        default=None, description="Only incidents of this run."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-    resolved_after: datetime | None = strawberry.field(
-        default=None, description="Resolved at or after this instant."
-    )
-    resolved_before: datetime | None = strawberry.field(
-        default=None, description="Resolved before this instant."
-    )
-    topic: IncidentListTopic | None = strawberry.field(
-        default=None,
-        description="ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
-    )
-
-    def to_spec(self) -> IncidentFilterSpec:
-        def strs(
-            values: list[str] | list[IncidentStatus] | list[Severity] | list[CauseType] | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return IncidentFilterSpec(
-            status=strs(self.status),
-            severity=strs(self.severity),
-            category=strs(self.category),
-            cause_type=strs(self.cause_type),
-            trigger_type=strs(self.trigger_type),
-            source_run_id=self.source_run_id,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            resolved_after=self.resolved_after,
-            resolved_before=self.resolved_before,
-            topic=None if self.topic is None else str(self.topic),
-        )
+class IncidentFilter(FilterInput, root="incidents"):
+    pass
 
 
 @strawberry.input(
@@ -364,13 +310,16 @@ class ResolveIncidentInput:
     )
 
 
+_DEFAULT_ORDER = IncidentOrder(ROOT_LISTS[("Query", "incidents")].default_order)
+
+
 @strawberry.type
 class IncidentQueries:
     @strawberry.field(description="The tenant's incidents, one keyset page at a time.")
     async def incidents(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["incidents"],
         after: After = None,
         filter: Annotated[
             IncidentFilter | None,
@@ -378,14 +327,15 @@ class IncidentQueries:
         ] = None,
         order_by: Annotated[
             IncidentOrder, strawberry.argument(description="Row order (default newest first).")
-        ] = IncidentOrder.CREATED_AT_DESC,
+        ] = _DEFAULT_ORDER,
     ) -> Connection[Incident]:
-        page = await uc.list_incidents(
+        page = await root_list(
             info.context,
+            "incidents",
             first=first,
             after=after,
-            filter=filter.to_spec() if filter else None,
-            order_by=order_by.value,
+            filter=filter.values() if filter else None,
+            order=order_by.value,
         )
         return connection(page, incident)
 

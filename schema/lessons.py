@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from drivers.lessons import LessonFilter as LessonFilterSpec
 from drivers.records import LessonRecord, PolicyProposalRecord
 from resolvers import lessons as uc
 from resolvers import runs as run_reads
+from resolvers.lists import root_list
 from schema.base import Info, from_record
 from schema.enums import (
     LessonSeverity,
@@ -23,6 +23,7 @@ from schema.enums import (
     ProposalSourceType,
     ProposalStatus,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
@@ -117,28 +118,8 @@ def lesson(record: LessonRecord) -> Lesson:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class LessonFilter:
-    lesson_type: list[LessonType] | None = strawberry.field(
-        default=None, description="Any of these lesson types."
-    )
-    status: list[LessonStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    severity: list[LessonSeverity] | None = strawberry.field(
-        default=None, description="Any of these severities."
-    )
-
-    def to_spec(self) -> LessonFilterSpec:
-        def strs(
-            values: list[LessonType] | list[LessonStatus] | list[LessonSeverity] | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return LessonFilterSpec(
-            lesson_type=strs(self.lesson_type),
-            status=strs(self.status),
-            severity=strs(self.severity),
-        )
+class LessonFilter(FilterInput, root="lessons"):
+    pass
 
 
 @strawberry.input(
@@ -248,15 +229,19 @@ class LessonQueries:
     async def lessons(
         self,
         info: Info,
-        first: First = 50,
+        first: First = PAGE_SIZES["lessons"],
         after: After = None,
         filter: Annotated[
             LessonFilter | None,
             strawberry.argument(description="Narrow the list; every given field must match."),
         ] = None,
     ) -> Connection[Lesson]:
-        page = await uc.list_lessons(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "lessons",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, lesson)
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from drivers.limits import LimitFilter as LimitFilterSpec
 from drivers.records import (
     LimitBreachRecord,
     LimitIntegrityRecord,
@@ -18,6 +17,7 @@ from drivers.records import (
     LimitRecord,
 )
 from resolvers import limits as uc
+from resolvers.lists import root_list
 from resolvers.runs import breach_run
 from schema.base import Info, from_record, selects
 from schema.enums import (
@@ -31,6 +31,7 @@ from schema.enums import (
     OverrideStatus,
     ResetPeriod,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
@@ -250,48 +251,8 @@ def override(record: LimitOverrideRecord) -> LimitOverride:
 
 
 @strawberry.input(description="Omitted category means BUDGET and omitted status ACTIVE.")
-class LimitFilter:
-    category: list[LimitCategory] | None = strawberry.field(
-        default=None, description="Any of these categories (default BUDGET)."
-    )
-    status: list[LimitStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses (default ACTIVE)."
-    )
-    scope: list[LimitScope] | None = strawberry.field(
-        default=None, description="Any of these scopes."
-    )
-    enforcement: list[Enforcement] | None = strawberry.field(
-        default=None, description="Any of these enforcements."
-    )
-    limit_type: str | None = strawberry.field(
-        default=None, description="Exact type, or a prefix ending in `*` (e.g. TOKENS_*)."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-
-    def to_spec(self) -> LimitFilterSpec:
-        def strs(
-            values: list[LimitCategory]
-            | list[LimitStatus]
-            | list[LimitScope]
-            | list[Enforcement]
-            | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return LimitFilterSpec(
-            category=strs(self.category),
-            status=strs(self.status),
-            scope=strs(self.scope),
-            enforcement=strs(self.enforcement),
-            limit_type=self.limit_type,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
+class LimitFilter(FilterInput, root="limits"):
+    pass
 
 
 @strawberry.type
@@ -300,15 +261,19 @@ class LimitQueries:
     async def limits(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["limits"],
         after: After = None,
         filter: Annotated[
             LimitFilter | None,
             strawberry.argument(description="Narrow the list (default: ACTIVE BUDGET limits)."),
         ] = None,
     ) -> Connection[Limit]:
-        page = await uc.list_limits(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "limits",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, limit)
 

@@ -17,8 +17,8 @@ from drivers.records import (
     RunRecord,
     RunStepRecord,
 )
-from drivers.runs import RunFilter as RunFilterSpec
 from resolvers import runs as uc
+from resolvers.lists import root_list
 from resolvers.thresholds import run_threshold_evaluation as run_threshold_evaluation_uc
 from schema.base import Info, from_record
 from schema.enums import (
@@ -30,6 +30,7 @@ from schema.enums import (
     Severity,
     StepStatus,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.pagination import After, Connection, First, connection
 from schema.thresholds import RunThresholdEvaluation, run_threshold_evaluation
 
@@ -245,29 +246,8 @@ def run(record: RunRecord) -> Run:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class RunFilter:
-    status: list[RunStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    agent_id: str | None = strawberry.field(default=None, description="Only runs of this agent.")
-    project_id: str | None = strawberry.field(
-        default=None, description="Only runs of this project."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-
-    def to_spec(self) -> RunFilterSpec:
-        return RunFilterSpec(
-            status=None if self.status is None else tuple(str(s) for s in self.status),
-            agent_id=self.agent_id,
-            project_id=self.project_id,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
+class RunFilter(FilterInput, root="runs"):
+    pass
 
 
 @strawberry.type
@@ -276,15 +256,19 @@ class RunQueries:
     async def runs(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["runs"],
         after: After = None,
         filter: Annotated[
             RunFilter | None,
             strawberry.argument(description="Narrow the list; every given field must match."),
         ] = None,
     ) -> Connection[Run]:
-        page = await uc.list_runs(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "runs",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, run)
 

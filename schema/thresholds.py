@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from drivers.records import ThresholdSignalRecord
 from resolvers import thresholds as uc
+from resolvers.lists import root_list
 from schema.base import Info
 from schema.enums import (
     OpsEventType,
@@ -20,6 +21,7 @@ from schema.enums import (
     ThresholdAction,
     ThresholdMetric,
 )
+from schema.filters import PAGE_SIZES, filter_argument
 from schema.pagination import Connection, connection
 
 __all__ = [
@@ -184,19 +186,21 @@ class ThresholdQueries:
     async def threshold_signals(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = 20,
+        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = PAGE_SIZES[
+            "thresholdSignals"
+        ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
-        run_id: Annotated[str | None, strawberry.argument(description="One run.")] = None,
+        run_id: Annotated[str | None, filter_argument("thresholdSignals", "run_id")] = None,
         signal_type: Annotated[
-            SignalType | None, strawberry.argument(description="NEAR or BREACH.")
+            SignalType | None, filter_argument("thresholdSignals", "signal_type")
         ] = None,
     ) -> Connection[ThresholdSignal]:
-        page = await uc.list_signals(
+        page = await root_list(
             info.context,
+            "thresholdSignals",
             first=first,
             after=after,
-            run_id=run_id,
-            signal_type=None if signal_type is None else str(signal_type),
+            args={"run_id": run_id, "signal_type": signal_type},
         )
         return connection(page, signal)
 
