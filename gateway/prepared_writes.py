@@ -19,7 +19,7 @@ from graphql import ExecutionResult
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.graphql_app import context_for
-from gateway.metrics import count_errors, count_operation
+from gateway.metrics import PREPARED_WRITES, count_errors, count_operation
 from gateway.pipeline import PARAMS, header, is_graphql_http, state
 from gateway.prepared_reads import READ_PATH_HEADER
 from gateway.responses import code_uncoded_errors, response_media_type
@@ -60,6 +60,7 @@ class PreparedWrites:
                     if result is not None:
                         path, body = _answer(result, ctx.request_id)
                         await _send(send, body, response_media_type(accept), path)
+                        PREPARED_WRITES.inc()
                         return
         await self.app(scope, receive, send)
 
