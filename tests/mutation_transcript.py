@@ -7,11 +7,12 @@ transport): every mutation request in order with its status, the headers a clien
 (content-type, X-Gateway-Read-Path, Idempotent-Replayed, whether X-Gateway-LSN came) and its
 body; every table of the test database at the end of the test (audit rows, notifications and
 outbox rows, entity rows); and how the GraphQL metrics counters moved (operations by path, errors
-by code). One JSON line per test. tests/gateway/test_prepared_writes.py runs the same tests with
+by code). One JSON line per test, marked `concurrent` when its requests overlapped (their order
+and the winner of a race may then differ between runs). tests/gateway/test_prepared_writes.py runs the same tests with
 MUTATION_FAST_PATH on and off and compares the two transcripts.
 
-Values that differ between two runs by nature are normalised deterministically: every UUID
-becomes `<id:N>`, N counting distinct UUIDs in order of first appearance within the test
+Values that differ between two runs by nature are normalised deterministically: every UUID (and
+the short `8hex-3hex` ids of breaker incidents) becomes `<id:N>`, N counting distinct UUIDs in order of first appearance within the test
 (requests, answers, then table rows in a stable order), so equal ids stay equal and the shape of
 references is kept; timestamps (ISO 8601 text and datetime values) become `<ts>`; 32- and 64-digit
 hex strings (request ids, content hashes over timestamps) become `<hex>`; elapsed times
@@ -41,7 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import tables
 
 ENV = "MUTATION_TRANSCRIPT"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# UUIDs, and the short ids some rows use (breaker incidents: 8 hex, dash, 3 hex).
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|\b[0-9a-f]{8}-[0-9a-f]{3}\b"
+)
 _TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)?")
 # Elapsed times the tests' clock-relative rows make differ by the seconds between two runs.
 _ELAPSED_KEYS = (
@@ -114,6 +119,9 @@ def _is_mutation(content: bytes) -> bool:
 class _Recorder:
     def __init__(self) -> None:
         self.entries: list[tuple[bytes, int, dict[str, str], bytes]] = []
+        self.in_flight = 0
+        # Requests overlapped: their order, and which of them wins a race, may differ by run.
+        self.concurrent = False
 
 
 _CURRENT: list[_Recorder] = []
@@ -121,8 +129,16 @@ _ORIGINAL = httpx.ASGITransport.handle_async_request
 
 
 async def _recording(self: httpx.ASGITransport, request: httpx.Request) -> httpx.Response:
-    response = await _ORIGINAL(self, request)
-    if not _CURRENT or request.method != "POST" or request.url.path != "/graphql":
+    recorder = _CURRENT[-1] if _CURRENT else None
+    if recorder is not None:
+        recorder.in_flight += 1
+        recorder.concurrent |= recorder.in_flight > 1
+    try:
+        response = await _ORIGINAL(self, request)
+    finally:
+        if recorder is not None:
+            recorder.in_flight -= 1
+    if recorder is None or request.method != "POST" or request.url.path != "/graphql":
         return response
     content = request.content
     if not _is_mutation(content):
@@ -131,7 +147,7 @@ async def _recording(self: httpx.ASGITransport, request: httpx.Request) -> httpx
     headers = {k: response.headers[k] for k in _HEADERS if k in response.headers}
     if "x-gateway-lsn" in response.headers:
         headers["x-gateway-lsn"] = "present"
-    _CURRENT[-1].entries.append((content, response.status_code, headers, body))
+    recorder.entries.append((content, response.status_code, headers, body))
     return httpx.Response(
         response.status_code, headers=response.headers, content=body, request=request
     )
@@ -220,6 +236,7 @@ async def _mutation_transcript(
         "requests": requests,
         "tables": rows,
         "metrics": moved,
+        "concurrent": recorder.concurrent,
         "prepared_writes": prepared,
     }
     with Path(path).open("ab") as out:  # noqa: ASYNC230 - one short append per test
