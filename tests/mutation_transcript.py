@@ -5,8 +5,8 @@
 For each test that sent a mutation over HTTP (to any app served through httpx's ASGI
 transport): every mutation request in order with its status, the headers a client acts on
 (content-type, X-Gateway-Read-Path, Idempotent-Replayed, whether X-Gateway-LSN came) and its
-body; every table of the test database at the end of the test (audit rows, notifications and
-outbox rows, entity rows); and how the GraphQL metrics counters moved (operations by path, errors
+body; the pg_notify payloads heard on the gateway's channel; every table of the test database at
+the end of the test (audit rows, outbox rows, entity rows); and how the GraphQL metrics counters moved (operations by path, errors
 by code). One JSON line per test, marked `concurrent` when its requests overlapped (their order
 and the winner of a race may then differ between runs). tests/gateway/test_prepared_writes.py runs the same tests with
 MUTATION_FAST_PATH on and off and compares the two transcripts.
@@ -23,6 +23,7 @@ for byte, must match.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import re
@@ -31,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -40,6 +42,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import tables
+from drivers.audit import NOTIFY_CHANNEL
 
 ENV = "MUTATION_TRANSCRIPT"
 # UUIDs, and the short ids some rows use (breaker incidents: 8 hex, dash, 3 hex).
@@ -209,11 +212,20 @@ async def _mutation_transcript(
         return
     recorder = _Recorder()
     before = _counters()
+    heard: list[str] = []
+    listener = await asyncpg.connect(
+        engine.url.render_as_string(hide_password=False).replace(
+            "postgresql+asyncpg://", "postgresql://", 1
+        )
+    )
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.append(args[3]))
     _CURRENT.append(recorder)
     try:
         yield
     finally:
         _CURRENT.remove(recorder)
+        await asyncio.sleep(0.05)  # notifications of the last commit still on their way
+        await listener.close()
     if not recorder.entries:
         return
     after = _counters()
@@ -235,6 +247,8 @@ async def _mutation_transcript(
         "test": request.node.nodeid,
         "requests": requests,
         "tables": rows,
+        # pg_notify payloads in the order they were heard (only counted when requests overlapped)
+        "notifications": [normaliser.text(payload) for payload in heard],
         "metrics": moved,
         "concurrent": recorder.concurrent,
         "prepared_writes": prepared,

@@ -90,16 +90,17 @@ def _comparable(line: dict[str, Any]) -> Any:
 
     Sequential requests: every answer in order (ids numbered by first appearance) and every
     row. Overlapping requests race, and which one wins may differ between runs: then only what
-    the race cannot change is compared, the statuses and headers of the answers and the number
-    of rows per table (the error counters are compared for every test).
+    the race cannot change is compared: the statuses and headers of the answers, the number of
+    rows per table and of notifications (the error counters are compared for every test).
     """
     if not line["concurrent"]:
-        return line["requests"], line["tables"]
+        return line["requests"], line["tables"], line["notifications"]
     answers = sorted(
         orjson.dumps([r["status"], r["headers"]], option=orjson.OPT_SORT_KEYS)
         for r in line["requests"]
     )
-    return answers, {name: len(rows) for name, rows in line["tables"].items()}
+    counts = {name: len(rows) for name, rows in line["tables"].items()}
+    return answers, counts, len(line["notifications"])
 
 
 def _lines(path: Path) -> dict[str, dict[str, Any]]:
@@ -129,6 +130,9 @@ async def test_every_mutation_of_the_suite_answers_and_writes_alike_both_ways(
     assert {name for name in MUTATION_ROLES if re.search(rf"\b{name}\b", documents)} == set(
         MUTATION_ROLES
     )
+    codes = {key for line in fast.values() for key in line["metrics"] if "code=" in key}
+    for code in ("BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN", "CONFLICT", "RATE_LIMITED"):
+        assert f"gateway_graphql_errors_total{{code={code}}}" in codes
     tables_written = {name for line in fast.values() for name in line["tables"]}
     assert {"audit_log", "incidents", "incident_events", "limit_overrides"} <= tables_written
     assert any(
