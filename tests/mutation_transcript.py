@@ -11,14 +11,14 @@ by code). One JSON line per test, marked `concurrent` when its requests overlapp
 and the winner of a race may then differ between runs). tests/gateway/test_prepared_writes.py runs the same tests with
 MUTATION_FAST_PATH on and off and compares the two transcripts.
 
-Values that differ between two runs by nature are normalised deterministically: every UUID (and
-the short `8hex-3hex` ids of breaker incidents) becomes `<id:N>`, N counting distinct UUIDs in order of first appearance within the test
-(requests, answers, then table rows in a stable order), so equal ids stay equal and the shape of
-references is kept; timestamps (ISO 8601 text and datetime values) become `<ts>`; 32- and 64-digit
-hex strings (request ids, content hashes over timestamps) become `<hex>`; elapsed times
-(`durationSeconds`, `timeToResolutionMillis`, ... of rows the tests date relative to the clock)
-become `<elapsed>`. Everything else, byte
-for byte, must match.
+Values that differ between two runs by nature are normalised deterministically: every generated
+id (UUIDs, the short `8hex-3hex` ids of breaker incidents, random hex of 8 to 32 digits alone or
+after a prefix such as `scope_` or `SIG-`) becomes `<id:N>`, N counting distinct ids in order of
+first appearance within the test (requests, answers, then table rows in a stable order), so
+equal ids stay equal and references keep their shape; timestamps (ISO 8601 text and datetime
+values) become `<ts>`; 64-digit hex (content hashes over timestamps) becomes `<hex>`; elapsed
+times (`durationSeconds`, `timeToResolutionMillis`, ... of rows the tests date relative to the
+clock) become `<elapsed>`. Everything else, byte for byte, must match.
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ from drivers import tables
 from drivers.audit import NOTIFY_CHANNEL
 
 ENV = "MUTATION_TRANSCRIPT"
-# UUIDs, and the short ids some rows use (breaker incidents: 8 hex, dash, 3 hex).
+# Generated ids: UUIDs, the short ids of breaker incidents (8 hex, dash, 3 hex), and random hex
+# of 8 to 32 digits (ids and their shortened forms) alone or after a prefix (`scope_…`, `SIG-…`,
+# `inc_…`, `pm-…`, bundle ids, request ids).
 _UUID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|\b[0-9a-f]{8}-[0-9a-f]{3}\b"
+    r"|(?<![0-9A-Za-z])[0-9a-f]{8,32}(?![0-9A-Za-z])"
 )
 _TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d(:?\d\d)?)?")
 # Elapsed times the tests' clock-relative rows make differ by the seconds between two runs.
@@ -59,7 +62,7 @@ _ELAPSED_KEYS = (
     "timeToResolutionMs",
 )
 _ELAPSED = re.compile(rf'"({"|".join(_ELAPSED_KEYS)})":\s*-?\d+(\.\d+)?')
-_HEX = re.compile(r"\b(?:[0-9a-f]{64}|[0-9a-f]{32})\b")
+_HEX = re.compile(r"\b[0-9a-f]{64}\b")
 PREPARED = "gateway_prepared_writes_total{}"  # not compared: it says which path served
 _METRICS = (
     "gateway_graphql_operations_total",
