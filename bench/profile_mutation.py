@@ -6,12 +6,12 @@
 Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 incidents,
 then posts the Q4 mutation N times (rotating over the incidents) through httpx's
 ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, client and
-server share the process) and SQL statements/request (before_cursor_execute). By default it
-measures two apps, MUTATION_FAST_PATH on and off, taking turns in ten rounds, and prints the
-on/off ratios (a burst of load from elsewhere then hits both alike); `--path on|off` measures
-one. Why: the wrk numbers say how slow the write is; this says where the statements and the
-CPU go, and is quick enough to run before and after each change (wrap it in py-spy for a
-flame graph).
+server share the process), the server's share of it (process time inside the ASGI app) and
+SQL statements/request (before_cursor_execute). By default it measures two apps,
+MUTATION_FAST_PATH on and off, taking turns in ten rounds, and prints the on/off ratios (a
+burst of load from elsewhere then hits both alike); `--path on|off` measures one. Why: the wrk
+numbers say how slow the write is; this says where the statements and the CPU go, and is quick
+enough to run before and after each change (wrap it in py-spy for a flame graph).
 
 --wire runs the app through bench/wire.py's proxy and also prints database round
 trips/request (every Sync and simple Query on the wire: BEGIN, COMMIT and pool pings included,
@@ -129,6 +129,7 @@ class Path:
 
     fast: bool
     http: httpx.AsyncClient
+    server: ServerClock
     wall: float = 0.0
     cpu: float = 0.0
     statements: int = 0
@@ -138,6 +139,27 @@ class Path:
     @property
     def name(self) -> str:
         return f"MUTATION_FAST_PATH={'on' if self.fast else 'off'}"
+
+
+class ServerClock:
+    """CPU spent inside the app, i.e. the server's share of the process's CPU.
+
+    The client awaits the app in the same task, one request at a time, so process time across
+    `await app(...)` is the server's (waiting for the database uses none).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cpu = 0.0
+        self.on = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        start = time.process_time()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if self.on:
+                self.cpu += time.process_time() - start
 
 
 ROUNDS = 10  # the paths take turns, so a burst of load on the machine hits both alike
@@ -169,12 +191,13 @@ async def _measure(
                 mutation_fast_path=fast,
             )
             manager = await stack.enter_async_context(LifespanManager(create_app(settings)))
+            server = ServerClock(manager.app)
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+                    transport=httpx.ASGITransport(app=server), base_url="http://gateway.test"
                 )
             )
-            runs.append(Path(fast, http))
+            runs.append(Path(fast, http, server))
 
         async def post(run: Path, i: int) -> None:
             body = {"query": MUTATION, "variables": {"incidentId": ids[i % len(ids)]}}
@@ -187,6 +210,8 @@ async def _measure(
             for i in range(warmup):
                 await post(run, i)
         event.listen(Engine, "before_cursor_execute", counter)
+        for run in runs:
+            run.server.on = True
         per_round = max(1, n // ROUNDS)
         for r in range(ROUNDS):
             for run in runs:
@@ -205,12 +230,15 @@ async def _measure(
         print(f"{run.name}: {k} requests")
         print(f"  wall ms/request: {run.wall * 1000 / k:.3f}")
         print(f"  cpu  ms/request: {run.cpu * 1000 / k:.3f}  (client + server, one process)")
+        print(f"  server cpu ms/request: {run.server.cpu * 1000 / k:.3f}  (inside the ASGI app)")
         print(f"  statements/request: {run.statements / k:.2f}")
         if proxy is not None:
             print(f"  round trips/request: {run.trips / k:.2f}  (on the wire; CPU has the proxy)")
     if len(runs) == 2:
         on, off = (runs[0], runs[1]) if runs[0].fast else (runs[1], runs[0])
-        print(f"cpu on/off: {on.cpu / off.cpu:.2f}  wall on/off: {on.wall / off.wall:.2f}")
+        server_ratio = on.server.cpu / off.server.cpu
+        print(f"cpu on/off: {on.cpu / off.cpu:.2f}  server cpu on/off: {server_ratio:.2f}", end="")
+        print(f"  wall on/off: {on.wall / off.wall:.2f}")
     if show:
         per = counter.count // max(1, sum(run.requests for run in runs))
         for stmt in counter.seen[:per]:
