@@ -102,8 +102,11 @@ class Normaliser:
             }
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
-        if isinstance(value, bytes):
-            return self.text(value.hex())
+        if isinstance(value, bytes):  # e.g. the answer an Idempotency-Key row keeps
+            try:
+                return self.text(value.decode())
+            except UnicodeDecodeError:
+                return self.text(value.hex())
         return value
 
 
