@@ -49,8 +49,11 @@ from schema.query_limits import Limits, measure
 
 __all__ = ["WritePlan", "WritePlans", "run_plan"]
 
-# Documents remembered per process, mutations or not (each key is a document text).
+# Documents remembered per process (each key is a document text), and the largest one kept:
+# mutation documents are small; a larger one, or a text without "mutation", is left to the view
+# without parsing it here.
 PLANS_MAX = 512
+DOCUMENT_MAX = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,9 @@ def _first_from_variable(node: Node) -> bool:
 class WritePlans:
     """The plans of the mutation documents seen so far, by (document, operation name).
 
-    A document that is no mutation, or that the normal path would refuse whatever the request,
-    is remembered as None: the lookup then costs one dict access and the normal path runs.
+    A text without "mutation" (every query) is not parsed here at all. A document that is no
+    mutation, or that the normal path would refuse whatever the request, is remembered as None:
+    the lookup then costs one dict access and the normal path runs.
     """
 
     def __init__(self, schema: strawberry.Schema, limits: Limits) -> None:
@@ -91,6 +95,8 @@ class WritePlans:
         self._plans: dict[tuple[str, str | None], WritePlan | None] = {}
 
     def get(self, query: str, operation_name: str | None) -> WritePlan | None:
+        if "mutation" not in query or len(query) > DOCUMENT_MAX:
+            return None  # no mutation, or one too large to keep: the view's, nothing cached
         key = (query, operation_name)
         try:
             return self._plans[key]
@@ -106,16 +112,16 @@ class WritePlans:
         """The plan, or None where the normal path must answer (any refusal it would give)."""
         try:
             document = parse(query, max_tokens=self.limits.max_tokens)
-        except GraphQLError:
+            operation = pick_operation(document, operation_name)
+        except (GraphQLError, GatewayError):
             return None
+        if operation.operation is not OperationType.MUTATION:
+            return None  # before validating: a query is validated once, by the view
         if validate_document(self.schema._schema, document, tuple(specified_rules)):
             return None
         try:
-            operation = pick_operation(document, operation_name)
             check_document(document)
         except GatewayError:
-            return None
-        if operation.operation is not OperationType.MUTATION:
             return None
         fragments = fragments_of(document)
         if measure(self.schema._schema, operation, fragments, {}, self.limits) is not None:
