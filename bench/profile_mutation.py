@@ -6,9 +6,12 @@
 Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 incidents,
 then posts the Q4 mutation N times (rotating over the incidents) through httpx's
 ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, client and
-server share the process) and SQL statements/request (before_cursor_execute). Why: the
-wrk numbers say how slow the write is; this says where the statements and the CPU go, and is
-quick enough to run before and after each change (wrap it in py-spy for a flame graph).
+server share the process), the server's share of it (process time inside the ASGI app) and
+SQL statements/request (before_cursor_execute). By default it measures two apps,
+MUTATION_FAST_PATH on and off, taking turns in ten rounds, and prints the on/off ratios (a
+burst of load from elsewhere then hits both alike); `--path on|off` measures one. Why: the wrk
+numbers say how slow the write is; this says where the statements and the CPU go, and is quick
+enough to run before and after each change (wrap it in py-spy for a flame graph).
 
 --wire runs the app through bench/wire.py's proxy and also prints database round
 trips/request (every Sync and simple Query on the wire: BEGIN, COMMIT and pool pings included,
@@ -23,6 +26,8 @@ import os
 import secrets
 import time
 import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -109,62 +114,133 @@ async def _seed(url: str, count: int) -> list[str]:
     return ids
 
 
-async def _run(url: str, n: int, warmup: int, show: bool, wire: bool) -> None:
+async def _run(url: str, n: int, warmup: int, show: bool, wire: bool, *, paths: list[bool]) -> None:
     ids = await _seed(url, 100)
     if wire:
         async with wire_proxy(url) as proxy:
-            await _measure(proxy.url(url), ids, n, warmup, show=show, proxy=proxy)
+            await _measure(proxy.url(url), ids, n, warmup, show=show, proxy=proxy, paths=paths)
     else:
-        await _measure(url, ids, n, warmup, show=show, proxy=None)
+        await _measure(url, ids, n, warmup, show=show, proxy=None, paths=paths)
+
+
+@dataclass
+class Path:
+    """One gateway app (fast path on or off) and what its timed requests cost."""
+
+    fast: bool
+    http: httpx.AsyncClient
+    server: ServerClock
+    wall: float = 0.0
+    cpu: float = 0.0
+    statements: int = 0
+    trips: int = 0
+    requests: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"MUTATION_FAST_PATH={'on' if self.fast else 'off'}"
+
+
+class ServerClock:
+    """CPU spent inside the app, i.e. the server's share of the process's CPU.
+
+    The client awaits the app in the same task, one request at a time, so process time across
+    `await app(...)` is the server's (waiting for the database uses none).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cpu = 0.0
+        self.on = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        start = time.process_time()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if self.on:
+                self.cpu += time.process_time() - start
+
+
+ROUNDS = 10  # the paths take turns, so a burst of load on the machine hits both alike
 
 
 async def _measure(
-    url: str, ids: list[str], n: int, warmup: int, *, show: bool, proxy: WireProxy | None
+    url: str,
+    ids: list[str],
+    n: int,
+    warmup: int,
+    *,
+    show: bool,
+    proxy: WireProxy | None,
+    paths: list[bool],
 ) -> None:
-    settings = Settings(
-        database_url=url,
-        migrate_on_start=False,
-        jwt_secret=SECRET,
-        api_key_cache_seconds=60,
-        db_pool_size=5,
-        gateway_background_jobs=False,
-    )
     claims = {"sub": "op", "tenant_id": TENANT, "role": "OPERATOR", "exp": int(time.time()) + 3600}
     headers = {"authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
-    app = create_app(settings)
     counter = Counter()
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
+    async with AsyncExitStack() as stack:
+        runs = []
+        for fast in paths:
+            settings = Settings(
+                database_url=url,
+                migrate_on_start=False,
+                jwt_secret=SECRET,
+                api_key_cache_seconds=60,
+                db_pool_size=5,
+                gateway_background_jobs=False,
+                mutation_fast_path=fast,
+            )
+            manager = await stack.enter_async_context(LifespanManager(create_app(settings)))
+            server = ServerClock(manager.app)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=server), base_url="http://gateway.test"
+                )
+            )
+            runs.append(Path(fast, http, server))
 
-        async def post(i: int) -> None:
+        async def post(run: Path, i: int) -> None:
             body = {"query": MUTATION, "variables": {"incidentId": ids[i % len(ids)]}}
-            response = await http.post("/graphql", json=body, headers=headers)
+            response = await run.http.post("/graphql", json=body, headers=headers)
             payload = response.json()
             if response.status_code != 200 or payload.get("errors"):
                 raise SystemExit(f"mutation failed: {response.status_code} {payload}")
 
-        for i in range(warmup):
-            await post(i)
+        for run in runs:
+            for i in range(warmup):
+                await post(run, i)
         event.listen(Engine, "before_cursor_execute", counter)
-        trips0 = proxy.round_trips if proxy else 0
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        for i in range(n):
-            await post(i)
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        trips = proxy.round_trips - trips0 if proxy else 0
+        for run in runs:
+            run.server.on = True
+        per_round = max(1, n // ROUNDS)
+        for r in range(ROUNDS):
+            for run in runs:
+                count0, trips0 = counter.count, proxy.round_trips if proxy else 0
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                for i in range(per_round):
+                    await post(run, r * per_round + i)
+                run.wall += time.perf_counter() - wall0
+                run.cpu += time.process_time() - cpu0
+                run.statements += counter.count - count0
+                run.trips += (proxy.round_trips if proxy else 0) - trips0
+                run.requests += per_round
         event.remove(Engine, "before_cursor_execute", counter)
-    print(f"requests: {n}")
-    print(f"wall ms/request: {wall * 1000 / n:.3f}")
-    print(f"cpu  ms/request: {cpu * 1000 / n:.3f}  (client + server, one process)")
-    print(f"statements/request: {counter.count / n:.2f}")
-    if proxy is not None:
-        print(f"round trips/request: {trips / n:.2f}  (on the wire; CPU includes the proxy)")
+    for run in runs:
+        k = run.requests
+        print(f"{run.name}: {k} requests")
+        print(f"  wall ms/request: {run.wall * 1000 / k:.3f}")
+        print(f"  cpu  ms/request: {run.cpu * 1000 / k:.3f}  (client + server, one process)")
+        print(f"  server cpu ms/request: {run.server.cpu * 1000 / k:.3f}  (inside the ASGI app)")
+        print(f"  statements/request: {run.statements / k:.2f}")
+        if proxy is not None:
+            print(f"  round trips/request: {run.trips / k:.2f}  (on the wire; CPU has the proxy)")
+    if len(runs) == 2:
+        on, off = (runs[0], runs[1]) if runs[0].fast else (runs[1], runs[0])
+        server_ratio = on.server.cpu / off.server.cpu
+        print(f"cpu on/off: {on.cpu / off.cpu:.2f}  server cpu on/off: {server_ratio:.2f}", end="")
+        print(f"  wall on/off: {on.wall / off.wall:.2f}")
     if show:
-        per = counter.count // n
+        per = counter.count // max(1, sum(run.requests for run in runs))
         for stmt in counter.seen[:per]:
             print("  --", " ".join(stmt.split())[:160])
 
@@ -175,6 +251,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--show", action="store_true", help="print one request's statements")
     parser.add_argument("--wire", action="store_true", help="count round trips through a proxy")
+    parser.add_argument(
+        "--path",
+        choices=("both", "on", "off"),
+        default="both",
+        help="MUTATION_FAST_PATH of the app(s) measured; both = in turns, within one run",
+    )
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL")
     if not server:
@@ -186,7 +268,8 @@ def main() -> None:
         await _admin(server, f'CREATE DATABASE "{name}"')
         try:
             await asyncio.to_thread(upgrade_head, url)
-            await _run(url, args.n, args.warmup, args.show, args.wire)
+            paths = {"both": [True, False], "on": [True], "off": [False]}[args.path]
+            await _run(url, args.n, args.warmup, args.show, args.wire, paths=paths)
         finally:
             await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

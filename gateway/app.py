@@ -28,6 +28,7 @@ from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
 from gateway.pipeline import GRAPHQL_PATH
 from gateway.prepared_reads import PreparedReads
+from gateway.prepared_writes import PreparedWrites
 from gateway.publisher import notify_mode_options, publisher_for
 from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
@@ -49,6 +50,7 @@ from resolvers.compiled import PreparedCache
 from resolvers.errors import GatewayError
 from schema import Limits, build_schema
 from schema.compiled import warm_plans
+from schema.prepared_writes import WritePlans
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -182,15 +184,14 @@ def create_app(
     """
     settings = settings or get_settings()
     tracing = tracing_for(settings, span_exporter)
-    schema = build_schema(
-        Limits(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_aliases,
-            max_tokens=settings.max_tokens,
-            max_cost=settings.max_query_cost,
-            introspection=settings.introspection,
-        )
+    limits = Limits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_cost=settings.max_query_cost,
+        introspection=settings.introspection,
     )
+    schema = build_schema(limits)
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
     graphql = GraphQLApp(schema, prepared=prepared)
     documents = DocumentCache()  # trusted documents this process knows, by SHA-256
@@ -231,6 +232,13 @@ def create_app(
             Middleware(EventStreams, view=graphql),  # Accept: text/event-stream (graphql-sse)
             Middleware(IdempotencyKeys),
             Middleware(ReadYourWrites),  # replica or primary; X-Gateway-LSN
+            # Mutations from their per-document plans (MUTATION_FAST_PATH), before the
+            # repeated-read shortcut, which only ever serves queries.
+            *(
+                [Middleware(PreparedWrites, plans=WritePlans(schema, limits), prepared=prepared)]
+                if settings.mutation_fast_path
+                else []
+            ),
             Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
         ],
         # Anything unhandled answers JSON INTERNAL with the request id, never text/plain.

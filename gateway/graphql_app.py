@@ -25,7 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from gateway.metrics import count_errors, count_operation
-from gateway.pipeline import PARAMS
+from gateway.pipeline import PARAMS, PRINCIPAL, state
 from gateway.prepared_reads import OPERATION_KEY, READ_PATH_HEADER
 from gateway.replica import COMMITS, DATABASE
 from gateway.responses import (
@@ -40,7 +40,7 @@ from resolvers.compiled import PreparedCache
 from resolvers.context import Commits, Context
 from resolvers.errors import BadUserInput, GatewayError, NotFound
 
-__all__ = ["GraphQLApp"]
+__all__ = ["GraphQLApp", "context_for"]
 
 
 class _PipelineRequestAdapter(StarletteRequestAdapter):
@@ -64,6 +64,26 @@ def _transport_error(exc: HTTPException, method: str) -> tuple[int, GatewayError
     if exc.status_code == 404:
         return 404, NotFound(exc.reason), {}
     return exc.status_code, BadUserInput(exc.reason), {}
+
+
+def context_for(request_state: dict[str, Any], prepared: PreparedCache | None) -> Context:
+    """The resolvers' context of a request, from what the pipeline put in its state.
+
+    The view and the prepared-write path (gateway/prepared_writes.py) both build it here.
+    """
+    runtime: Runtime = request_state["runtime"]
+    return Context(
+        principal=request_state.get(PRINCIPAL),
+        db=request_state.get(DATABASE, runtime.db),
+        commits=request_state.get(COMMITS) or Commits(),
+        request_id=request_state.get("request_id", "-"),
+        feed=runtime.hub,
+        breaker=runtime.breaker,
+        compiled_reads=runtime.settings.gateway_compiled_reads,
+        operation_key=request_state.get(OPERATION_KEY),
+        prepared=prepared,
+        verification_mode=runtime.settings.aos_verification_mode,
+    )
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -116,19 +136,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        runtime: Runtime = request.state.runtime
-        return Context(
-            principal=getattr(request.state, "principal", None),
-            db=getattr(request.state, DATABASE, runtime.db),
-            commits=getattr(request.state, COMMITS, None) or Commits(),
-            request_id=getattr(request.state, "request_id", "-"),
-            feed=runtime.hub,
-            breaker=runtime.breaker,
-            compiled_reads=runtime.settings.gateway_compiled_reads,
-            operation_key=getattr(request.state, OPERATION_KEY, None),
-            prepared=self.prepared,
-            verification_mode=runtime.settings.aos_verification_mode,
-        )
+        return context_for(state(request.scope), self.prepared)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub = await super().get_sub_response(request)

@@ -33,6 +33,7 @@ __all__ = [
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
     "PREPARED_READS",
+    "PREPARED_WRITES",
     "count_errors",
     "count_operation",
     "metrics",
@@ -60,6 +61,10 @@ GRAPHQL_ROOT_FIELDS = Counter(
 PREPARED_READS = Counter(
     "gateway_prepared_reads_total",
     "Compiled operations answered from a remembered bound plan, without GraphQL execution",
+)
+PREPARED_WRITES = Counter(
+    "gateway_prepared_writes_total",
+    "Mutations run from their per-document plan, without Strawberry's view (MUTATION_FAST_PATH)",
 )
 GRAPHQL_ERRORS = Counter(
     "gateway_graphql_errors_total", "Errors in /graphql responses by extensions.code", ["code"]

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     gateway_compiled_reads: bool = Field(
         default=True, description="serve mapped query operations with one SQL statement"
     )
+    mutation_fast_path: bool = Field(
+        default=True,
+        description="run mutations from a per-document plan, without Strawberry's view",
+    )
     subscriber_queue_size: int = Field(
         default=256, ge=1, description="changes buffered per subscriber before it is cut off"
     )

@@ -21,7 +21,7 @@ from strawberry.types import ExecutionResult
 
 from resolvers.errors import GatewayError
 
-__all__ = ["ErrorCodes", "ParseErrorsInside", "error_code", "log_errors"]
+__all__ = ["ErrorCodes", "ParseErrorsInside", "coded_error", "error_code", "log_errors"]
 
 log = logging.getLogger("gateway.errors")
 
@@ -116,25 +116,34 @@ class ErrorCodes(SchemaExtension):
         yield
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
-        code = error_code(error)
-        if (error.extensions or {}).get("code") == code:
-            return error
-        if code != "INTERNAL":
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={**(error.extensions or {}), "code": code},
-            )
-        # Logged with its traceback by log_errors (the schema's process_errors) under this id.
-        request_id = _request_id(self.execution_context.context)
+        return coded_error(error, self.execution_context.context)
+
+
+def coded_error(error: GraphQLError, context: object) -> GraphQLError:
+    """The error as the client sees it: with its `extensions.code`, masked when INTERNAL.
+
+    ErrorCodes applies it to every result; the prepared-write path (schema/prepared_writes.py)
+    to the results it executes itself.
+    """
+    code = error_code(error)
+    if (error.extensions or {}).get("code") == code:
+        return error
+    if code != "INTERNAL":
         return GraphQLError(
-            f"Unexpected error. Request id: {request_id}",
+            error.message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
+            extensions={**(error.extensions or {}), "code": code},
         )
+    # Logged with its traceback by log_errors (the schema's process_errors) under this id.
+    request_id = _request_id(context)
+    return GraphQLError(
+        f"Unexpected error. Request id: {request_id}",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": "INTERNAL", "requestId": request_id},
+    )

@@ -24,13 +24,19 @@ async def serve(settings: Settings, **options: Any) -> AsyncIterator[httpx.Async
     `options` go to create_app (e.g. `span_exporter`).
     """
     app = create_app(settings, **options)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
-        ) as http,
-    ):
-        yield http
+    async with LifespanManager(app) as manager:
+
+        async def per_request_state(scope: Any, receive: Any, send: Any) -> None:
+            # As uvicorn does: each request gets its own copy of the lifespan state.
+            # LifespanManager.app hands every request the SAME dict, so concurrent requests of
+            # a test shared the pipeline's per-request keys (params, principal, commits).
+            scope["state"] = dict(manager._state)
+            await app(scope, receive, send)
+
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=per_request_state), base_url="http://gateway.test"
+        ) as http:
+            yield http
 
 
 def token(tenant: str = "t1", role: str = "ADMIN", sub: str = "alice") -> str:
