@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     FromClause,
     Integer,
@@ -36,10 +38,11 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.types import TypeDecorator
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
@@ -61,12 +64,20 @@ Pages = Mapping[int, tuple[int, tuple[Any, ...] | None]]
 Getter = Callable[[Sequence[Field], Pages], Any]
 
 _RAW_SCALARS = frozenset({"String", "Int", "Long", "Boolean", "JSON"})
-_MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+_MAX_ARGS = 100  # PostgreSQL's limit on a function's arguments (concat's included)
 _UTC: ColumnElement[Any] = literal_column("'UTC'")
-_EMPTY = literal_column("'[]'::json", JSON)
+_NULL = literal_column("'null'", Text)
+_EMPTY = literal_column("'[]'", Text)
 
 
 _CALLER = frozenset({"tenant", "actor", "role"})  # bound per request from the principal
+
+
+class JsonText(TypeDecorator[str]):
+    """Text that already is JSON (an object or array this compiler built): embedded as is."""
+
+    impl = Text
+    cache_ok = True
 
 
 class NotCompilable(Exception):
@@ -103,6 +114,58 @@ def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def _json_text(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(func.to_json(cast(expr, Text)), Text)
+
+
+def _json_key(key: str) -> str:
+    """`"key":` for a response key (an alias or field name from the document)."""
+    return orjson.dumps(key).decode() + ":"
+
+
+def _as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A value as JSON text; SQL NULL becomes `null`.
+
+    Built objects and arrays are embedded as they are; integers and booleans print as their
+    text; a stored JSON value prints as PostgreSQL's text form of it (the JSON scalar's one
+    form, see docs/decisions.md); strings, enums and the rest go through to_json (escaping).
+    """
+    if isinstance(value.type, JsonText):
+        text = value
+    elif isinstance(value.type, Integer | Boolean | JSON):
+        text = cast(value, Text)
+    else:
+        text = cast(func.to_json(value), Text)
+    return func.coalesce(text, _NULL)
+
+
+def _concat(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """concat() of any number of text parts (nested: one call takes at most 100 arguments)."""
+    while len(parts) > _MAX_ARGS:
+        parts = [
+            func.concat(*parts[i : i + _MAX_ARGS])
+            if len(parts[i : i + _MAX_ARGS]) > 1
+            else parts[i]
+            for i in range(0, len(parts), _MAX_ARGS)
+        ]
+    return type_coerce(func.concat(*parts), JsonText)
+
+
+def _array(
+    element: ColumnElement[Any],
+    order_by: Sequence[ColumnElement[Any]] = (),
+    where: ColumnElement[bool] | None = None,
+) -> ColumnElement[Any]:
+    """An aggregate: `[e1,e2,...]` of JSON text elements in `order_by` order, `[]` for none."""
+    separator = literal_column("','", Text)
+    call = func.string_agg(
+        element, aggregate_order_by(separator, *order_by) if order_by else separator
+    )
+    agg: ColumnElement[Any] = call if where is None else call.filter(where)
+    wrapped = (
+        literal_column("'['", Text)
+        .op("||", return_type=Text)(agg)
+        .op("||", return_type=Text)(literal_column("']'", Text))
+    )
+    return type_coerce(func.coalesce(wrapped, _EMPTY), JsonText)
 
 
 class _Compiler:
@@ -144,18 +207,32 @@ class _Compiler:
 
     # -- objects ----------------------------------------------------------------------------
     def obj(self, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-        if len(pairs) <= _MAX_KEYS:
-            return func.json_build_object(*(x for k, v in pairs for x in (self.const(k), v)))
-        chunks = [
-            func.jsonb_build_object(
-                *(x for k, v in pairs[i : i + _MAX_KEYS] for x in (self.const(k), v))
-            )
-            for i in range(0, len(pairs), _MAX_KEYS)
-        ]
-        merged: ColumnElement[Any] = chunks[0]
-        for chunk in chunks[1:]:
-            merged = merged.op("||", return_type=JSONB)(chunk)
-        return cast(merged, JSON)
+        """`{"key":value,...}` as compact JSON text, keys in selection order, any number of keys.
+
+        Built by concatenation rather than json_build_object, which spaces its output (` : `,
+        `, `) and takes at most 100 arguments. The text between values (`{"a":`, `,"b":`, `}`)
+        is JSON-encoded here and bound as a parameter; a constant string value (`__typename`)
+        joins that text. Nothing from the request is spliced into the SQL.
+        """
+        parts: list[ColumnElement[Any]] = []
+        text = "{"
+        for n, (key, value) in enumerate(pairs):
+            text += ("," if n else "") + _json_key(key)
+            constant = self._constant_text(value)
+            if constant is not None:
+                text += constant
+                continue
+            parts.append(self.const(text, Text))
+            parts.append(_as_json(value))
+            text = ""
+        parts.append(self.const(text + "}", Text))
+        return _concat(parts)
+
+    def _constant_text(self, value: ColumnElement[Any]) -> str | None:
+        """A bound constant string (e.g. `__typename`) as JSON text, else None."""
+        if isinstance(value, BindParameter) and isinstance(self.static.get(value.key), str):
+            return orjson.dumps(self.static[value.key]).decode()
+        return None
 
     def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
         names = {x.name for x in dataclasses.fields(entity.record)}
@@ -250,10 +327,9 @@ class _Compiler:
                 clauses.append(self.filter(filters[name], adapt, f, name))
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
         order = self._ordering(relation.ordering, adapt).order_by() if relation.ordering else []
-        agg = func.json_agg(aggregate_order_by(body, *order)) if order else func.json_agg(body)
-        return func.coalesce(
-            select(agg).select_from(alias).where(*clauses).scalar_subquery(), _EMPTY
-        )
+        # An aggregate over no rows still returns its one row: `[]`.
+        rows = select(_array(body, order)).select_from(alias).where(*clauses)
+        return type_coerce(rows.scalar_subquery(), JsonText)
 
     def filter(
         self,
@@ -400,10 +476,7 @@ class _Compiler:
                     count = count.correlate(parent_alias)
                 pairs.append((sub.key, count.scalar_subquery()))
             elif n in row_cols:
-                agg = func.json_agg(aggregate_order_by(page.c[row_cols[n]], page.c.rn)).filter(
-                    in_page
-                )
-                pairs.append((sub.key, func.coalesce(agg, _EMPTY)))
+                pairs.append((sub.key, _array(page.c[row_cols[n]], [page.c.rn], in_page)))
             else:  # pageInfo
                 info: list[tuple[str, ColumnElement[Any]]] = []
                 for p in sub.fields:
@@ -424,7 +497,8 @@ class _Compiler:
                 pairs.append((sub.key, self.obj(info)))
         # HAVING makes it an aggregate query: exactly one row even over an empty page and when
         # no aggregate is selected (e.g. only totalCount).
-        return select(self.obj(pairs)).select_from(page).having(true()).scalar_subquery()
+        body = select(self.obj(pairs)).select_from(page).having(true()).scalar_subquery()
+        return type_coerce(body, JsonText)
 
     # -- roots ------------------------------------------------------------------------------
     def root_list(self, f: Field) -> ColumnElement[Any]:
@@ -495,7 +569,7 @@ class _Compiler:
                 pairs.append((f.key, self.root_one(f, rel)))
             else:
                 raise NotCompilable(f"Query.{f.name}")
-        return cast(self.obj(pairs), Text)
+        return self.obj(pairs)
 
 
 def _relation(parent: str, name: str) -> Relation | None:
