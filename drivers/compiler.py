@@ -21,8 +21,10 @@ from cachetools import LRUCache
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Float,
     FromClause,
     Integer,
+    Numeric,
     String,
     Text,
     any_,
@@ -132,9 +134,64 @@ def _as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
         text = value
     elif isinstance(value.type, Integer | Boolean | JSON):
         text = cast(value, Text)
+    elif isinstance(value.type, Float):
+        text = float_json(value)
     else:
         text = cast(func.to_json(value), Text)
     return func.coalesce(text, _NULL)
+
+
+def float_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A float8 printed exactly as orjson prints the Python float (the resolver path's form).
+
+    Digits: the shortest that read back as the same double. PostgreSQL's own shortest output
+    (extra_float_digits >= 1, the server default) never ends exactly on a rounding boundary, so
+    it can be a digit longer than Python's: when its 16 or 17 digits have a correctly rounded
+    form one digit shorter (to_char) that reads back as the same double, that one is printed.
+    Layout as orjson: plain for 1e-5 <= |x| < 1e16 with `.0` on whole numbers (`100.0`,
+    `0.00001`), else `1e+16`, `1.5e-7`; -0.0 stays; not finite is null.
+    """
+    x = cast(value, Float(precision=53))
+    pg = cast(x, Text)
+    significant = func.length(func.trim(func.translate(func.split_part(pg, "e", 1), "-.", ""), "0"))
+    digits15 = func.to_char(x, literal_column("'9.99999999999999EEEE'"))
+    digits16 = func.to_char(x, literal_column("'9.999999999999999EEEE'"))
+    shortest = case(
+        # Rounding the largest doubles up would overflow float8.
+        (func.abs(x) >= literal_column("1e308::float8"), pg),
+        (
+            (significant == literal_column("17")) & (cast(digits16, Float(precision=53)) == x),
+            func.trim(digits16),
+        ),
+        (
+            (significant == literal_column("16")) & (cast(digits15, Float(precision=53)) == x),
+            func.trim(digits15),
+        ),
+        else_=pg,
+    )
+    exact = func.trim_scale(cast(shortest, Numeric))
+    plain = cast(exact, Text).op("||", return_type=Text)(
+        case((func.scale(exact) == literal_column("0"), literal_column("'.0'")), else_="")
+    )
+    exponent = cast(func.split_part(shortest, "e", 2), Integer)
+    mantissa = func.rtrim(func.rtrim(func.split_part(shortest, "e", 1), "0"), ".")
+    scientific = mantissa.op("||", return_type=Text)(
+        case((exponent < literal_column("0"), "e-"), else_="e+")
+    ).op("||", return_type=Text)(cast(func.abs(exponent), Text))
+    magnitude = func.abs(x)
+    not_finite: list[ColumnElement[Any]] = [
+        literal_column(f"'{v}'::float8") for v in ("NaN", "Infinity", "-Infinity")
+    ]
+    return case(
+        (x.in_(not_finite), _NULL),
+        (x == literal_column("0"), case((cast(x, Text) == "-0", "-0.0"), else_="0.0")),
+        (
+            (magnitude >= literal_column("1e-5::float8"))
+            & (magnitude < literal_column("1e16::float8")),
+            plain,
+        ),
+        else_=scientific,
+    )
 
 
 def _concat(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
