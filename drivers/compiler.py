@@ -138,6 +138,8 @@ def _as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
         text = float_json(value)
     else:
         text = cast(func.to_json(value), Text)
+    if getattr(value, "nullable", True) is False:  # a NOT NULL column of the row itself
+        return text
     return func.coalesce(text, _NULL)
 
 
@@ -192,6 +194,13 @@ def float_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
         ),
         else_=scientific,
     )
+
+
+def _quoted(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Text that never needs escaping (a timestamp) as a JSON string; NULL stays NULL."""
+    quote = literal_column("'\"'", Text)
+    quoted = quote.op("||", return_type=Text)(text).op("||", return_type=Text)(quote)
+    return type_coerce(quoted, JsonText)
 
 
 def _concat(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
@@ -302,7 +311,7 @@ class _Compiler:
             source = entity.derived.get(f.attr)
             expr = adapt(source if source is not None else entity.table.c[f.attr])
         if f.type_name == "DateTime":
-            return _iso(expr)
+            return _quoted(_iso(expr))
         if f.type_name in ("Decimal", "ID"):
             return cast(expr, Text)
         if f.enum or f.type_name in _RAW_SCALARS:
