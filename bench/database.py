@@ -8,6 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.peer_sql import PEER_SQL
 from bench.seed import FULL, SEED_VERSION, Scale, seed
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
@@ -89,6 +90,16 @@ async def _seed_and_mark(url: str, scale: Scale, marker: str) -> dict[str, int]:
     return written
 
 
+async def _install_peer_sql(url: str) -> None:
+    """PostGraphile's computed columns and Q7 triggers, and Q7's write tenant (idempotent)."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        for statement in PEER_SQL:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 def prepare(scale: Scale = FULL, url: str | None = None) -> str:
     """Make sure `url` holds exactly this seed version; returns the URL. Idempotent."""
     url = url or bench_url()
@@ -96,11 +107,13 @@ def prepare(scale: Scale = FULL, url: str | None = None) -> str:
     if asyncio.run(_marker(url)) == marker:
         # Migrations added since the seed (new tables) are applied; the seeded rows stay.
         upgrade_head(url)
+        asyncio.run(_install_peer_sql(url))
         print(f"bench database already seeded ({marker})")
         return url
     print(f"seeding {urlsplit(url).path.lstrip('/')} ({marker}) ...", flush=True)
     asyncio.run(_recreate(url))
     upgrade_head(url)
     written = asyncio.run(_seed_and_mark(url, scale, marker))
+    asyncio.run(_install_peer_sql(url))
     print("seeded: " + ", ".join(f"{k} {v}" for k, v in written.items()), flush=True)
     return url

@@ -20,7 +20,7 @@ import uvloop
 from bench.measure import process_stat
 from bench.queries import QUERIES, QuerySpec
 
-__all__ = ["main"]
+__all__ = ["RefusedWrite", "main", "no_reset", "run_statement"]
 
 
 def _spec(key: str) -> QuerySpec:
@@ -33,7 +33,7 @@ async def once(url: str, spec: QuerySpec) -> Any:
     try:
         if spec.mutation:
             async with conn.transaction():
-                text = await conn.fetchval(spec.floor_sql, *spec.args_for(0))
+                text = await run_statement(conn, spec, spec.args_for(0))
                 raise _Rollback(text)
         text = await conn.fetchval(spec.floor_sql, *spec.floor_args)
     except _Rollback as rollback:
@@ -41,6 +41,26 @@ async def once(url: str, spec: QuerySpec) -> Any:
     finally:
         await conn.close()
     return json.loads(text)
+
+
+async def run_statement(conn: asyncpg.Connection, spec: QuerySpec, args: tuple[Any, ...]) -> Any:
+    """The query's hand-written SQL: its lock statement first, when it has one, in one transaction.
+
+    A write whose statement returns no row (a rule refused it) raises RefusedWrite.
+    """
+    if spec.floor_lock_sql is None:
+        text = await conn.fetchval(spec.floor_sql, *args)
+    else:
+        async with conn.transaction():
+            await conn.execute(spec.floor_lock_sql, args[0])
+            text = await conn.fetchval(spec.floor_sql, *args)
+    if spec.mutation and text is None:
+        raise RefusedWrite(spec.key)
+    return text
+
+
+class RefusedWrite(Exception):
+    """The write's checks refused it: counted as an error, as a GraphQL error would be."""
 
 
 class _Rollback(Exception):
@@ -56,7 +76,7 @@ async def load(
 ) -> dict[str, Any]:
     """`concurrency` workers each sending the statement back to back for `duration` seconds."""
     # No reset on release: asyncpg's default sends four statements each time (RESET ALL, ...).
-    pool = await asyncpg.create_pool(url, min_size=pool_size, max_size=pool_size, reset=_no_reset)
+    pool = await asyncpg.create_pool(url, min_size=pool_size, max_size=pool_size, reset=no_reset)
     if pool is None:
         raise RuntimeError("asyncpg returned no pool")
     latencies: list[float] = []
@@ -73,10 +93,10 @@ async def load(
             sent += 1
             try:
                 async with pool.acquire() as conn:
-                    text = await conn.fetchval(spec.floor_sql, *args)
+                    text = await run_statement(conn, spec, args)
                 # The response body a server would send: the JSON text as bytes.
                 _ = (b'{"data":' + text.encode() + b"}") if text else b""
-            except (asyncpg.PostgresError, OSError):
+            except (asyncpg.PostgresError, OSError, RefusedWrite):
                 errors += 1
                 continue
             latencies.append(time.perf_counter() - started)
@@ -106,7 +126,7 @@ async def load(
     }
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
+async def no_reset(conn: asyncpg.Connection) -> None:
     return None
 
 

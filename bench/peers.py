@@ -23,7 +23,9 @@ __all__ = [
     "gateway_dir",
     "graphql_post",
     "graphql_post_headers",
+    "http_floor",
     "ours",
+    "post_json",
     "postgraphile",
     "token",
 ]
@@ -113,7 +115,12 @@ def graphql_post_headers(
     url: str, query: str, variables: dict[str, Any], auth: str
 ) -> tuple[Any, dict[str, str]]:
     """POST one operation; returns the decoded body and the response headers (lower-case)."""
-    body = json.dumps({"query": query, "variables": variables}).encode()
+    return post_json(url, {"query": query, "variables": variables}, auth)
+
+
+def post_json(url: str, payload: dict[str, Any], auth: str) -> tuple[Any, dict[str, str]]:
+    """POST a JSON body; returns the decoded answer and the response headers (lower-case)."""
+    body = json.dumps(payload).encode()
     headers = {"content-type": "application/json"}
     if auth:
         headers["authorization"] = auth
@@ -183,3 +190,19 @@ def postgraphile(*, db_url: str, port: int, pool_size: int) -> Server:
         "BENCH_POOL_SIZE": str(pool_size),
     }
     return Server("postgraphile", port, argv, env, BENCH_DIR)
+
+
+def http_floor(*, db_url: str, port: int, pool_size: int) -> Server:
+    """The HTTP floor (bench/http_floor.py): the floor's SQL behind a bare ASGI app on uvicorn."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.http_floor",
+        "--url",
+        db_url,
+        "--port",
+        str(port),
+        "--pool-size",
+        str(pool_size),
+    ]
+    return Server("http-floor", port, argv, {}, ROOT)

@@ -27,6 +27,8 @@ class Row:
     pg_cpu_ms: float | None = None
     same_data: bool | None = None
     note: str = ""
+    # Our X-Gateway-Read-Path answer for this query (None: not our gateway).
+    read_path: str | None = None
 
     @property
     def rps(self) -> float:
@@ -76,30 +78,52 @@ def _ratio(row: Row, base: Row | None) -> str:
     return f"{row.rps / base.rps:.2f}×"
 
 
+def _percent(row: Row, base: Row | None) -> str:
+    if base is None or not base.rps or not row.rps:
+        return "–"
+    return f"{100 * row.rps / base.rps:.0f} %"
+
+
+_HEADER = (
+    "| peer | path | req/s | p50 ms | p99 ms | SQL/req | server CPU ms/req | PG CPU ms/req"
+    " | vs PostGraphile | % of floor | % of HTTP floor | vs resolver | same data |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+)
+
+
 def render(rows: list[Row], titles: dict[str, str]) -> str:
-    """One markdown table per query; ratios are req/s against PostGraphile and the floor."""
+    """One markdown table per query; ratios are req/s against the peers of the same run.
+
+    `path` is the read path our gateway answered with (X-Gateway-Read-Path): a row of
+    ours-compiled served by the resolver says so. `vs resolver` compares with ours-resolver
+    (Q6's target).
+    """
     out: list[str] = []
     for query, title in titles.items():
         mine = [r for r in rows if r.query == query]
         if not mine:
             continue
-        pgl = next((r for r in mine if r.peer == "postgraphile" and r.requests), None)
-        floor = next((r for r in mine if r.peer == "floor" and r.requests), None)
+        base = {
+            peer: next((r for r in mine if r.peer == peer and r.requests), None)
+            for peer in ("postgraphile", "floor", "http-floor", "ours-resolver")
+        }
         out.append(f"**{query}** {title}\n")
-        out.append(
-            "| peer | req/s | p50 ms | p99 ms | SQL/req | server CPU ms/req | PG CPU ms/req"
-            " | vs PostGraphile | vs floor | same data |"
-        )
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        out.append(_HEADER)
         for r in mine:
+            path = r.read_path or "–"
             if not r.requests:
-                out.append(f"| {r.peer} | – | – | – | – | – | – | – | – | {r.note or 'skipped'} |")
+                out.append(
+                    f"| {r.peer} | {path} | – | – | – | – | – | – | – | – | – | – |"
+                    f" {r.note or 'skipped'} |"
+                )
                 continue
             same = {True: "yes", False: "NO", None: "n/a"}[r.same_data]
             out.append(
-                f"| {r.peer} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f}"
+                f"| {r.peer} | {path} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f}"
                 f" | {_num(r.statements, 2)} | {_num(r.server_cpu_ms, 2)}"
-                f" | {_num(r.pg_cpu_ms, 2)} | {_ratio(r, pgl)} | {_ratio(r, floor)}"
+                f" | {_num(r.pg_cpu_ms, 2)} | {_ratio(r, base['postgraphile'])}"
+                f" | {_percent(r, base['floor'])} | {_percent(r, base['http-floor'])}"
+                f" | {_ratio(r, base['ours-resolver'])}"
                 f" | {same}{' — ' + r.note if r.note else ''} |"
             )
         out.append("")

@@ -34,9 +34,9 @@ from bench.peers import (
     ROOT,
     Server,
     gateway_dir,
-    graphql_post,
-    graphql_post_headers,
+    http_floor,
     ours,
+    post_json,
     postgraphile,
     token,
 )
@@ -49,6 +49,9 @@ __all__ = ["main"]
 READ_PATH_HEADER = "x-gateway-read-path"
 LUA = BENCH_DIR / "lua" / "post.lua"
 LUA_ROTATING = BENCH_DIR / "lua" / "post_rotating.lua"
+LUA_UNIQUE = BENCH_DIR / "lua" / "post_unique.lua"
+# What a server is: our gateway, PostGraphile, or the HTTP floor; each gets its own body.
+OURS, PGL, HTTP_FLOOR = "ours", "postgraphile", "http-floor"
 STATEMENT_SAMPLES = 5
 
 
@@ -124,21 +127,31 @@ class Bench:
         )
         return json.loads(out.stdout)
 
-    def check(self, server: Server, spec: QuerySpec, document: str, variables: Any) -> str | None:
-        """None when the server returns the reference data, else what differs."""
-        body, headers = graphql_post_headers(server.url, document, variables, server.auth)
+    def check(
+        self, server: Server, spec: QuerySpec, payload: dict[str, Any], kind: str
+    ) -> tuple[str | None, str | None]:
+        """(None when the server returns the reference data, else what differs; read path).
+
+        The read path is our X-Gateway-Read-Path answer (None for the other peers), reported
+        in the table so that each row says which path served it.
+        """
+        body, headers = post_json(server.url, _rotated(payload, 0), self.auth(spec, kind))
+        served = headers.get(READ_PATH_HEADER)
+        self.after_write(spec)
         if body.get("errors"):
-            return "errors: " + "; ".join(e.get("message", "?") for e in body["errors"])[:200]
+            problem = "; ".join(e.get("message", "?") for e in body["errors"])[:200]
+            return "errors: " + problem, served
         want = comparable(self.reference[spec.key], mutation=spec.mutation)
         got = comparable(body.get("data"), mutation=spec.mutation)
+        if kind == PGL and spec.pgl_ignore:
+            want, got = _without(want, spec.pgl_ignore), _without(got, spec.pgl_ignore)
         diff = first_difference(normalise(got, want), normalise(want, want))
         if diff:
-            return f"data differs at {diff}"
-        served = headers.get(READ_PATH_HEADER)
+            return f"data differs at {diff}", served
         if server.read_path and not spec.mutation and served != server.read_path:
             # e.g. the compiled peer quietly falling back: its numbers would be the resolver's
-            return f"served by {served or 'no read path header'}, not {server.read_path}"
-        return None
+            return f"served by {served or 'no read path header'}, not {server.read_path}", served
+        return None, served
 
     def measure(
         self, query: str, peer: str, run: Callable[[], dict[str, Any]], cpu: Callable[[], float]
@@ -157,7 +170,9 @@ class Bench:
             else None
         )
         server_cpu = result.get("client_cpu_s", cpu1 - cpu0)
-        errors = int(result["errors"]) + int(result["status_errors"])
+        errors = (
+            int(result["errors"]) + int(result["status_errors"]) + int(result.get("gql_errors", 0))
+        )
         return Row(
             query=query,
             peer=peer,
@@ -168,11 +183,18 @@ class Bench:
             statements=statements,
             server_cpu_ms=server_cpu * 1e3 / n,
             pg_cpu_ms=result.get("pg_cpu_s", PgProbe.cpu_between(before, after)) * 1e3 / n,
-            note=f"{errors} errors" if errors else "",
+            note=f"FLAGGED: {errors} errors" if errors else "",
         )
 
-    def wrk(self, server: Server, body: Path, seconds: float, rotate: int = 0) -> dict[str, Any]:
+    def auth(self, spec: QuerySpec, kind: str) -> str:
+        """Our gateway's Authorization header for the query's tenant; none for the others."""
+        return f"Bearer {token(spec.tenant)}" if kind == OURS else ""
+
+    def wrk(
+        self, server: Server, body: Path, seconds: float, spec: QuerySpec, auth: str
+    ) -> dict[str, Any]:
         """Wrk -cN against the server with the Lua POST script; returns its BENCH_JSON line."""
+        script = LUA_UNIQUE if spec.unique else LUA_ROTATING if spec.rotate else LUA
         out = subprocess.run(
             [
                 "wrk",
@@ -182,12 +204,13 @@ class Bench:
                 "--timeout",
                 "10s",
                 "-s",
-                str(LUA_ROTATING if rotate else LUA),
+                str(script),
                 server.url,
                 "--",
                 str(body),
-                server.auth,
-                str(rotate),
+                auth,
+                str(spec.rotate),
+                str(self.cfg.threads),
             ],
             capture_output=True,
             text=True,
@@ -197,30 +220,44 @@ class Bench:
         parsed: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
         return parsed
 
-    def load_server(self, server: Server, spec: QuerySpec, *, pgl: bool) -> Row:
+    def load_server(self, server: Server, spec: QuerySpec, kind: str) -> Row:
         """Check the server's data, warm it up, then measure it under wrk."""
-        document = spec.postgraphile if pgl else spec.ours
-        variables = spec.pgl_variables if pgl else spec.variables
-        problem = self.check(server, spec, document, spec.variables_for_check(variables))
+        payload = _payload(spec, kind)
+        problem, served = self.check(server, spec, payload, kind)
         if problem and problem.startswith("errors"):
             print(f"  {spec.key} {server.name}: skipped ({problem})", flush=True)
-            return Row(spec.key, server.name, note=f"skipped: {problem}")
+            return Row(spec.key, server.name, note=f"skipped: {problem}", read_path=served)
+        repeat = server.name == "ours-compiled" and served == "resolver" and not spec.mutation
+        if repeat:
+            # ours-compiled answered on the resolver path: its load would repeat ours-resolver's
+            note = f"{problem}: not loaded, see ours-resolver"
+            print(f"  {spec.key} {server.name}: {note}", flush=True)
+            return Row(spec.key, server.name, note=note, read_path=served)
         body = self.tmp / f"{spec.key}-{server.name}.json"
-        body.write_text(json.dumps({"query": document, "variables": variables}))
-        self.wrk(server, body, self.cfg.warmup, spec.rotate)
+        body.write_text(json.dumps(payload))
+        self.wrk(server, body, self.cfg.warmup, spec, self.auth(spec, kind))
+        self.after_write(spec)
         row = self.measure(
             spec.key,
             server.name,
-            lambda: self.wrk(server, body, self.cfg.duration, spec.rotate),
+            lambda: self.wrk(server, body, self.cfg.duration, spec, self.auth(spec, kind)),
             lambda: process_tree_cpu(server.pid),
         )
-        self._after_write(spec)
+        self.after_write(spec)
         same = problem is None or problem.startswith("served by")
         note = row.note if problem is None else f"{problem} {row.note}".strip()
         if not row.requests:
             note = f"no request completed within {self.cfg.duration:g} s {note}".strip()
-        statements = self.statements_per_request(server, document, spec, variables)
-        row = Row(**{**_fields(row), "same_data": same, "note": note, "statements": statements})
+        statements = self.statements_per_request(server, payload, spec, self.auth(spec, kind))
+        row = Row(
+            **{
+                **_fields(row),
+                "same_data": same,
+                "note": note,
+                "statements": statements,
+                "read_path": served,
+            }
+        )
         print(f"  {spec.key} {server.name}: {row.rps:,.0f} req/s {row.note}", flush=True)
         return row
 
@@ -247,7 +284,7 @@ class Bench:
             return
 
     def statements_per_request(
-        self, server: Server, document: str, spec: QuerySpec, variables: dict[str, Any]
+        self, server: Server, payload: dict[str, Any], spec: QuerySpec, auth: str
     ) -> float | None:
         """Statements per request from a few sequential requests, when they can be counted.
 
@@ -258,10 +295,10 @@ class Bench:
             return None
         self.quiesce(self.running)
         before = self.loop.run_until_complete(self.probe.sample())
-        for _ in range(STATEMENT_SAMPLES):
-            graphql_post(server.url, document, spec.variables_for_check(variables), server.auth)
+        for n in range(STATEMENT_SAMPLES):
+            post_json(server.url, _rotated(payload, n), auth)
         after = self.loop.run_until_complete(self.probe.sample())
-        self._after_write(spec)
+        self.after_write(spec)
         if before.statements is None or after.statements is None:
             return None
         return (after.statements - before.statements) / STATEMENT_SAMPLES
@@ -284,18 +321,21 @@ class Bench:
             return parsed
 
         run(self.cfg.warmup)
+        self.after_write(spec)
         row = self.measure(spec.key, "floor", lambda: run(self.cfg.duration), lambda: 0.0)
-        self._after_write(spec)
+        self.after_write(spec)
         print(f"  {spec.key} floor: {row.rps:,.0f} req/s", flush=True)
         return Row(**{**_fields(row), "same_data": True})
 
-    def _after_write(self, spec: QuerySpec) -> None:
-        if spec.mutation:  # keep the data set as seeded (audit rows are append-only and stay)
-            self.loop.run_until_complete(
-                self.probe.conn.execute(
-                    "DELETE FROM incident_events WHERE description = 'bench q4'"
-                )
-            )
+    def after_write(self, spec: QuerySpec) -> None:
+        """Delete what a write left (audit rows are append-only and stay).
+
+        After the requests still in flight have finished: a write committed after the cleanup
+        would collide with the next load's (Q7's one open override per limit).
+        """
+        if spec.cleanup_sql:
+            self.quiesce(self.running)
+            self.loop.run_until_complete(self.probe.conn.execute(spec.cleanup_sql))
 
     def close(self) -> None:
         """Release the probe and the temp files."""
@@ -334,6 +374,35 @@ def _settings_line(cfg: Config, url: str) -> str:
     return line
 
 
+def _payload(spec: QuerySpec, kind: str) -> dict[str, Any]:
+    """The POST body for one kind of server (with __ROT__ where a write rotates)."""
+    if kind == PGL:
+        return {"query": spec.postgraphile, "variables": spec.pgl_variables}
+    if kind == HTTP_FLOOR:
+        return {"q": spec.key, "args": list(spec.floor_args)}
+    return {"query": spec.ours, "variables": spec.variables}
+
+
+def _rotated(value: Any, n: int) -> Any:
+    """`value` with __ROT__ replaced by the n-th number (00001 for n = 0), as the loads do."""
+    if isinstance(value, str):
+        return value.replace("__ROT__", f"{n + 1:05d}")
+    if isinstance(value, dict):
+        return {k: _rotated(v, n) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rotated(v, n) for v in value]
+    return value
+
+
+def _without(value: Any, keys: frozenset[str]) -> Any:
+    """`value` without the given keys at any depth (what a peer cannot answer alike)."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value
+
+
 def _fields(row: Row) -> dict[str, Any]:
     return {name: getattr(row, name) for name in Row.__slots__}
 
@@ -360,14 +429,14 @@ def _run() -> int:
     (BENCH_DIR / "results").mkdir(exist_ok=True)
     bench = Bench(cfg, url)
     compiled = _has_compiled_reads()
-    servers: list[tuple[Server, bool]] = []
+    servers: list[tuple[Server, str]] = []
     if compiled:
         servers.append(
             (
                 ours(
                     "ours-compiled", db_url=url, port=18101, pool_size=cfg.pool_size, compiled="on"
                 ),
-                False,
+                OURS,
             )
         )
     else:
@@ -375,21 +444,23 @@ def _run() -> int:
     servers.append(
         (
             ours("ours-resolver", db_url=url, port=18102, pool_size=cfg.pool_size, compiled="off"),
-            False,
+            OURS,
         )
     )
-    servers.append((postgraphile(db_url=url, port=18103, pool_size=cfg.pool_size), True))
+    servers.append((postgraphile(db_url=url, port=18103, pool_size=cfg.pool_size), PGL))
+    servers.append((http_floor(db_url=url, port=18106, pool_size=cfg.pool_size), HTTP_FLOOR))
     auth = f"Bearer {token(TENANT)}"
     try:
-        for server, pgl in servers:
-            server.auth = "" if pgl else auth
+        for server, kind in servers:
+            server.auth = auth if kind == OURS else ""
             server.start()
             bench.running.append(server)
         for spec in bench.specs():
+            bench.after_write(spec)  # what an interrupted run may have left
             bench.reference[spec.key] = bench.floor_once(spec)
             print(f"{spec.key}: {spec.title}", flush=True)
-            for server, pgl in servers:
-                bench.rows.append(bench.load_server(server, spec, pgl=pgl))
+            for server, kind in servers:
+                bench.rows.append(bench.load_server(server, spec, kind))
             bench.rows.append(bench.load_floor(spec))
     finally:
         for server, _ in servers:
@@ -445,7 +516,7 @@ def _whole_machine(bench: Bench, url: str, auth: str, compiled: bool) -> None:
         server.start()
         bench.running.append(server)
         for spec in bench.specs():
-            bench.rows.append(bench.load_server(server, spec, pgl=False))
+            bench.rows.append(bench.load_server(server, spec, OURS))
     finally:
         server.stop()
         bench.running.clear()

@@ -74,7 +74,7 @@ async def fetch_open_in_window(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else IncidentRecord(*row)
+    return None if row is None else INCIDENT.record(*row)
 
 
 async def count_created_last_hour(conn: AsyncConnection, *, tenant_id: str, now: datetime) -> int:
@@ -104,7 +104,7 @@ async def fetch_overflow_incident(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else IncidentRecord(*row)
+    return None if row is None else INCIDENT.record(*row)
 
 
 async def update_aggregated_incident(
@@ -121,4 +121,4 @@ async def update_aggregated_incident(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Incident", incident_id)
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)

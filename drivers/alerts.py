@@ -63,7 +63,7 @@ async def enqueue_alert(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return AlertOutboxRecord(*row)
+    return ALERT_OUTBOX.record(*row)
 
 
 async def fetch_alerts(conn: AsyncConnection, *, tenant_id: str) -> list[AlertOutboxRecord]:
@@ -71,7 +71,7 @@ async def fetch_alerts(conn: AsyncConnection, *, tenant_id: str) -> list[AlertOu
     stmt = select(*ALERT_OUTBOX.columns).where(_ao.c.tenant_id == tenant_id).order_by(_ao.c.id)
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
-    return [AlertOutboxRecord(*row) for row in rows]
+    return [ALERT_OUTBOX.record(*row) for row in rows]
 
 
 async def claim_due_alerts(
@@ -87,7 +87,7 @@ async def claim_due_alerts(
     )
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
-    return [AlertOutboxRecord(*row) for row in rows]
+    return [ALERT_OUTBOX.record(*row) for row in rows]
 
 
 async def mark_sent(conn: AsyncConnection, *, alert_id: int, now: datetime) -> None:

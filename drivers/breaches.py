@@ -1,13 +1,12 @@
-"""Limit breaches (DOMAIN.md §1.3, §3.2): list filters, existence checks and the append."""
+"""Limit breaches (DOMAIN.md §1.3, §3.2): existence checks and the append."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -15,32 +14,10 @@ from drivers.errors import NotFound, map_db_errors
 from drivers.mapping import LIMIT_BREACH
 from drivers.records import LimitBreachRecord
 
-__all__ = ["BreachFilter", "breach_filter_clauses", "ensure_exists", "insert_breach"]
+__all__ = ["ensure_exists", "insert_breach"]
 
 _brk = t.limit_breaches
 _BY_ENTITY: dict[str, Table] = {"Run": t.runs, "Incident": t.incidents, "Limit": t.limits}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BreachFilter:
-    limit_id: str | None = None
-    run_id: str | None = None
-    breach_type: str | None = None
-    since: datetime | None = None
-
-
-def breach_filter_clauses(f: BreachFilter) -> list[ColumnElement[bool]]:
-    """WHERE clauses of the `limitBreaches` list (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    if f.limit_id is not None:
-        clauses.append(_brk.c.limit_id == f.limit_id)
-    if f.run_id is not None:
-        clauses.append(_brk.c.run_id == f.run_id)
-    if f.breach_type is not None:
-        clauses.append(_brk.c.breach_type == f.breach_type)
-    if f.since is not None:
-        clauses.append(_brk.c.breached_at >= f.since)
-    return clauses
 
 
 async def ensure_exists(
@@ -86,4 +63,4 @@ async def insert_breach(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return LimitBreachRecord(*row)
+    return LIMIT_BREACH.record(*row)

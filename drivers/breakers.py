@@ -41,7 +41,18 @@ _cb, _bi = t.circuit_breakers, t.breaker_incidents
 def closed_breaker(name: str) -> CircuitBreakerRecord:
     """What a breaker that was never written reads as: CLOSED with no failures."""
     return CircuitBreakerRecord(
-        None, name, False, None, None, None, None, 0, None, None, None, None
+        id=None,
+        name=name,
+        consecutive_failures=0,
+        last_failure_at=None,
+        disabled_until=None,
+        disabled_by=None,
+        opened_at=None,
+        updated_at=None,
+        disabled=False,
+        disabled_reason=None,
+        incident_id=None,
+        created_at=None,
     )
 
 
@@ -52,7 +63,7 @@ async def fetch_breaker(
     stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id, _cb.c.name == name)
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else CircuitBreakerRecord(*row)
+    return None if row is None else CIRCUIT_BREAKER.record(*row)
 
 
 async def fetch_breakers_by_ids(
@@ -62,7 +73,7 @@ async def fetch_breakers_by_ids(
     stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id, _cb.c.id.in_(ids))
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
-    records = [CircuitBreakerRecord(*row) for row in rows]
+    records = [CIRCUIT_BREAKER.record(*row) for row in rows]
     return {r.id: r for r in records if r.id is not None}
 
 
@@ -71,7 +82,7 @@ async def fetch_breakers(conn: AsyncConnection, *, tenant_id: str) -> list[Circu
     stmt = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id).order_by(_cb.c.name)
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
-    return [CircuitBreakerRecord(*row) for row in rows]
+    return [CIRCUIT_BREAKER.record(*row) for row in rows]
 
 
 async def fetch_breaker_for_update(
@@ -85,7 +96,7 @@ async def fetch_breaker_for_update(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else CircuitBreakerRecord(*row)
+    return None if row is None else CIRCUIT_BREAKER.record(*row)
 
 
 async def get_or_create_breaker_for_update(
@@ -119,7 +130,7 @@ async def update_breaker(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return CircuitBreakerRecord(*row)
+    return CIRCUIT_BREAKER.record(*row)
 
 
 async def insert_breaker_incident(
@@ -153,7 +164,7 @@ async def insert_breaker_incident(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return BreakerIncidentRecord(*row)
+    return BREAKER_INCIDENT.record(*row)
 
 
 async def resolve_breaker_incident(
@@ -174,7 +185,7 @@ async def resolve_breaker_incident(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else BreakerIncidentRecord(*row)
+    return None if row is None else BREAKER_INCIDENT.record(*row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
-    any_,
     bindparam,
     case,
     cast,
@@ -35,7 +34,6 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
-    or_,
     select,
     true,
     type_coerce,
@@ -48,7 +46,6 @@ from sqlalchemy.types import TypeDecorator
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
-    COMPILED_RELATIONS,
     COMPUTED,
     RELATION_ARGS,
     RELATIONS,
@@ -265,7 +262,7 @@ class _Compiler:
         i = self.index[id(f)]
         return self.dyn(lambda nodes, _p: fn(nodes[i].args[key]), type_)
 
-    def alias(self, entity: Entity) -> tuple[FromClause, Callable[[Any], Any]]:
+    def alias(self, entity: Entity[Any]) -> tuple[FromClause, Callable[[Any], Any]]:
         self._aliases += 1
         alias = entity.table.alias(f"t{self._aliases}")
         adapter = ClauseAdapter(alias)
@@ -300,7 +297,9 @@ class _Compiler:
             return orjson.dumps(self.static[value.key]).decode()
         return None
 
-    def leaf(self, entity: Entity, adapt: Callable[[Any], Any], f: Field) -> ColumnElement[Any]:
+    def leaf(
+        self, entity: Entity[Any], adapt: Callable[[Any], Any], f: Field
+    ) -> ColumnElement[Any]:
         names = {x.name for x in dataclasses.fields(entity.record)}
         computed = COMPUTED.get((entity.name, f.attr))
         if computed is not None:
@@ -308,8 +307,7 @@ class _Compiler:
         elif f.resolver or f.attr not in names:
             raise NotCompilable(f"{entity.name}.{f.name}")
         else:
-            source = entity.derived.get(f.attr)
-            expr = adapt(source if source is not None else entity.table.c[f.attr])
+            expr = adapt(entity.expr(f.attr))
         if f.type_name == "DateTime":
             return _quoted(_iso(expr))
         if f.type_name in ("Decimal", "ID"):
@@ -320,7 +318,7 @@ class _Compiler:
 
     def entity_object(
         self,
-        entity: Entity,
+        entity: Entity[Any],
         alias: FromClause,
         adapt: Callable[[Any], Any],
         fields: tuple[Field, ...],
@@ -336,10 +334,7 @@ class _Compiler:
                 relation = _relation(entity.name, f.name)
                 if relation is None:
                     raise NotCompilable(f"{entity.name}.{f.name}")
-                parent = entity.derived.get(relation.parent_field)
-                parent_expr = adapt(
-                    parent if parent is not None else entity.table.c[relation.parent_field]
-                )
+                parent_expr = adapt(entity.expr(relation.parent_field))
                 value = self.relation(entity.name, relation, parent_expr, alias, f)
                 if relation.parent_where is not None:
                     if relation.kind != "one":
@@ -350,7 +345,7 @@ class _Compiler:
 
     # -- relations --------------------------------------------------------------------------
     def _child_where(
-        self, relation: Relation, parent_expr: ColumnElement[Any]
+        self, relation: Relation[Any], parent_expr: ColumnElement[Any]
     ) -> Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]]:
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
             clauses = [alias.c.tenant_id == self.tenant, adapt(relation.child_key) == parent_expr]
@@ -363,7 +358,7 @@ class _Compiler:
     def relation(
         self,
         parent: str,
-        relation: Relation,
+        relation: Relation[Any],
         parent_expr: ColumnElement[Any],
         parent_alias: FromClause,
         f: Field,
@@ -390,43 +385,20 @@ class _Compiler:
             if name not in filters:
                 raise NotCompilable(f"{parent}.{f.name}({name})")
             if value is not None:
-                clauses.append(self.filter(filters[name], adapt, f, name))
+                clauses.append(
+                    adapt(filters[name].where(self.filter_param(f, filters[name], name, None)))
+                )
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
         order = self._ordering(relation.ordering, adapt).order_by() if relation.ordering else []
         # An aggregate over no rows still returns its one row: `[]`.
         rows = select(_array(body, order)).select_from(alias).where(*clauses)
         return type_coerce(rows.scalar_subquery(), JsonText)
 
-    def filter(
-        self,
-        spec: ArgFilter,
-        adapt: Callable[[Any], Any],
-        f: Field,
-        key: str,
-        sub: str | None = None,
-    ) -> ColumnElement[bool]:
-        column = adapt(spec.column)
-
-        def get(v: Any) -> Any:
-            return v if sub is None else v[sub]
-
-        if spec.op == "in":
-            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
-            clause: ColumnElement[bool] = column == any_(values)
-            return clause
-        if spec.op == "in_or_null":
-            values = self.arg(f, key, ARRAY(column.type), lambda v: [str(x) for x in get(v)])
-            null_matches = self.const(spec.null_as) == any_(values)
-            return or_(column == any_(values), column.is_(None) & null_matches)
-        if spec.op == "eq":
-            return column == self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "gte":
-            return column >= self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "lt":
-            return column < self.arg(f, key, column.type, get)  # type: ignore[no-any-return]
-        if spec.op == "pattern":
-            return column.like(self.arg(f, key, String, lambda v: _pattern(get(v))), escape="/")  # type: ignore[no-any-return]
-        raise NotCompilable(f"filter op {spec.op}")
+    def filter_param(self, f: Field, flt: ArgFilter, key: str, sub: str | None) -> Any:
+        """A filter's parameter, read from the argument `key` (its input field `sub`)."""
+        if sub is None:
+            return self.arg(f, key, flt.param_type, flt.prepare)
+        return self.arg(f, key, flt.param_type, lambda v: flt.prepare(v[sub]))
 
     @staticmethod
     def _ordering(ordering: Ordering, adapt: Callable[[Any], Any]) -> Ordering:
@@ -461,7 +433,7 @@ class _Compiler:
 
     def connection(  # noqa: PLR0912, PLR0915 - one pass over the connection's selection
         self,
-        entity: Entity,
+        entity: Entity[Any],
         where: Callable[[FromClause, Callable[[Any], Any]], list[ColumnElement[bool]]],
         ordering: Ordering,
         f: Field,
@@ -573,32 +545,23 @@ class _Compiler:
         known |= set(spec.arg_filters)
         if set(f.args) - known:
             raise NotCompilable(f"Query.{f.name} arguments")
-        ordering = spec.orderings[spec.default_order]
-        if spec.order_arg is not None and f.args.get(spec.order_arg) is not None:
-            ordering = spec.orderings[str(f.args[spec.order_arg])]
+        ordering = spec.ordering(f.args.get(spec.order_arg) if spec.order_arg else None)
         given: Mapping[str, Any] = f.args.get("filter") or {}
-        for name in given:
-            if name not in spec.filters:
+        # Null and omitted fields narrow nothing; only a set field the mapping lacks stops us.
+        for name, value in given.items():
+            if value is not None and name not in spec.filters:
                 raise NotCompilable(f"Query.{f.name} filter {name}")
-        entity = spec.entity
+
+        def param(flt: ArgFilter, key: str, sub: str | None) -> Any:
+            return self.filter_param(f, flt, key, sub)
 
         def where(alias: FromClause, adapt: Callable[[Any], Any]) -> list[ColumnElement[bool]]:
-            clauses: list[ColumnElement[bool]] = [alias.c.tenant_id == self.tenant]
-            for name, flt in spec.arg_filters.items():
-                if f.args.get(name) is not None:
-                    clauses.append(self.filter(flt, adapt, f, name))
-            for name, flt in spec.filters.items():
-                if given.get(name) is not None:
-                    clauses.append(self.filter(flt, adapt, f, "filter", sub=name))
-                elif name in spec.filter_defaults:
-                    values = list(spec.filter_defaults[name])
-                    column = adapt(flt.column)
-                    clauses.append(column == any_(self.const(values, ARRAY(column.type))))
-            return clauses
+            clauses = spec.where(given, f.args, param)
+            return [alias.c.tenant_id == self.tenant, *(adapt(c) for c in clauses)]
 
-        return self.connection(entity, where, ordering, f, None)
+        return self.connection(spec.entity, where, ordering, f, None)
 
-    def root_one(self, f: Field, relation: Relation) -> ColumnElement[Any]:
+    def root_one(self, f: Field, relation: Relation[Any]) -> ColumnElement[Any]:
         if set(f.args) != {relation.parent_field}:
             raise NotCompilable(f"Query.{f.name} arguments")
         entity = relation.target
@@ -638,17 +601,10 @@ class _Compiler:
         return self.obj(pairs)
 
 
-def _relation(parent: str, name: str) -> Relation | None:
-    """A relation the compiled path may follow (see COMPILED_RELATIONS), else None."""
-    return RELATIONS.get((parent, name)) if (parent, name) in COMPILED_RELATIONS else None
-
-
-def _pattern(value: str) -> str:
-    """`limitType` semantics: exact, or a prefix when it ends in `*` (LIKE, `/` escapes)."""
-    prefix = value.endswith("*")
-    body = value[:-1] if prefix else value
-    body = body.replace("/", "//").replace("%", "/%").replace("_", "/_")
-    return body + "%" if prefix else body
+def _relation(parent: str, name: str) -> Relation[Any] | None:
+    """A relation the compiled path may follow (`Relation.compiled`), else None."""
+    relation = RELATIONS.get((parent, name))
+    return relation if relation is not None and relation.compiled else None
 
 
 def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:

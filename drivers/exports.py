@@ -71,7 +71,7 @@ async def fetch_bundle_incident(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Incident", incident_id)
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def fetch_bundle_run(

@@ -27,7 +27,7 @@ async def insert_failure(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return RunFailureRecord(*row)
+    return RUN_FAILURE.record(*row)
 
 
 async def insert_failure_evidence(
@@ -54,7 +54,7 @@ async def insert_failure_evidence(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return FailureEvidenceRecord(*row)
+    return FAILURE_EVIDENCE.record(*row)
 
 
 async def count_contaminating_incidents(

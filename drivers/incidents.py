@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
-    func,
     insert,
-    or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,13 +29,11 @@ from drivers.records import (
 from drivers.rules.incidents import SIGNATURE_VERSION, recurrence_signature
 
 __all__ = [
-    "IncidentFilter",
     "add_event_touching_incident",
     "claim_stale_incident",
     "fetch_derived_by_ids",
     "fetch_incident_for_update",
     "fetch_recurrence_group",
-    "incident_filter_clauses",
     "insert_event",
     "insert_evidence",
     "insert_incident",
@@ -50,70 +44,6 @@ __all__ = [
 ]
 
 _inc = t.incidents
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IncidentFilter:
-    """Filters of the `incidents` list; every given field narrows the result (AND)."""
-
-    status: tuple[str, ...] | None = None
-    severity: tuple[str, ...] | None = None
-    category: tuple[str, ...] | None = None
-    cause_type: tuple[str, ...] | None = None
-    trigger_type: tuple[str, ...] | None = None
-    source_run_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    resolved_after: datetime | None = None
-    resolved_before: datetime | None = None
-    topic: str | None = None  # IncidentListTopic: ACTIVE, RESOLVED, HISTORICAL
-
-
-# DOMAIN.md §3.17: HISTORICAL = RESOLVED longer ago than the retention (default 30 days).
-HISTORY_RETENTION = text("interval '30 days'")
-UNCATEGORIZED = "UNCATEGORIZED"
-
-
-def _category_clause(values: tuple[str, ...]) -> ColumnElement[bool]:
-    """Category filter; UNCATEGORIZED also matches a null category (how nulls are reported)."""
-    clause = _inc.c.category.in_(values)
-    return or_(clause, _inc.c.category.is_(None)) if UNCATEGORIZED in values else clause
-
-
-def _topic_clause(topic: str) -> ColumnElement[bool]:
-    if topic == "ACTIVE":
-        return _inc.c.status.in_(("OPEN", "ACKNOWLEDGED"))
-    if topic == "RESOLVED":
-        return _inc.c.status == "RESOLVED"
-    return (_inc.c.status == "RESOLVED") & (_inc.c.resolved_at < func.now() - HISTORY_RETENTION)
-
-
-def incident_filter_clauses(f: IncidentFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    for column, values in (
-        (_inc.c.status, f.status),
-        (_inc.c.severity, f.severity),
-        (_inc.c.cause_type, f.cause_type),
-        (_inc.c.trigger_type, f.trigger_type),
-    ):
-        if values is not None:
-            clauses.append(column.in_(values))
-    if f.category is not None:
-        clauses.append(_category_clause(f.category))
-    if f.topic is not None:
-        clauses.append(_topic_clause(f.topic))
-    if f.source_run_id is not None:
-        clauses.append(_inc.c.source_run_id == f.source_run_id)
-    if f.created_after is not None:
-        clauses.append(_inc.c.created_at >= f.created_after)
-    if f.created_before is not None:
-        clauses.append(_inc.c.created_at < f.created_before)
-    if f.resolved_after is not None:
-        clauses.append(_inc.c.resolved_at >= f.resolved_after)
-    if f.resolved_before is not None:
-        clauses.append(_inc.c.resolved_at < f.resolved_before)
-    return clauses
 
 
 async def fetch_derived_by_ids(
@@ -141,7 +71,7 @@ async def fetch_recurrence_group(
     )
     with map_db_errors():
         result = await conn.execute(stmt)
-    return [IncidentRecord(*row) for row in result]
+    return [INCIDENT.record(*row) for row in result]
 
 
 async def set_postmortem_stub(
@@ -160,7 +90,7 @@ async def set_postmortem_stub(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else IncidentRecord(*row)
+    return None if row is None else INCIDENT.record(*row)
 
 
 async def fetch_incident_for_update(
@@ -176,7 +106,7 @@ async def fetch_incident_for_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Incident", incident_id)
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def _guarded_update(
@@ -201,7 +131,7 @@ async def _guarded_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"incident {incident_id} is no longer in {'/'.join(expected)}")
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def update_incident_acknowledged(
@@ -283,7 +213,7 @@ async def insert_event(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentEventRecord(*row)
+    return INCIDENT_EVENT.record(*row)
 
 
 def new_id() -> str:
@@ -351,8 +281,8 @@ async def add_event_touching_incident(
     if row is None:
         raise NotFound("Incident", event.incident_id)
     return (
-        IncidentEventRecord(*row[:_EVENT_WIDTH]),
-        IncidentRecord(*row[_EVENT_WIDTH:_INCIDENT_END]),
+        INCIDENT_EVENT.record(*row[:_EVENT_WIDTH]),
+        INCIDENT.record(*row[_EVENT_WIDTH:_INCIDENT_END]),
     )
 
 
@@ -374,7 +304,7 @@ async def insert_incident(
     stmt = insert(_inc).values(tenant_id=tenant_id, **values).returning(*INCIDENT.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentRecord(*row)
+    return INCIDENT.record(*row)
 
 
 async def insert_evidence(
@@ -402,7 +332,7 @@ async def insert_evidence(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return IncidentEvidenceRecord(*row)
+    return INCIDENT_EVIDENCE.record(*row)
 
 
 async def claim_stale_incident(
@@ -425,4 +355,4 @@ async def claim_stale_incident(
         row = (await conn.execute(stmt)).first()
     if row is None:
         return None
-    return row[0], IncidentRecord(*row[1:])
+    return row[0], INCIDENT.record(*row[1:])

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,12 +17,10 @@ from drivers.records import LessonRecord
 
 __all__ = [
     "DueLesson",
-    "LessonFilter",
     "count_recent_near_threshold",
     "fetch_lesson_by_source",
     "fetch_lesson_for_update",
     "insert_lesson",
-    "lesson_filter_clauses",
     "lesson_stats",
     "lock_near_threshold_key",
     "reactivate_due_deferred",
@@ -31,28 +29,6 @@ __all__ = [
 
 _les = t.lessons_learned
 DEBOUNCE = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LessonFilter:
-    """Filters of the `lessons` list; every given field narrows the result (AND)."""
-
-    lesson_type: tuple[str, ...] | None = None
-    status: tuple[str, ...] | None = None
-    severity: tuple[str, ...] | None = None
-
-
-def lesson_filter_clauses(f: LessonFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    for column, values in (
-        (_les.c.lesson_type, f.lesson_type),
-        (_les.c.status, f.status),
-        (_les.c.severity, f.severity),
-    ):
-        if values is not None:
-            clauses.append(column.in_(values))
-    return clauses
 
 
 async def fetch_lesson_for_update(
@@ -68,7 +44,7 @@ async def fetch_lesson_for_update(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Lesson", lesson_id)
-    return LessonRecord(*row)
+    return LESSON.record(*row)
 
 
 async def fetch_lesson_by_source(
@@ -82,7 +58,7 @@ async def fetch_lesson_by_source(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else LessonRecord(*row)
+    return None if row is None else LESSON.record(*row)
 
 
 async def lock_near_threshold_key(
@@ -130,7 +106,7 @@ async def insert_lesson(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else LessonRecord(*row)
+    return None if row is None else LESSON.record(*row)
 
 
 async def update_lesson_status(
@@ -152,7 +128,7 @@ async def update_lesson_status(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"lesson {lesson_id} is no longer {expected}")
-    return LessonRecord(*row)
+    return LESSON.record(*row)
 
 
 async def lesson_stats(conn: AsyncConnection, *, tenant_id: str) -> dict[tuple[str, str], int]:
@@ -202,9 +178,9 @@ async def reactivate_due_deferred(
         .returning(*LESSON.columns)
     )
     with map_db_errors():
-        updated = {row[0]: LessonRecord(*row) for row in await conn.execute(stmt)}
+        updated = {row[0]: LESSON.record(*row) for row in await conn.execute(stmt)}
     return [
-        DueLesson(row[0], LessonRecord(*row[1:]), updated[row[1]])
+        DueLesson(row[0], LESSON.record(*row[1:]), updated[row[1]])
         for row in claimed
         if row[1] in updated
     ]

@@ -1,13 +1,12 @@
-"""Limits (DOMAIN.md §1.1-1.2, §3.1): filters of the `limits` list and the limit writes."""
+"""Limits (DOMAIN.md §1.1-1.2, §3.1): the limit writes (list filters: drivers/mapping.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -15,45 +14,9 @@ from drivers.errors import NotFound, map_db_errors
 from drivers.mapping import LIMIT
 from drivers.records import LimitRecord
 
-__all__ = ["LimitFilter", "fetch_limit", "insert_limit", "limit_filter_clauses", "update_limit"]
+__all__ = ["fetch_limit", "insert_limit", "update_limit"]
 
 _lim = t.limits
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LimitFilter:
-    """Filters of the `limits` list; `limit_type` ending in `*` is a prefix match."""
-
-    category: tuple[str, ...] | None = None
-    status: tuple[str, ...] | None = None
-    scope: tuple[str, ...] | None = None
-    enforcement: tuple[str, ...] | None = None
-    limit_type: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-
-def limit_filter_clauses(f: LimitFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    for column, values in (
-        (_lim.c.limit_category, f.category),
-        (_lim.c.status, f.status),
-        (_lim.c.scope, f.scope),
-        (_lim.c.enforcement, f.enforcement),
-    ):
-        if values is not None:
-            clauses.append(column.in_(values))
-    if f.limit_type is not None:
-        if f.limit_type.endswith("*"):
-            clauses.append(_lim.c.limit_type.startswith(f.limit_type[:-1], autoescape=True))
-        else:
-            clauses.append(_lim.c.limit_type == f.limit_type)
-    if f.created_after is not None:
-        clauses.append(_lim.c.created_at >= f.created_after)
-    if f.created_before is not None:
-        clauses.append(_lim.c.created_at < f.created_before)
-    return clauses
 
 
 # --- writes (DOMAIN.md §3.1) ----------------------------------------------------------------------
@@ -76,7 +39,7 @@ async def fetch_limit(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Limit", limit_id)
-    return LimitRecord(*row)
+    return LIMIT.record(*row)
 
 
 async def insert_limit(

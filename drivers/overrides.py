@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, literal, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -21,16 +21,10 @@ __all__ = [
     "fetch_override",
     "insert_override",
     "lock_tenant_overrides",
-    "override_status_clauses",
     "set_override_status",
 ]
 
 _ovr = t.limit_overrides
-
-
-def override_status_clauses(status: list[str] | None) -> list[ColumnElement[bool]]:
-    """WHERE clauses of the `overrides` list (an empty status list matches nothing)."""
-    return [] if status is None else [_ovr.c.status.in_(status)]
 
 
 async def fetch_override(
@@ -52,7 +46,7 @@ async def fetch_override(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("LimitOverride", override_id)
-    return LimitOverrideRecord(*row)
+    return LIMIT_OVERRIDE.record(*row)
 
 
 async def lock_tenant_overrides(conn: AsyncConnection, *, tenant_id: str) -> None:

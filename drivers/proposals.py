@@ -37,4 +37,4 @@ async def insert_proposal(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return PolicyProposalRecord(*row)
+    return POLICY_PROPOSAL.record(*row)

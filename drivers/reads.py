@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,23 +30,24 @@ __all__ = [
 # follow. The key values are turned into cursors only if the response asks for them
 # (keyset.encode_cursor): most pages select nodes only, and encoding every row was measurable.
 Page = tuple[list[tuple[tuple[Any, ...], Any]], bool]
+R = TypeVar("R")
 
 
-def _base(entity: Entity, tenant_id: str, *extra: ColumnElement[Any]) -> Select[Any]:
+def _base(entity: Entity[Any], tenant_id: str, *extra: ColumnElement[Any]) -> Select[Any]:
     return select(*extra, *entity.columns).where(entity.tenant_filter(tenant_id))
 
 
-def _record(entity: Entity, row: Sequence[Any], skip: int) -> Any:
+def _record(entity: Entity[R], row: Sequence[Any], skip: int) -> R:
     return entity.record(*row[skip:])
 
 
 async def fetch_by_keys(
     conn: AsyncConnection,
-    relation: Relation,
+    relation: Relation[R],
     *,
     tenant_id: str,
     keys: Sequence[Any],
-) -> dict[Any, list[Any]]:
+) -> dict[Any, list[R]]:
     """Fetch the children of many parents in relation order, grouped by parent key."""
     entity = relation.target
     stmt = _base(entity, tenant_id, relation.child_key.label("_k")).where(
@@ -56,7 +57,7 @@ async def fetch_by_keys(
         stmt = stmt.where(relation.where)
     if relation.ordering is not None:
         stmt = stmt.order_by(*relation.ordering.order_by())
-    grouped: dict[Any, list[Any]] = defaultdict(list)
+    grouped: dict[Any, list[R]] = defaultdict(list)
     with map_db_errors():
         result = await conn.execute(stmt)
     for row in result:
@@ -66,13 +67,13 @@ async def fetch_by_keys(
 
 async def fetch_window_by_keys(
     conn: AsyncConnection,
-    relation: Relation,
+    relation: Relation[R],
     *,
     tenant_id: str,
     keys: Sequence[Any],
     first: int,
     after: tuple[Any, ...] | None,
-) -> dict[Any, Page]:
+) -> dict[Any, tuple[list[tuple[tuple[Any, ...], R]], bool]]:
     """Fetch one page of children for every parent in ONE statement (ROW_NUMBER per parent)."""
     ordering = relation.ordering
     if ordering is None:
@@ -97,7 +98,7 @@ async def fetch_window_by_keys(
         inner = inner.where(ordering.after(after))
     sub = inner.subquery()
     stmt = select(sub).where(sub.c._rn <= first + 1).order_by(sub.c._k, sub.c._rn)
-    grouped: dict[Any, list[tuple[tuple[Any, ...], Any]]] = defaultdict(list)
+    grouped: dict[Any, list[tuple[tuple[Any, ...], R]]] = defaultdict(list)
     more: set[Any] = set()
     with map_db_errors():
         result = await conn.execute(stmt)
@@ -112,7 +113,7 @@ async def fetch_window_by_keys(
 
 async def count_by_keys(
     conn: AsyncConnection,
-    relation: Relation,
+    relation: Relation[Any],
     *,
     tenant_id: str,
     keys: Sequence[Any],
@@ -134,7 +135,7 @@ async def count_by_keys(
 
 async def fetch_page(
     conn: AsyncConnection,
-    entity: Entity,
+    entity: Entity[Any],
     *,
     tenant_id: str,
     where: Sequence[ColumnElement[bool]],
@@ -157,7 +158,7 @@ async def fetch_page(
 
 async def count_where(
     conn: AsyncConnection,
-    entity: Entity,
+    entity: Entity[Any],
     *,
     tenant_id: str,
     where: Sequence[ColumnElement[bool]],

@@ -1,7 +1,10 @@
 """Frozen records the drivers return upward: plain rows, never ORM objects or GraphQL types.
 
 Field order matters: records are built positionally from the SELECT list that drivers/mapping.py
-derives from these very fields, so adding a column means adding a field here (and nothing else).
+derives from these very fields. A column declared here is typed for the code that reads it
+(tests/drivers/test_records.py holds it equal to the table); a column not declared yet is
+appended to the record at run time (drivers/mapping.py Entity), so a new column needs no edit
+here to reach the API.
 """
 
 from __future__ import annotations
@@ -219,19 +222,20 @@ class PolicyProposalRecord:
 
 @dataclass(frozen=True, slots=True)
 class CircuitBreakerRecord:
+    # In the GraphQL type's field order (the generated fields follow the record).
     id: int | None  # None: the breaker was never written (reads as CLOSED, DOMAIN.md §3.7)
     name: str
-    disabled: bool
-    disabled_by: str | None
-    disabled_reason: str | None
-    disabled_until: datetime | None
-    incident_id: str | None
     consecutive_failures: int
     last_failure_at: datetime | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    disabled_until: datetime | None
+    disabled_by: str | None
     # Derived: the current breaker incident's created_at while OPEN (the trip time).
     opened_at: datetime | None
+    updated_at: datetime | None
+    disabled: bool
+    disabled_reason: str | None
+    incident_id: str | None
+    created_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,10 @@
-"""Runs (DOMAIN.md §1.12): list filters and the few writes the governance paths make."""
+"""Runs (DOMAIN.md §1.12): the few writes the governance paths make."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -14,43 +13,14 @@ from drivers.mapping import RUN
 from drivers.records import RunRecord
 
 __all__ = [
-    "RunFilter",
     "fetch_run_for_update",
     "has_run_incident",
     "increment_incident_count",
     "insert_incident_proposal",
-    "run_filter_clauses",
     "set_run_failed",
 ]
 
 _run = t.runs
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunFilter:
-    """Filters of the `runs` list; every given field narrows the result (AND)."""
-
-    status: tuple[str, ...] | None = None
-    agent_id: str | None = None
-    project_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-
-def run_filter_clauses(f: RunFilter) -> list[ColumnElement[bool]]:
-    """Translate a filter into WHERE clauses (the tenant filter is added by the caller)."""
-    clauses: list[ColumnElement[bool]] = []
-    if f.status is not None:
-        clauses.append(_run.c.status.in_(f.status))
-    if f.agent_id is not None:
-        clauses.append(_run.c.agent_id == f.agent_id)
-    if f.project_id is not None:
-        clauses.append(_run.c.project_id == f.project_id)
-    if f.created_after is not None:
-        clauses.append(_run.c.created_at >= f.created_after)
-    if f.created_before is not None:
-        clauses.append(_run.c.created_at < f.created_before)
-    return clauses
 
 
 async def fetch_run_for_update(conn: AsyncConnection, *, tenant_id: str, run_id: str) -> RunRecord:
@@ -64,7 +34,7 @@ async def fetch_run_for_update(conn: AsyncConnection, *, tenant_id: str, run_id:
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def set_run_failed(
@@ -81,7 +51,7 @@ async def set_run_failed(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def increment_incident_count(
@@ -98,7 +68,7 @@ async def increment_incident_count(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("Run", run_id)
-    return RunRecord(*row)
+    return RUN.record(*row)
 
 
 async def has_run_incident(conn: AsyncConnection, *, tenant_id: str, run_id: str) -> bool:

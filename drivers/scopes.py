@@ -35,7 +35,7 @@ async def insert_scope(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return ExecutionScopeRecord(*row)
+    return EXECUTION_SCOPE.record(*row)
 
 
 async def fetch_scope(
@@ -51,7 +51,7 @@ async def fetch_scope(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("ExecutionScope", scope_id)
-    return ExecutionScopeRecord(*row)
+    return EXECUTION_SCOPE.record(*row)
 
 
 async def update_scope(
@@ -77,7 +77,7 @@ async def update_scope(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"scope {scope_id} is no longer {expected_status}")
-    return ExecutionScopeRecord(*row)
+    return EXECUTION_SCOPE.record(*row)
 
 
 async def insert_recovery_evidence(
@@ -118,4 +118,4 @@ async def claim_expired_scope(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else (str(row[0]), ExecutionScopeRecord(*row[1:]))
+    return None if row is None else (str(row[0]), EXECUTION_SCOPE.record(*row[1:]))

@@ -20,7 +20,6 @@ __all__ = [
     "fetch_threshold_layers",
     "insert_signal",
     "mark_signal_alerted",
-    "signal_filter_clauses",
 ]
 
 _lim, _sig = t.limits, t.threshold_signals
@@ -48,18 +47,6 @@ async def fetch_threshold_layers(conn: AsyncConnection, *, tenant_id: str) -> li
     return [ThresholdLayer(str(r[0]), str(r[1]), r[2], r[3]) for r in result]
 
 
-def signal_filter_clauses(
-    *, run_id: str | None, signal_type: str | None
-) -> list[ColumnElement[bool]]:
-    """WHERE clauses of the `thresholdSignals` list."""
-    clauses: list[ColumnElement[bool]] = []
-    if run_id is not None:
-        clauses.append(_sig.c.run_id == run_id)
-    if signal_type is not None:
-        clauses.append(_sig.c.signal_type == signal_type)
-    return clauses
-
-
 async def insert_signal(
     conn: AsyncConnection, *, tenant_id: str, values: dict[str, Any]
 ) -> ThresholdSignalRecord:
@@ -67,7 +54,7 @@ async def insert_signal(
     stmt = insert(_sig).values(tenant_id=tenant_id, **values).returning(*THRESHOLD_SIGNAL.columns)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def fetch_signal(
@@ -83,7 +70,7 @@ async def fetch_signal(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("ThresholdSignal", signal_id)
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def _guarded(
@@ -104,7 +91,7 @@ async def _guarded(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise StaleState(f"signal {signal_id} changed meanwhile")
-    return ThresholdSignalRecord(*row)
+    return THRESHOLD_SIGNAL.record(*row)
 
 
 async def acknowledge_signal(

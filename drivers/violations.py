@@ -32,7 +32,7 @@ async def fetch_violation(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else PolicyViolationRecord(*row)
+    return None if row is None else POLICY_VIOLATION.record(*row)
 
 
 async def insert_violation(
@@ -51,7 +51,7 @@ async def insert_violation(
     )
     with map_db_errors():
         row = (await conn.execute(stmt)).first()
-    return None if row is None else PolicyViolationRecord(*row)
+    return None if row is None else POLICY_VIOLATION.record(*row)
 
 
 async def set_violation_incident(
@@ -68,7 +68,7 @@ async def set_violation_incident(
         row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("PolicyViolation", violation_id)
-    return PolicyViolationRecord(*row)
+    return POLICY_VIOLATION.record(*row)
 
 
 async def count_incident_evidence(

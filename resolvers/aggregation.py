@@ -17,6 +17,7 @@ import orjson
 
 from drivers import aggregation as agg
 from drivers import incidents as db
+from drivers.mapping import QUERY_INCIDENT
 from drivers.records import IncidentEventRecord, IncidentRecord
 from drivers.rules import incidents as rules
 from resolvers.context import Context
@@ -251,7 +252,7 @@ async def ingest_incident_signal(ctx: Context, signal: Signal) -> AggregationOut
             after=as_json(outcome.incident),
         )
         notify_outcome(uow, outcome)
-    ctx.loaders.one("Query", "incident").clear(outcome.incident.id).prime(
+    ctx.loaders.one(QUERY_INCIDENT).clear(outcome.incident.id).prime(
         outcome.incident.id, outcome.incident
     )
     return outcome

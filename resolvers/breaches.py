@@ -10,32 +10,15 @@ from typing import Any
 from drivers import breaches as db
 from drivers import limits as limits_db
 from drivers.enums import BreachType
-from drivers.mapping import LIMIT_BREACH, breach_orderings
 from drivers.records import LimitBreachRecord
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, GatewayError, GovernanceError
 from resolvers.limit_writes import check_decimal
-from resolvers.lists import root_connection
 from resolvers.metrics import LIMIT_BREACHES
-from resolvers.pagination import ConnectionResult
 from resolvers.references import ensure_found
 from resolvers.unit_of_work import as_json, unit_of_work
 
-__all__ = ["RecordBreachInput", "list_breaches", "record_limit_breach"]
-
-
-async def list_breaches(
-    ctx: Context, *, first: int, after: str | None, filter: db.BreachFilter | None
-) -> ConnectionResult[LimitBreachRecord]:
-    """The tenant's breaches, newest first."""
-    return await root_connection(
-        ctx,
-        LIMIT_BREACH,
-        where=db.breach_filter_clauses(filter) if filter else [],
-        ordering=breach_orderings["BREACHED_AT_DESC"],
-        first=first,
-        after=after,
-    )
+__all__ = ["RecordBreachInput", "record_limit_breach"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

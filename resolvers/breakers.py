@@ -12,6 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from drivers import breakers as db
+from drivers.mapping import (
+    CIRCUIT_BREAKER_ALL_INCIDENTS,
+    CIRCUIT_BREAKER_CURRENT_INCIDENT,
+    CIRCUIT_BREAKER_INCIDENTS,
+    QUERY_CIRCUIT_BREAKER,
+)
 from drivers.records import BreakerIncidentRecord, CircuitBreakerRecord
 from drivers.rules.breaker import (
     DEFAULT_BREAKER,
@@ -95,7 +101,7 @@ async def _settle(
 async def get_circuit_breaker(ctx: Context, name: str) -> CircuitBreakerRecord:
     """The breaker's state; a breaker never written reads as CLOSED (nothing is inserted)."""
     principal = require_role(ctx)
-    loader = ctx.loaders.one("Query", "circuitBreaker")
+    loader = ctx.loaders.one(QUERY_CIRCUIT_BREAKER)
     record: CircuitBreakerRecord | None = await loader.load(name)
     if record is None:
         return db.closed_breaker(name)
@@ -134,10 +140,7 @@ async def breaker_current_incident(
     ctx: Context, breaker: CircuitBreakerRecord
 ) -> BreakerIncidentRecord | None:
     """The incident of the current trip while OPEN."""
-    record: BreakerIncidentRecord | None = await nested_one(
-        ctx, "CircuitBreaker", "currentIncident", breaker.incident_id
-    )
-    return record
+    return await nested_one(ctx, CIRCUIT_BREAKER_CURRENT_INCIDENT, breaker.incident_id)
 
 
 async def breaker_incidents(
@@ -149,10 +152,8 @@ async def breaker_incidents(
     include_resolved: bool,
 ) -> ConnectionResult[BreakerIncidentRecord]:
     """The breaker's incidents, newest first; unresolved only unless include_resolved."""
-    field = "allIncidents" if include_resolved else "incidents"
-    return await nested_connection(
-        ctx, "CircuitBreaker", field, breaker.name, first=first, after=after
-    )
+    relation = CIRCUIT_BREAKER_ALL_INCIDENTS if include_resolved else CIRCUIT_BREAKER_INCIDENTS
+    return await nested_connection(ctx, relation, breaker.name, first=first, after=after)
 
 
 # --- mutations -----------------------------------------------------------------------------------

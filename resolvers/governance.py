@@ -23,6 +23,7 @@ from drivers import failures as fdb
 from drivers import incidents as idb
 from drivers import runs as rdb
 from drivers import violations as vdb
+from drivers.mapping import QUERY_INCIDENT, QUERY_RUN
 from drivers.records import IncidentRecord, PolicyViolationRecord, RunFailureRecord
 from resolvers.aggregation import Signal, aggregate, notify_outcome
 from resolvers.context import Context
@@ -369,7 +370,7 @@ async def record_policy_violation(ctx: Context, v: ViolationInput) -> ViolationO
         uow.audit("policy_violations", violation.id, before=None, after=as_json(violation))
         notify_outcome(uow, outcome)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
-    ctx.loaders.one("Query", "incident").clear(incident_id)
+    ctx.loaders.one(QUERY_INCIDENT).clear(incident_id)
     return ViolationOutcome(
         violation=violation, created=True, overflow=outcome.overflow, truth_check=check
     )
@@ -464,5 +465,5 @@ async def record_llm_failure(ctx: Context, f: LlmFailureInput) -> RunFailureReco
                 "run": as_json(run_after),
             },
         )
-    ctx.loaders.one("Query", "run").clear(f.run_id).prime(f.run_id, run_after)
+    ctx.loaders.one(QUERY_RUN).clear(f.run_id).prime(f.run_id, run_after)
     return failure

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import audit
 from drivers import incidents as db
-from drivers.mapping import INCIDENT, incident_orderings
+from drivers.mapping import (
+    INCIDENT_BREACHES,
+    INCIDENT_EVENTS,
+    INCIDENT_EVIDENCE_ROWS,
+    INCIDENT_LESSONS,
+    INCIDENT_SOURCE_RUN,
+    QUERY_INCIDENT,
+)
 from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
@@ -31,7 +38,6 @@ from resolvers.lists import (
     nested_connection,
     nested_list,
     nested_one,
-    root_connection,
     root_one,
 )
 from resolvers.pagination import ConnectionResult
@@ -54,7 +60,6 @@ __all__ = [
     "incident_evidence",
     "incident_lessons",
     "incident_source_run",
-    "list_incidents",
     "recurrence_group",
     "resolve_incident",
 ]
@@ -63,30 +68,9 @@ RESOLVE_METHODS = ("AUTO", "MANUAL", "ROLLBACK")
 RECURRENCE_GROUP_MAX = 50  # §3.11
 
 
-async def list_incidents(
-    ctx: Context,
-    *,
-    first: int,
-    after: str | None,
-    filter: db.IncidentFilter | None,
-    order_by: str,
-) -> ConnectionResult[IncidentRecord]:
-    """List the tenant's incidents, filtered and ordered, one keyset page at a time."""
-    where = db.incident_filter_clauses(filter) if filter else []
-    return await root_connection(
-        ctx,
-        INCIDENT,
-        where=where,
-        ordering=incident_orderings[order_by],
-        first=first,
-        after=after,
-    )
-
-
 async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:
     """One incident of the tenant, or None (also for another tenant's id)."""
-    record: IncidentRecord | None = await root_one(ctx, "incident", incident_id)
-    return record
+    return await root_one(ctx, QUERY_INCIDENT, incident_id)
 
 
 async def recurrence_group(ctx: Context, signature: str) -> list[IncidentRecord]:
@@ -113,31 +97,28 @@ async def incident_events(
 ) -> ConnectionResult[IncidentEventRecord]:
     """The incident's timeline, newest first (with its count when totalCount is asked)."""
     return await nested_connection(
-        ctx, "Incident", "events", incident.id, first=first, after=after, with_total=with_total
+        ctx, INCIDENT_EVENTS, incident.id, first=first, after=after, with_total=with_total
     )
 
 
 async def incident_breaches(ctx: Context, incident: IncidentRecord) -> list[LimitBreachRecord]:
     """Limit breaches linked to the incident, newest first."""
-    return await nested_list(ctx, "Incident", "breaches", incident.id)
+    return await nested_list(ctx, INCIDENT_BREACHES, incident.id)
 
 
 async def incident_lessons(ctx: Context, incident: IncidentRecord) -> list[LessonRecord]:
     """Lessons learned from the incident, newest first."""
-    return await nested_list(ctx, "Incident", "lessons", incident.id)
+    return await nested_list(ctx, INCIDENT_LESSONS, incident.id)
 
 
 async def incident_source_run(ctx: Context, incident: IncidentRecord) -> RunRecord | None:
     """The run the incident came from, if any (batched)."""
-    record: RunRecord | None = await nested_one(
-        ctx, "Incident", "sourceRun", incident.source_run_id
-    )
-    return record
+    return await nested_one(ctx, INCIDENT_SOURCE_RUN, incident.source_run_id)
 
 
 async def incident_evidence(ctx: Context, incident: IncidentRecord) -> list[IncidentEvidenceRecord]:
     """The incident's evidence rows, newest first (batched)."""
-    return await nested_list(ctx, "Incident", "evidence", incident.id)
+    return await nested_list(ctx, INCIDENT_EVIDENCE_ROWS, incident.id)
 
 
 async def incident_derived(ctx: Context, incident: IncidentRecord) -> IncidentDerivedRecord:
@@ -186,7 +167,7 @@ async def acknowledge_incident(ctx: Context, incident_id: str, note: str | None)
         uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
         uow.notify("INCIDENT_ACKNOWLEDGED", incident_id)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
-    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    ctx.loaders.one(QUERY_INCIDENT).clear(incident_id).prime(incident_id, after)
     return after
 
 
@@ -212,7 +193,7 @@ async def create_postmortem_stub(ctx: Context, incident_id: str) -> IncidentReco
             after = stubbed or before  # the row is locked: it cannot have changed meanwhile
             uow.notify("INCIDENT_UPDATED", incident_id)
         uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
-    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    ctx.loaders.one(QUERY_INCIDENT).clear(incident_id).prime(incident_id, after)
     return after
 
 
@@ -316,7 +297,7 @@ async def _end_incident(
         uow.audit("incidents", incident_id, before=as_json(before), after=as_json(after))
         uow.notify("INCIDENT_RESOLVED", incident_id)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
-    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    ctx.loaders.one(QUERY_INCIDENT).clear(incident_id).prime(incident_id, after)
     return after
 
 
@@ -375,7 +356,7 @@ async def add_incident_event(
         event, after = await db.add_event_touching_incident(
             uow.conn, tenant_id=uow.tenant_id, event=planned, entry=uow.take_audit()
         )
-    ctx.loaders.one("Query", "incident").clear(incident_id).prime(incident_id, after)
+    ctx.loaders.one(QUERY_INCIDENT).clear(incident_id).prime(incident_id, after)
     return event
 
 

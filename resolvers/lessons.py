@@ -13,14 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import audit, proposals
 from drivers import lessons as db
 from drivers.enums import LessonSeverity, LessonStatus, LessonType
-from drivers.mapping import LESSON, lesson_orderings
+from drivers.mapping import (
+    LESSON_DRAFT_PROPOSAL,
+    LESSON_SOURCE_INCIDENT,
+    QUERY_LESSON,
+)
 from drivers.records import IncidentRecord, LessonRecord, PolicyProposalRecord
 from drivers.rules import lessons as rules
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
-from resolvers.lists import nested_one, root_connection, root_one
-from resolvers.pagination import ConnectionResult
+from resolvers.lists import nested_one, root_one
 from resolvers.references import ensure_found
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
@@ -38,7 +41,6 @@ __all__ = [
     "lesson_draft_proposal",
     "lesson_source_incident",
     "lesson_stats",
-    "list_lessons",
     "reactivate_deferred_lessons",
     "reactivate_lesson",
 ]
@@ -54,42 +56,21 @@ def _now() -> datetime:
 # --- reads --------------------------------------------------------------------------------------
 
 
-async def list_lessons(
-    ctx: Context, *, first: int, after: str | None, filter: db.LessonFilter | None
-) -> ConnectionResult[LessonRecord]:
-    """List the tenant's lessons, newest first, one keyset page at a time."""
-    return await root_connection(
-        ctx,
-        LESSON,
-        where=db.lesson_filter_clauses(filter) if filter else [],
-        ordering=lesson_orderings["CREATED_AT_DESC"],
-        first=first,
-        after=after,
-    )
-
-
 async def get_lesson(ctx: Context, lesson_id: str) -> LessonRecord | None:
     """One lesson of the tenant, or None (also for another tenant's id)."""
-    record: LessonRecord | None = await root_one(ctx, "lesson", lesson_id)
-    return record
+    return await root_one(ctx, QUERY_LESSON, lesson_id)
 
 
 async def lesson_source_incident(ctx: Context, lesson: LessonRecord) -> IncidentRecord | None:
     """The incident a lesson came from (None for lessons from runs)."""
     if lesson.source_event_type != "INCIDENT":
         return None
-    record: IncidentRecord | None = await nested_one(
-        ctx, "Lesson", "sourceIncident", lesson.source_event_id
-    )
-    return record
+    return await nested_one(ctx, LESSON_SOURCE_INCIDENT, lesson.source_event_id)
 
 
 async def lesson_draft_proposal(ctx: Context, lesson: LessonRecord) -> PolicyProposalRecord | None:
     """The draft policy a lesson was converted into, if any."""
-    record: PolicyProposalRecord | None = await nested_one(
-        ctx, "Lesson", "draftProposal", lesson.draft_proposal_id
-    )
-    return record
+    return await nested_one(ctx, LESSON_DRAFT_PROPOSAL, lesson.draft_proposal_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +280,7 @@ async def _transition(
             values=changes,
         )
         uow.audit("lessons_learned", lesson_id, before=as_json(before), after=as_json(after))
-    ctx.loaders.one("Query", "lesson").clear(lesson_id).prime(lesson_id, after)
+    ctx.loaders.one(QUERY_LESSON).clear(lesson_id).prime(lesson_id, after)
     return after
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers import limits as db
+from drivers.mapping import QUERY_LIMIT
 from drivers.records import LimitRecord
 from drivers.rules.thresholds import ParamError, validate_params
 from resolvers.context import Context
@@ -208,7 +209,7 @@ async def update_limit(ctx: Context, limit_id: str, data: UpdateLimitInput) -> L
             )
         after = await db.fetch_limit(uow.conn, tenant_id=uow.tenant_id, limit_id=limit_id)
         uow.audit("limits", limit_id, before=as_json(before), after=as_json(after))
-    ctx.loaders.one("Query", "limit").clear(limit_id)
+    ctx.loaders.one(QUERY_LIMIT).clear(limit_id)
     return after
 
 
@@ -228,5 +229,5 @@ async def disable_limit(ctx: Context, limit_id: str) -> LimitRecord:
             )
         after = await db.fetch_limit(uow.conn, tenant_id=uow.tenant_id, limit_id=limit_id)
         uow.audit("limits", limit_id, before=as_json(before), after=as_json(after))
-    ctx.loaders.one("Query", "limit").clear(limit_id)
+    ctx.loaders.one(QUERY_LIMIT).clear(limit_id)
     return after

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from asyncio import Future
 from collections.abc import Iterable
 
-from drivers import limits as db
-from drivers.mapping import LIMIT, limit_orderings
+from drivers.mapping import (
+    LIMIT_ACTIVE_OVERRIDE,
+    LIMIT_BREACH_INCIDENT,
+    LIMIT_BREACH_LIMIT,
+    LIMIT_BREACHES,
+    LIMIT_INTEGRITY_ROW,
+    LIMIT_OVERRIDE_LIMIT,
+    LIMIT_OVERRIDES,
+    QUERY_LIMIT,
+)
 from drivers.records import (
     IncidentRecord,
     LimitBreachRecord,
@@ -22,7 +29,6 @@ from resolvers.lists import (
     nested_one,
     nested_one_now,
     prefetch_one,
-    root_connection,
     root_one,
 )
 from resolvers.pagination import ConnectionResult
@@ -36,46 +42,14 @@ __all__ = [
     "limit_breaches",
     "limit_integrity",
     "limit_overrides",
-    "list_limits",
     "override_limit",
     "prefetch_breach_limits",
 ]
 
-DEFAULT_ORDER = "LAST_BREACHED_DESC"
-
-
-def with_defaults(f: db.LimitFilter | None) -> db.LimitFilter:
-    """DOMAIN.md §3.1: an omitted category means BUDGET, an omitted status ACTIVE."""
-    f = f or db.LimitFilter()
-    return dataclasses.replace(
-        f,
-        category=f.category if f.category is not None else ("BUDGET",),
-        status=f.status if f.status is not None else ("ACTIVE",),
-    )
-
-
-async def list_limits(
-    ctx: Context,
-    *,
-    first: int,
-    after: str | None,
-    filter: db.LimitFilter | None,
-) -> ConnectionResult[LimitRecord]:
-    """List the tenant's limits, most recently breached first."""
-    return await root_connection(
-        ctx,
-        LIMIT,
-        where=db.limit_filter_clauses(with_defaults(filter)),
-        ordering=limit_orderings[DEFAULT_ORDER],
-        first=first,
-        after=after,
-    )
-
 
 async def get_limit(ctx: Context, limit_id: str) -> LimitRecord | None:
     """One limit of the tenant, or None (also for another tenant's id)."""
-    record: LimitRecord | None = await root_one(ctx, "limit", limit_id)
-    return record
+    return await root_one(ctx, QUERY_LIMIT, limit_id)
 
 
 async def limit_breaches(
@@ -88,7 +62,7 @@ async def limit_breaches(
 ) -> ConnectionResult[LimitBreachRecord]:
     """The limit's breach history, newest first (with its count when totalCount is asked)."""
     return await nested_connection(
-        ctx, "Limit", "breaches", limit.id, first=first, after=after, with_total=with_total
+        ctx, LIMIT_BREACHES, limit.id, first=first, after=after, with_total=with_total
     )
 
 
@@ -96,7 +70,7 @@ async def limit_overrides(
     ctx: Context, limit: LimitRecord, status: list[str] | None
 ) -> list[LimitOverrideRecord]:
     """The limit's overrides, newest request first, optionally only some statuses."""
-    rows: list[LimitOverrideRecord] = await nested_list(ctx, "Limit", "overrides", limit.id)
+    rows = await nested_list(ctx, LIMIT_OVERRIDES, limit.id)
     if status is None:
         return rows
     wanted = set(status)
@@ -105,41 +79,34 @@ async def limit_overrides(
 
 async def limit_integrity(ctx: Context, limit: LimitRecord) -> LimitIntegrityRecord | None:
     """The limit's integrity row (exactly one exists for every ACTIVE limit)."""
-    record: LimitIntegrityRecord | None = await nested_one(ctx, "Limit", "integrity", limit.id)
-    return record
+    return await nested_one(ctx, LIMIT_INTEGRITY_ROW, limit.id)
 
 
 async def limit_active_override(ctx: Context, limit: LimitRecord) -> LimitOverrideRecord | None:
     """The limit's ACTIVE override, if any."""
-    record: LimitOverrideRecord | None = await nested_one(ctx, "Limit", "activeOverride", limit.id)
-    return record
+    return await nested_one(ctx, LIMIT_ACTIVE_OVERRIDE, limit.id)
 
 
 async def breach_limit(ctx: Context, breach: LimitBreachRecord) -> LimitRecord | None:
     """The limit a breach belongs to."""
-    record: LimitRecord | None = await nested_one(ctx, "LimitBreach", "limit", breach.limit_id)
-    return record
+    return await nested_one(ctx, LIMIT_BREACH_LIMIT, breach.limit_id)
 
 
 def breach_limit_now(ctx: Context, breach: LimitBreachRecord) -> Future[LimitRecord | None] | None:
     """The breach's limit as the loader's future, done once `prefetch_breach_limits` ran."""
-    return nested_one_now(ctx, "LimitBreach", "limit", breach.limit_id)
+    return nested_one_now(ctx, LIMIT_BREACH_LIMIT, breach.limit_id)
 
 
 async def prefetch_breach_limits(ctx: Context, breaches: Iterable[LimitBreachRecord]) -> None:
     """Load the limits of many breaches in one batch, so each breach's `limit` is ready."""
-    await prefetch_one(ctx, "LimitBreach", "limit", (b.limit_id for b in breaches))
+    await prefetch_one(ctx, LIMIT_BREACH_LIMIT, (b.limit_id for b in breaches))
 
 
 async def override_limit(ctx: Context, override: LimitOverrideRecord) -> LimitRecord | None:
     """The limit an override raises."""
-    record: LimitRecord | None = await nested_one(ctx, "LimitOverride", "limit", override.limit_id)
-    return record
+    return await nested_one(ctx, LIMIT_OVERRIDE_LIMIT, override.limit_id)
 
 
 async def breach_incident(ctx: Context, breach: LimitBreachRecord) -> IncidentRecord | None:
     """The incident a breach is linked to, if any."""
-    record: IncidentRecord | None = await nested_one(
-        ctx, "LimitBreach", "incident", breach.incident_id
-    )
-    return record
+    return await nested_one(ctx, LIMIT_BREACH_INCIDENT, breach.incident_id)

@@ -13,14 +13,13 @@ from drivers import audit
 from drivers import limits as limits_db
 from drivers import overrides as db
 from drivers.errors import UniqueViolation
-from drivers.mapping import LIMIT_OVERRIDE, override_orderings
+from drivers.mapping import QUERY_OVERRIDE
 from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, RateLimited
 from resolvers.limit_writes import check_decimal
-from resolvers.lists import root_connection, root_one
-from resolvers.pagination import ConnectionResult
+from resolvers.lists import root_one
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -31,7 +30,6 @@ __all__ = [
     "cancel_override",
     "expire_overrides",
     "get_override",
-    "list_overrides",
     "reject_override",
     "request_override",
 ]
@@ -47,24 +45,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def list_overrides(
-    ctx: Context, *, first: int, after: str | None, status: list[str] | None
-) -> ConnectionResult[LimitOverrideRecord]:
-    """The tenant's overrides, newest request first, optionally only some statuses."""
-    return await root_connection(
-        ctx,
-        LIMIT_OVERRIDE,
-        where=db.override_status_clauses(status),
-        ordering=override_orderings["REQUESTED_AT_DESC"],
-        first=first,
-        after=after,
-    )
-
-
 async def get_override(ctx: Context, override_id: str) -> LimitOverrideRecord | None:
     """One override of the tenant, or None (also for another tenant's id)."""
-    record: LimitOverrideRecord | None = await root_one(ctx, "override", override_id)
-    return record
+    return await root_one(ctx, QUERY_OVERRIDE, override_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from drivers import incidents as idb
 from drivers import runs as rdb
+from drivers.mapping import QUERY_RUN
 from drivers.records import IncidentRecord, RunRecord
 from drivers.rules import runs as rules
 from resolvers.context import Context
@@ -99,7 +100,7 @@ async def record_run_outcome(ctx: Context, run_id: str) -> RunOutcomeResult:
         uow.audit("incidents", incident.id, before=None, after=as_json(incident))
         uow.notify("INCIDENT_CREATED", incident.id)
         uow.notify("INCIDENT_EVENT_ADDED", event.id)
-    ctx.loaders.one("Query", "run").clear(run_id).prime(run_id, run_after)
+    ctx.loaders.one(QUERY_RUN).clear(run_id).prime(run_id, run_after)
     return RunOutcomeResult(
         outcome=str(outcome),
         run=run_after,

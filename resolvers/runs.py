@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from drivers import runs as db
-from drivers.mapping import RUN, run_orderings
+from drivers.mapping import (
+    LESSON_SOURCE_RUN,
+    LIMIT_BREACH_RUN,
+    LLM_FAILURE_EVIDENCE,
+    POLICY_VIOLATION_INCIDENT,
+    QUERY_RUN,
+    RUN_BREACHES,
+    RUN_FAILURES,
+    RUN_INCIDENTS,
+    RUN_STEPS,
+    RUN_VIOLATIONS,
+)
 from drivers.records import (
     FailureEvidenceRecord,
     IncidentRecord,
@@ -16,14 +26,13 @@ from drivers.records import (
 )
 from drivers.rules.runs import PolicyEvaluation, policy_evaluation
 from resolvers.context import Context
-from resolvers.lists import nested_connection, nested_list, nested_one, root_connection, root_one
+from resolvers.lists import nested_connection, nested_list, nested_one, root_one
 from resolvers.pagination import ConnectionResult
 
 __all__ = [
     "failure_evidence",
     "get_run",
     "lesson_source_run",
-    "list_runs",
     "run_breaches",
     "run_failures",
     "run_incidents",
@@ -34,90 +43,69 @@ __all__ = [
 ]
 
 
-async def list_runs(
-    ctx: Context, *, first: int, after: str | None, filter: db.RunFilter | None
-) -> ConnectionResult[RunRecord]:
-    """The tenant's runs, newest first, one keyset page at a time."""
-    where = db.run_filter_clauses(filter) if filter else []
-    return await root_connection(
-        ctx,
-        RUN,
-        where=where,
-        ordering=run_orderings["CREATED_AT_DESC"],
-        first=first,
-        after=after,
-    )
-
-
 async def get_run(ctx: Context, run_id: str) -> RunRecord | None:
     """One run of the tenant, or None (also for another tenant's id)."""
-    record: RunRecord | None = await root_one(ctx, "run", run_id)
-    return record
+    return await root_one(ctx, QUERY_RUN, run_id)
 
 
 async def run_incidents(
     ctx: Context, run: RunRecord, *, first: int, after: str | None
 ) -> ConnectionResult[IncidentRecord]:
     """Incidents whose source is the run, newest first."""
-    return await nested_connection(ctx, "Run", "incidents", run.id, first=first, after=after)
+    return await nested_connection(ctx, RUN_INCIDENTS, run.id, first=first, after=after)
 
 
 async def run_breaches(
     ctx: Context, run: RunRecord, *, first: int, after: str | None
 ) -> ConnectionResult[LimitBreachRecord]:
     """Limit breaches recorded against the run, newest first."""
-    return await nested_connection(ctx, "Run", "breaches", run.id, first=first, after=after)
+    return await nested_connection(ctx, RUN_BREACHES, run.id, first=first, after=after)
 
 
 async def run_steps(
     ctx: Context, run: RunRecord, *, first: int, after: str | None
 ) -> ConnectionResult[RunStepRecord]:
     """The run's steps in step_index order."""
-    return await nested_connection(ctx, "Run", "steps", run.id, first=first, after=after)
+    return await nested_connection(ctx, RUN_STEPS, run.id, first=first, after=after)
 
 
 async def run_failures(
     ctx: Context, run: RunRecord, *, first: int, after: str | None
 ) -> ConnectionResult[RunFailureRecord]:
     """LLM failures recorded for the run, newest first."""
-    return await nested_connection(ctx, "Run", "failures", run.id, first=first, after=after)
+    return await nested_connection(ctx, RUN_FAILURES, run.id, first=first, after=after)
 
 
 async def run_violations(
     ctx: Context, run: RunRecord, *, first: int, after: str | None
 ) -> ConnectionResult[PolicyViolationRecord]:
     """Policy violations of the run (at most one per policy), newest first."""
-    return await nested_connection(ctx, "Run", "violations", run.id, first=first, after=after)
+    return await nested_connection(ctx, RUN_VIOLATIONS, run.id, first=first, after=after)
 
 
 async def run_policy_evaluation(ctx: Context, run: RunRecord) -> PolicyEvaluation:
     """§3.13 policy evaluation; whether the run has a violation is counted in one batch."""
-    violations = await ctx.loaders.count("Run", "violations").load(run.id)
+    violations = await ctx.loaders.count(RUN_VIOLATIONS).load(run.id)
     return policy_evaluation(run.id, run.status, has_violation=violations > 0)
 
 
 async def failure_evidence(ctx: Context, failure: RunFailureRecord) -> list[FailureEvidenceRecord]:
     """The immutable evidence captured with a failure."""
-    return await nested_list(ctx, "LlmFailure", "evidence", failure.id)
+    return await nested_list(ctx, LLM_FAILURE_EVIDENCE, failure.id)
 
 
 async def violation_incident(
     ctx: Context, violation: PolicyViolationRecord
 ) -> IncidentRecord | None:
     """The incident a violation was aggregated into, if any."""
-    record: IncidentRecord | None = await nested_one(
-        ctx, "PolicyViolation", "incident", violation.incident_id
-    )
-    return record
+    return await nested_one(ctx, POLICY_VIOLATION_INCIDENT, violation.incident_id)
 
 
 async def lesson_source_run(ctx: Context, lesson: LessonRecord) -> RunRecord | None:
     """The run a lesson refers to, if any (batched)."""
-    record: RunRecord | None = await nested_one(ctx, "Lesson", "sourceRun", lesson.source_run_id)
-    return record
+    return await nested_one(ctx, LESSON_SOURCE_RUN, lesson.source_run_id)
 
 
 async def breach_run(ctx: Context, breach: LimitBreachRecord) -> RunRecord | None:
     """The run a breach happened in, if any (batched)."""
-    record: RunRecord | None = await nested_one(ctx, "LimitBreach", "run", breach.run_id)
-    return record
+    return await nested_one(ctx, LIMIT_BREACH_RUN, breach.run_id)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import audit
 from drivers import scopes as db
 from drivers.errors import NotFound as DbNotFound
+from drivers.mapping import INCIDENT_EXECUTION_SCOPES
 from drivers.records import ExecutionScopeRecord
 from drivers.rules import scopes as rules
 from resolvers.auth import require_role
@@ -51,7 +52,7 @@ def _now() -> datetime:
 async def incident_scopes(ctx: Context, incident_id: str) -> list[ExecutionScopeRecord]:
     """The incident's scopes, newest first ([] for a missing or foreign incident)."""
     require_role(ctx)
-    return await nested_list(ctx, "Incident", "executionScopes", incident_id)
+    return await nested_list(ctx, INCIDENT_EXECUTION_SCOPES, incident_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from drivers import halts as halts_db
 from drivers import thresholds as db
 from drivers.errors import NotFound as DbNotFound
-from drivers.mapping import THRESHOLD_SIGNAL, signal_orderings
 from drivers.records import RunRecord, ThresholdSignalRecord
 from drivers.rules.budget import parse_halt
 from drivers.rules.thresholds import (
@@ -25,8 +24,7 @@ from drivers.rules.thresholds import (
 from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, NotFound, QueryTooComplex, translate_errors
-from resolvers.lists import root_connection
-from resolvers.pagination import MAX_PAGE, ConnectionResult
+from resolvers.pagination import MAX_PAGE
 from resolvers.references import ensure_found
 from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
@@ -39,7 +37,6 @@ __all__ = [
     "acknowledge_threshold_signal",
     "budget_halts",
     "effective_thresholds",
-    "list_signals",
     "record_threshold_signal",
     "run_threshold_evaluation",
 ]
@@ -94,25 +91,6 @@ async def run_threshold_evaluation(ctx: Context, run: RunRecord) -> RunThreshold
     ]
     names = [str(s) for s in signals]
     return RunThresholdEvaluation(run.id, run.status, resolved, names, events)
-
-
-async def list_signals(
-    ctx: Context,
-    *,
-    first: int,
-    after: str | None,
-    run_id: str | None,
-    signal_type: str | None,
-) -> ConnectionResult[ThresholdSignalRecord]:
-    """The tenant's threshold signals, newest first."""
-    return await root_connection(
-        ctx,
-        THRESHOLD_SIGNAL,
-        where=db.signal_filter_clauses(run_id=run_id, signal_type=signal_type),
-        ordering=signal_orderings["TIMESTAMP_DESC"],
-        first=first,
-        after=after,
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,11 +8,13 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from drivers.mapping import BREAKER_INCIDENT, CIRCUIT_BREAKER
 from drivers.records import BreakerIncidentRecord, CircuitBreakerRecord
 from resolvers import alerts as alerts_uc
 from resolvers import breakers as uc
 from schema.base import Info, from_record
-from schema.enums import BreakerSeverity, BreakerState
+from schema.enums import BreakerState
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
 __all__ = [
@@ -27,53 +29,20 @@ __all__ = [
 _NAME = "Breaker name; the default breaker is costsim_v2."
 
 
-@strawberry.type(description="One trip of a circuit breaker.")
+@mapped_type(BREAKER_INCIDENT, description="One trip of a circuit breaker.")
 class BreakerIncident:
     record: strawberry.Private[BreakerIncidentRecord]
-    id: strawberry.ID = strawberry.field(description="First 12 characters of a uuid4.")
-    circuit_breaker_name: str = strawberry.field(description="The breaker that tripped.")
-    created_at: datetime = strawberry.field(description="When the breaker tripped.")
-    reason: str = strawberry.field(description="Why it tripped.")
-    severity: BreakerSeverity = strawberry.field(description="P1 drift, P2 manual, P3 schema.")
-    drift_score: float | None = strawberry.field(description="Drift score of the trip.")
-    sample_count: int | None = strawberry.field(description="Samples behind the score.")
-    details: JSON | None = strawberry.field(description="What the reporter sent.")
-    resolved: bool = strawberry.field(description="Whether the trip is over.")
-    resolved_at: datetime | None = strawberry.field(description="When it was resolved.")
-    resolved_by: str | None = strawberry.field(
-        description="Who resolved it (an actor or system-auto-recover)."
-    )
-    resolution_notes: str | None = strawberry.field(description="Why it was resolved.")
-    alert_sent: bool = strawberry.field(description="Whether the trip's alert was delivered.")
-    alert_sent_at: datetime | None = strawberry.field(description="When it was delivered.")
-    alert_response: str | None = strawberry.field(description="Alertmanager's HTTP status.")
 
 
 def _incident(record: BreakerIncidentRecord) -> BreakerIncident:
     return from_record(BreakerIncident, record)
 
 
-@strawberry.type(description="A named circuit breaker of the tenant: CLOSED (on) or OPEN (off).")
+@mapped_type(
+    CIRCUIT_BREAKER, description="A named circuit breaker of the tenant: CLOSED (on) or OPEN (off)."
+)
 class CircuitBreaker:
     record: strawberry.Private[CircuitBreakerRecord]
-    id: strawberry.ID | None = strawberry.field(
-        description="Row id (the id of BREAKER_CHANGED notifications); null until first written."
-    )
-    name: str = strawberry.field(description=_NAME)
-    consecutive_failures: int = strawberry.field(
-        description="Drift reports above the threshold in a row."
-    )
-    last_failure_at: datetime | None = strawberry.field(description="Last failed drift report.")
-    disabled_until: datetime | None = strawberry.field(
-        description="When an OPEN breaker recovers by itself; null = manual reset required."
-    )
-    disabled_by: str | None = strawberry.field(
-        description="Who opened it: an actor or circuit_breaker."
-    )
-    opened_at: datetime | None = strawberry.field(
-        description="While OPEN: the trip time (the current incident's createdAt)."
-    )
-    updated_at: datetime | None = strawberry.field(description="Last change of the row.")
 
     @strawberry.field(description="OPEN while disabled, else CLOSED.")
     def state(self) -> BreakerState:
@@ -115,17 +84,7 @@ class CircuitBreaker:
 
 def breaker(record: CircuitBreakerRecord) -> CircuitBreaker:
     """Convert a breaker record."""
-    return CircuitBreaker(
-        record=record,
-        id=None if record.id is None else strawberry.ID(str(record.id)),
-        name=record.name,
-        consecutive_failures=record.consecutive_failures,
-        last_failure_at=record.last_failure_at,
-        disabled_until=record.disabled_until,
-        disabled_by=record.disabled_by,
-        opened_at=record.opened_at if record.disabled else None,
-        updated_at=record.updated_at,
-    )
+    return from_record(CircuitBreaker, record)
 
 
 @strawberry.type(description="What a breaker mutation did.")

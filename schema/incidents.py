@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
-from drivers.incidents import IncidentFilter as IncidentFilterSpec
-from drivers.mapping import INT32_MAX, INT32_MIN
+from drivers.mapping import INCIDENT, INCIDENT_EVENT, INT32_MAX, INT32_MIN, ROOT_LISTS
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
 from resolvers.limits import prefetch_breach_limits
+from resolvers.lists import root_list
 from schema.base import Info, from_record, selects
 from schema.enums import (
-    CauseType,
-    IncidentEventType,
-    IncidentListTopic,
     IncidentOrder,
-    IncidentSourceType,
-    IncidentStatus,
     IncidentTopic,
-    IncidentTriggerType,
     ResolutionMethod,
-    Severity,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.lessons import Lesson
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
 
@@ -51,152 +44,37 @@ _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 _IncidentEvidence = Annotated["IncidentEvidence", strawberry.lazy("schema.runs")]
 
 
-@strawberry.type(description="One entry of an incident's append-only timeline.")
+@mapped_type(INCIDENT_EVENT, description="One entry of an incident's append-only timeline.")
 class IncidentEvent:
     record: strawberry.Private[IncidentEventRecord]
-    id: strawberry.ID = strawberry.field(description="Event id.")
-    incident_id: strawberry.ID = strawberry.field(description="The incident this event belongs to.")
-    event_type: IncidentEventType = strawberry.field(
-        description="What happened (lifecycle types come only from the transitions)."
-    )
-    description: str = strawberry.field(
-        description='Human-readable text, e.g. "Incident acknowledged by <actor>".'
-    )
-    data: JSON = strawberry.field(description="Structured details of the event (JSON object).")
-    created_at: datetime = strawberry.field(description="When the event was appended.")
 
 
 def _event(record: IncidentEventRecord) -> IncidentEvent:
     return from_record(IncidentEvent, record)
 
 
-def _resolution_ms(incident: Incident) -> int | None:
+def _resolution_ms(incident: IncidentRecord) -> int | None:
     """ResolvedAt - createdAt in whole milliseconds (§1.18), None while unresolved."""
     if incident.resolved_at is None:
         return None
     return int((incident.resolved_at - incident.created_at).total_seconds() * 1000)
 
 
-@strawberry.type(description="Something went wrong for a tenant; the unit of response.")
+@mapped_type(INCIDENT, description="Something went wrong for a tenant; the unit of response.")
 class Incident:
     record: strawberry.Private[IncidentRecord]
-    id: strawberry.ID = strawberry.field(
-        description="Incident id (a uuid; run-path incidents are inc_ + 16 hex)."
-    )
-    title: str = strawberry.field(description="Short title, at most 255 characters.")
-    severity: Severity = strawberry.field(
-        description="Current severity; escalation only raises it."
-    )
-    status: IncidentStatus = strawberry.field(
-        description="Lifecycle state: OPEN -> ACKNOWLEDGED -> RESOLVED."
-    )
-    trigger_type: IncidentTriggerType = strawberry.field(description="What opened the incident.")
-    trigger_value: str | None = strawberry.field(
-        description="Free-text detail of the trigger (structured for policy violations)."
-    )
-    category: str | None = strawberry.field(
-        description="Free UPPER_CASE category (e.g. EXECUTION_FAILURE); null = uncategorized."
-    )
-    source_type: IncidentSourceType = strawberry.field(
-        description="The path that created the incident."
-    )
-    cause_type: CauseType = strawberry.field(
-        description="LLM_RUN with a source run, SYSTEM for automated paths, HUMAN for people."
-    )
-    source_run_id: str | None = strawberry.field(
-        description="The run this incident came from, if any."
-    )
-    calls_affected: int = strawberry.field(description="Number of distinct related call ids.")
-    related_call_ids: JSON = strawberry.field(
-        description="Call or run ids aggregated into this incident (at most 1000)."
-    )
-    cost_delta_cents: Decimal = strawberry.field(
-        description="Cost attributed to the incident, in cents."
-    )
-    cost_impact: Decimal | None = strawberry.field(
-        description="Cost impact in USD; null when unknown."
-    )
-    error_rate: Decimal | None = strawberry.field(description="Error rate 0..1, when known.")
-    auto_action: str | None = strawberry.field(
-        description="Automatic action taken (FREEZE, THROTTLE, NONE, AGGREGATE)."
-    )
-    action_details: JSON | None = strawberry.field(
-        description="Details of the automatic action (JSON)."
-    )
-    description: str | None = strawberry.field(description="Longer description.")
-    error_code: str | None = strawberry.field(
-        description="Error code of the failure behind the incident."
-    )
-    error_message: str | None = strawberry.field(
-        description="Error message of the failure behind the incident."
-    )
-    impact_scope: str | None = strawberry.field(
-        description="How far the impact reaches (SINGLE_RUN, AGENT, PROJECT, TENANT, USER, SYSTEM)."
-    )
-    affected_agent_id: str | None = strawberry.field(description="The affected agent, when one is.")
-    affected_count: int = strawberry.field(description="How many entities are affected.")
-    started_at: datetime = strawberry.field(description="When the problem started.")
-    acknowledged_at: datetime | None = strawberry.field(description="When it was acknowledged.")
-    acknowledged_by: str | None = strawberry.field(description="Who acknowledged it.")
-    resolved_at: datetime | None = strawberry.field(
-        description="When it was resolved (equals endedAt)."
-    )
-    ended_at: datetime | None = strawberry.field(
-        description="When the problem ended (equals resolvedAt)."
-    )
-    resolved_by: str | None = strawberry.field(description="Who or what resolved it.")
-    duration_seconds: int | None = strawberry.field(
-        description="endedAt - startedAt in whole seconds."
-    )
-    resolution_method: ResolutionMethod | None = strawberry.field(
-        description="How it was resolved."
-    )
-    resolution_type: str | None = strawberry.field(
-        description="Free-text resolution type (at most 50 characters)."
-    )
-    resolution_notes: str | None = strawberry.field(
-        description="Notes given on resolution, or the closure reason."
-    )
-    resolution_summary: str | None = strawberry.field(description="Summary given on resolution.")
-    postmortem_artifact_id: str | None = strawberry.field(
-        description="Postmortem document id (pm- + 16 hex), see createPostmortemStub."
-    )
-    recurrence_signature: str | None = strawberry.field(
-        description="Signature grouping recurrences of the same problem (see recurrenceGroup)."
-    )
-    signature_version: str | None = strawberry.field(
-        description="Version of the algorithm that computed recurrenceSignature."
-    )
-    escalated: bool = strawberry.field(description="Whether severity was ever escalated.")
-    escalated_at: datetime | None = strawberry.field(
-        description="When severity was last escalated."
-    )
-    escalated_to: str | None = strawberry.field(description="Where it was escalated to.")
-    inflection_step_index: int | None = strawberry.field(
-        description="Run step at which the incident was triggered."
-    )
-    inflection_timestamp: datetime | None = strawberry.field(
-        description="Time at which the incident was triggered."
-    )
-    inflection_context: JSON | None = strawberry.field(
-        description="Context captured at the inflection point (JSON)."
-    )
-    created_at: datetime = strawberry.field(description="When the incident was recorded.")
-    updated_at: datetime = strawberry.field(
-        description="Last change; OPEN incidents idle for 900 s are auto-resolved."
-    )
 
     @strawberry.field(description="Same as createdAt.")
     def first_seen_at(self) -> datetime:
-        return self.created_at
+        return self.record.created_at
 
     @strawberry.field(description="ACTIVE while OPEN or ACKNOWLEDGED, RESOLVED once resolved.")
     def topic(self) -> IncidentTopic:
-        return IncidentTopic.RESOLVED if self.status == "RESOLVED" else IncidentTopic.ACTIVE
+        return IncidentTopic.RESOLVED if self.record.status == "RESOLVED" else IncidentTopic.ACTIVE
 
     @strawberry.field(description="resolvedAt - createdAt in milliseconds; null while open.")
     def time_to_resolution_millis(self) -> Long | None:
-        millis = _resolution_ms(self)
+        millis = _resolution_ms(self.record)
         return None if millis is None else Long(millis)
 
     @strawberry.field(
@@ -207,7 +85,7 @@ class Incident:
         ),
     )
     def time_to_resolution_ms(self) -> int | None:
-        millis = _resolution_ms(self)
+        millis = _resolution_ms(self.record)
         return millis if millis is not None and INT32_MIN <= millis <= INT32_MAX else None
 
     @strawberry.field(description="When the latest timeline event was added, else createdAt.")
@@ -264,7 +142,7 @@ class Incident:
         from resolvers.scopes import incident_scopes  # noqa: PLC0415 - controls-owned module
         from schema.scopes import execution_scope  # noqa: PLC0415 - cycle between the modules
 
-        return [execution_scope(s) for s in await incident_scopes(info.context, self.id)]
+        return [execution_scope(s) for s in await incident_scopes(info.context, self.record.id)]
 
     @strawberry.field(description="The run this incident came from, if any.")
     async def source_run(self, info: Info) -> _Run | None:
@@ -287,62 +165,8 @@ def incident(record: IncidentRecord) -> Incident:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class IncidentFilter:
-    status: list[IncidentStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    severity: list[Severity] | None = strawberry.field(
-        default=None, description="Any of these severities."
-    )
-    category: list[str] | None = strawberry.field(
-        default=None,
-        description="Any of these categories; UNCATEGORIZED also matches a null category.",
-    )
-    cause_type: list[CauseType] | None = strawberry.field(
-        default=None, description="Any of these cause types."
-    )
-    trigger_type: list[str] | None = strawberry.field(
-        default=None, description="Any of these trigger types."
-    )
-    source_run_id: str | None = strawberry.field(
-        default=None, description="Only incidents of this run."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-    resolved_after: datetime | None = strawberry.field(
-        default=None, description="Resolved at or after this instant."
-    )
-    resolved_before: datetime | None = strawberry.field(
-        default=None, description="Resolved before this instant."
-    )
-    topic: IncidentListTopic | None = strawberry.field(
-        default=None,
-        description="ACTIVE (OPEN, ACKNOWLEDGED), RESOLVED, HISTORICAL (resolved > 30 days ago).",
-    )
-
-    def to_spec(self) -> IncidentFilterSpec:
-        def strs(
-            values: list[str] | list[IncidentStatus] | list[Severity] | list[CauseType] | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return IncidentFilterSpec(
-            status=strs(self.status),
-            severity=strs(self.severity),
-            category=strs(self.category),
-            cause_type=strs(self.cause_type),
-            trigger_type=strs(self.trigger_type),
-            source_run_id=self.source_run_id,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            resolved_after=self.resolved_after,
-            resolved_before=self.resolved_before,
-            topic=None if self.topic is None else str(self.topic),
-        )
+class IncidentFilter(FilterInput, root="incidents"):
+    pass
 
 
 @strawberry.input(
@@ -364,13 +188,16 @@ class ResolveIncidentInput:
     )
 
 
+_DEFAULT_ORDER = IncidentOrder(ROOT_LISTS[("Query", "incidents")].default_order)
+
+
 @strawberry.type
 class IncidentQueries:
     @strawberry.field(description="The tenant's incidents, one keyset page at a time.")
     async def incidents(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["incidents"],
         after: After = None,
         filter: Annotated[
             IncidentFilter | None,
@@ -378,14 +205,15 @@ class IncidentQueries:
         ] = None,
         order_by: Annotated[
             IncidentOrder, strawberry.argument(description="Row order (default newest first).")
-        ] = IncidentOrder.CREATED_AT_DESC,
+        ] = _DEFAULT_ORDER,
     ) -> Connection[Incident]:
-        page = await uc.list_incidents(
+        page = await root_list(
             info.context,
+            "incidents",
             first=first,
             after=after,
-            filter=filter.to_spec() if filter else None,
-            order_by=order_by.value,
+            filter=filter.values() if filter else None,
+            order=order_by.value,
         )
         return connection(page, incident)
 

@@ -8,21 +8,21 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
-from drivers.lessons import LessonFilter as LessonFilterSpec
+from drivers.mapping import LESSON, POLICY_PROPOSAL
 from drivers.records import LessonRecord, PolicyProposalRecord
 from resolvers import lessons as uc
 from resolvers import runs as run_reads
+from resolvers.lists import root_list
 from schema.base import Info, from_record
 from schema.enums import (
     LessonSeverity,
     LessonSourceType,
     LessonStatus,
     LessonType,
-    ProposalSourceType,
-    ProposalStatus,
 )
+from schema.filters import PAGE_SIZES, FilterInput
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
@@ -45,51 +45,14 @@ _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
 _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
-@strawberry.type(description="A draft policy, created when a lesson is converted.")
+@mapped_type(POLICY_PROPOSAL, description="A draft policy, created when a lesson is converted.")
 class PolicyProposal:
     record: strawberry.Private[PolicyProposalRecord]
-    id: strawberry.ID = strawberry.field(description="Proposal id.")
-    title: str = strawberry.field(description='Title, e.g. "Policy from Lesson: <lesson title>".')
-    status: ProposalStatus = strawberry.field(description="Always DRAFT for now.")
-    source_type: ProposalSourceType = strawberry.field(description="What the proposal came from.")
-    source_id: str = strawberry.field(description="The lesson or incident id it came from.")
-    created_by: str = strawberry.field(description='Who created it ("system" for run incidents).')
-    created_at: datetime = strawberry.field(description="When it was created.")
 
 
-@strawberry.type(description="Something learned from a run or an incident.")
+@mapped_type(LESSON, description="Something learned from a run or an incident.")
 class Lesson:
     record: strawberry.Private[LessonRecord]
-    id: strawberry.ID = strawberry.field(description="Lesson id.")
-    lesson_type: LessonType = strawberry.field(description="Kind of lesson.")
-    severity: LessonSeverity | None = strawberry.field(
-        description="Severity (null for near-threshold lessons)."
-    )
-    source_event_id: str = strawberry.field(description="The run or incident that produced it.")
-    source_event_type: LessonSourceType = strawberry.field(
-        description="Whether the source is a RUN or an INCIDENT."
-    )
-    source_run_id: str | None = strawberry.field(description="The run behind it, if any.")
-    title: str = strawberry.field(description="Title, at most 500 characters.")
-    description: str = strawberry.field(description="What was learned.")
-    proposed_action: str | None = strawberry.field(description="Suggested follow-up.")
-    detected_pattern: JSON | None = strawberry.field(
-        description="The detected pattern (e.g. threshold_type, threshold_band) as JSON."
-    )
-    status: LessonStatus = strawberry.field(description="Lifecycle state.")
-    draft_proposal_id: str | None = strawberry.field(
-        description="The draft policy it was converted to."
-    )
-    converted_at: datetime | None = strawberry.field(
-        description="When it was converted to a draft."
-    )
-    deferred_until: datetime | None = strawberry.field(
-        description="Deferred until this instant (then reactivated)."
-    )
-    dismissed_at: datetime | None = strawberry.field(description="When it was dismissed.")
-    dismissed_by: str | None = strawberry.field(description="Who dismissed it.")
-    dismissed_reason: str | None = strawberry.field(description="Why it was dismissed.")
-    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="The incident this lesson came from (null for run lessons).")
     async def source_incident(self, info: Info) -> _Incident | None:
@@ -117,28 +80,8 @@ def lesson(record: LessonRecord) -> Lesson:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class LessonFilter:
-    lesson_type: list[LessonType] | None = strawberry.field(
-        default=None, description="Any of these lesson types."
-    )
-    status: list[LessonStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    severity: list[LessonSeverity] | None = strawberry.field(
-        default=None, description="Any of these severities."
-    )
-
-    def to_spec(self) -> LessonFilterSpec:
-        def strs(
-            values: list[LessonType] | list[LessonStatus] | list[LessonSeverity] | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return LessonFilterSpec(
-            lesson_type=strs(self.lesson_type),
-            status=strs(self.status),
-            severity=strs(self.severity),
-        )
+class LessonFilter(FilterInput, root="lessons"):
+    pass
 
 
 @strawberry.input(
@@ -248,15 +191,19 @@ class LessonQueries:
     async def lessons(
         self,
         info: Info,
-        first: First = 50,
+        first: First = PAGE_SIZES["lessons"],
         after: After = None,
         filter: Annotated[
             LessonFilter | None,
             strawberry.argument(description="Narrow the list; every given field must match."),
         ] = None,
     ) -> Connection[Lesson]:
-        page = await uc.list_lessons(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "lessons",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, lesson)
 

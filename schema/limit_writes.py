@@ -9,9 +9,9 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from drivers.breaches import BreachFilter as BreachFilterSpec
 from resolvers import breaches as breach_uc
 from resolvers import limit_writes as uc
+from resolvers.lists import root_list
 from schema.base import Info
 from schema.enums import (
     BreachType,
@@ -22,6 +22,7 @@ from schema.enums import (
     LimitStatus,
     ResetPeriod,
 )
+from schema.filters import PAGE_SIZES, FilterInput
 from schema.limits import Limit, LimitBreach, breach, limit
 from schema.pagination import Connection, connection
 
@@ -111,19 +112,8 @@ class RecordLimitBreachInput:
 
 
 @strawberry.input(description="Every given field narrows the list (AND).")
-class BreachFilter:
-    limit_id: strawberry.ID | None = strawberry.field(default=None, description="One limit.")
-    run_id: str | None = strawberry.field(default=None, description="One run.")
-    breach_type: BreachType | None = strawberry.field(default=None, description="One kind.")
-    since: datetime | None = strawberry.field(default=None, description="breachedAt >= since.")
-
-    def to_spec(self) -> BreachFilterSpec:
-        return BreachFilterSpec(
-            limit_id=_opt(self.limit_id),
-            run_id=self.run_id,
-            breach_type=_opt(self.breach_type),
-            since=self.since,
-        )
+class BreachFilter(FilterInput, root="limitBreaches"):
+    pass
 
 
 @strawberry.type
@@ -132,12 +122,18 @@ class BreachQueries:
     async def limit_breaches(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = 20,
+        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = PAGE_SIZES[
+            "limitBreaches"
+        ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         filter: Annotated[BreachFilter | None, strawberry.argument(description="Filters.")] = None,
     ) -> Connection[LimitBreach]:
-        page = await breach_uc.list_breaches(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "limitBreaches",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, breach)
 

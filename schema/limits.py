@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
-from strawberry.scalars import JSON
 
-from drivers.limits import LimitFilter as LimitFilterSpec
+from drivers.mapping import LIMIT, LIMIT_BREACH, LIMIT_INTEGRITY, LIMIT_OVERRIDE
 from drivers.records import (
     LimitBreachRecord,
     LimitIntegrityRecord,
@@ -18,19 +15,14 @@ from drivers.records import (
     LimitRecord,
 )
 from resolvers import limits as uc
+from resolvers.lists import root_list
 from resolvers.runs import breach_run
 from schema.base import Info, from_record, selects
 from schema.enums import (
-    BreachType,
-    Enforcement,
-    IntegrityStatus,
-    LimitCategory,
-    LimitConsequence,
-    LimitScope,
-    LimitStatus,
     OverrideStatus,
-    ResetPeriod,
 )
+from schema.filters import PAGE_SIZES, FilterInput
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
@@ -53,35 +45,14 @@ _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
 _Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
-@strawberry.type(description="The integrity verdict kept for every limit.")
+@mapped_type(LIMIT_INTEGRITY, description="The integrity verdict kept for every limit.")
 class LimitIntegrity:
     record: strawberry.Private[LimitIntegrityRecord]
-    id: strawberry.ID = strawberry.field(description="Integrity row id.")
-    limit_id: strawberry.ID = strawberry.field(description="The limit it verifies.")
-    integrity_status: IntegrityStatus = strawberry.field(
-        description="Verdict: VERIFIED, DEGRADED or FAILED."
-    )
-    integrity_score: Decimal = strawberry.field(description="Score 0..1 (1.0000 when created).")
-    computed_at: datetime = strawberry.field(description="When the verdict was computed.")
 
 
-@strawberry.type(description="A recorded breach of a limit (append-only).")
+@mapped_type(LIMIT_BREACH, description="A recorded breach of a limit (append-only).")
 class LimitBreach:
     record: strawberry.Private[LimitBreachRecord]
-    id: strawberry.ID = strawberry.field(description="Breach id.")
-    limit_id: strawberry.ID = strawberry.field(description="The breached limit.")
-    run_id: str | None = strawberry.field(description="The run that breached it, if known.")
-    incident_id: str | None = strawberry.field(description="The incident it is linked to, if any.")
-    breach_type: BreachType = strawberry.field(description="Kind of breach.")
-    value_at_breach: Decimal | None = strawberry.field(
-        description="The measured value at the breach."
-    )
-    limit_value: Decimal = strawberry.field(description="The limit value that was exceeded.")
-    details: JSON | None = strawberry.field(description="Structured details (JSON).")
-    breached_at: datetime = strawberry.field(description="When the breach happened.")
-    recovered_at: datetime | None = strawberry.field(
-        description="When the breach condition cleared, as supplied."
-    )
 
     @strawberry.field(description="The limit that was breached.")
     def limit(self, info: Info) -> Limit:
@@ -109,32 +80,9 @@ class LimitBreach:
         return None if record is None else run(record)
 
 
-@strawberry.type(description="A temporary increase of a limit.")
+@mapped_type(LIMIT_OVERRIDE, description="A temporary increase of a limit.")
 class LimitOverride:
     record: strawberry.Private[LimitOverrideRecord]
-    id: strawberry.ID = strawberry.field(description="Override id.")
-    limit_id: strawberry.ID = strawberry.field(description="The overridden limit.")
-    original_value: Decimal = strawberry.field(
-        description="The limit's maxValue when the override was requested."
-    )
-    override_value: Decimal = strawberry.field(description="The temporary value (> 0).")
-    status: OverrideStatus = strawberry.field(description="Lifecycle state.")
-    requested_at: datetime = strawberry.field(description="When it was requested.")
-    requested_by: str = strawberry.field(description="Who requested it.")
-    reason: str = strawberry.field(description="Justification, 10..500 characters.")
-    starts_at: datetime = strawberry.field(description="When it takes effect.")
-    expires_at: datetime = strawberry.field(description="startsAt + the requested duration.")
-    approved_at: datetime | None = strawberry.field(
-        description="When it was approved (or rejected)."
-    )
-    approved_by: str | None = strawberry.field(description="Who approved it (or rejected it).")
-    rejection_reason: str | None = strawberry.field(description="Why it was rejected.")
-    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
-    cancelled_by: str | None = strawberry.field(description="Who cancelled it.")
-    effective_value: Decimal = strawberry.field(
-        description="overrideValue while ACTIVE, else originalValue."
-    )
-    limit_name: str = strawberry.field(description="The name of the overridden limit.")
 
     @strawberry.field(description="The limit this override raises.")
     async def limit(self, info: Info) -> Limit:
@@ -144,46 +92,9 @@ class LimitOverride:
         return limit(record)
 
 
-@strawberry.type(description="A quantitative constraint: budget, rate or threshold.")
+@mapped_type(LIMIT, description="A quantitative constraint: budget, rate or threshold.")
 class Limit:
     record: strawberry.Private[LimitRecord]
-    id: strawberry.ID = strawberry.field(description="Limit id.")
-    name: str = strawberry.field(description="Name, 1..256 characters.")
-    description: str | None = strawberry.field(description="Description, at most 1024 characters.")
-    limit_category: LimitCategory = strawberry.field(
-        description="BUDGET, RATE or THRESHOLD; immutable."
-    )
-    limit_type: str = strawberry.field(
-        description="Free-text type such as COST_USD or TOKENS_PER_RUN; immutable."
-    )
-    scope: LimitScope = strawberry.field(description="What the limit applies to.")
-    scope_id: str | None = strawberry.field(
-        description="Project, agent or provider id for scoped limits."
-    )
-    max_value: Decimal = strawberry.field(description="The configured maximum (> 0).")
-    reset_period: ResetPeriod | None = strawberry.field(
-        description="Budget reset cadence (BUDGET only)."
-    )
-    next_reset_at: datetime | None = strawberry.field(
-        description="Next budget reset, as supplied (BUDGET only)."
-    )
-    window_seconds: int | None = strawberry.field(description="Rate window in seconds (RATE only).")
-    measurement_window_seconds: int | None = strawberry.field(
-        description="Measurement window in seconds (THRESHOLD only)."
-    )
-    params: JSON = strawberry.field(description="Threshold params (THRESHOLD only; {} otherwise).")
-    enforcement: Enforcement = strawberry.field(description="What happens on breach.")
-    consequence: LimitConsequence | None = strawberry.field(description="Follow-up of a breach.")
-    status: LimitStatus = strawberry.field(description="ACTIVE, or DISABLED after a (soft) delete.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    updated_at: datetime = strawberry.field(description="Last change.")
-    effective_value: Decimal = strawberry.field(
-        description="The ACTIVE override's value if there is one, else maxValue."
-    )
-    breach_count_30d: int = strawberry.field(description="Breaches in the last 30 days.")
-    last_breached_at: datetime | None = strawberry.field(
-        description="Latest breach in the last 30 days."
-    )
 
     @strawberry.field(description="The limit's integrity row.")
     async def integrity(self, info: Info) -> LimitIntegrity:
@@ -250,48 +161,8 @@ def override(record: LimitOverrideRecord) -> LimitOverride:
 
 
 @strawberry.input(description="Omitted category means BUDGET and omitted status ACTIVE.")
-class LimitFilter:
-    category: list[LimitCategory] | None = strawberry.field(
-        default=None, description="Any of these categories (default BUDGET)."
-    )
-    status: list[LimitStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses (default ACTIVE)."
-    )
-    scope: list[LimitScope] | None = strawberry.field(
-        default=None, description="Any of these scopes."
-    )
-    enforcement: list[Enforcement] | None = strawberry.field(
-        default=None, description="Any of these enforcements."
-    )
-    limit_type: str | None = strawberry.field(
-        default=None, description="Exact type, or a prefix ending in `*` (e.g. TOKENS_*)."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-
-    def to_spec(self) -> LimitFilterSpec:
-        def strs(
-            values: list[LimitCategory]
-            | list[LimitStatus]
-            | list[LimitScope]
-            | list[Enforcement]
-            | None,
-        ) -> tuple[str, ...] | None:
-            return None if values is None else tuple(str(v) for v in values)
-
-        return LimitFilterSpec(
-            category=strs(self.category),
-            status=strs(self.status),
-            scope=strs(self.scope),
-            enforcement=strs(self.enforcement),
-            limit_type=self.limit_type,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
+class LimitFilter(FilterInput, root="limits"):
+    pass
 
 
 @strawberry.type
@@ -300,15 +171,19 @@ class LimitQueries:
     async def limits(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["limits"],
         after: After = None,
         filter: Annotated[
             LimitFilter | None,
             strawberry.argument(description="Narrow the list (default: ACTIVE BUDGET limits)."),
         ] = None,
     ) -> Connection[Limit]:
-        page = await uc.list_limits(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "limits",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, limit)
 

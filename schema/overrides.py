@@ -9,8 +9,10 @@ from typing import Annotated
 import strawberry
 
 from resolvers import overrides as uc
+from resolvers.lists import root_list
 from schema.base import Info
 from schema.enums import OverrideStatus
+from schema.filters import PAGE_SIZES, filter_argument
 from schema.limits import LimitOverride, override
 from schema.pagination import Connection, connection
 
@@ -37,14 +39,17 @@ class OverrideQueries:
     async def overrides(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = 20,
+        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = PAGE_SIZES[
+            "overrides"
+        ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
         status: Annotated[
-            list[OverrideStatus] | None, strawberry.argument(description="Only these statuses.")
+            list[OverrideStatus] | None, filter_argument("overrides", "status")
         ] = None,
     ) -> Connection[LimitOverride]:
-        wanted = None if status is None else [str(s) for s in status]
-        page = await uc.list_overrides(info.context, first=first, after=after, status=wanted)
+        page = await root_list(
+            info.context, "overrides", first=first, after=after, args={"status": status}
+        )
         return connection(page, override)
 
     @strawberry.field(description="One override, or null if there is none with this id.")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
+from drivers.mapping import (
+    FAILURE_EVIDENCE,
+    INCIDENT_EVIDENCE,
+    POLICY_VIOLATION,
+    RUN,
+    RUN_FAILURE,
+    RUN_STEP,
+)
 from drivers.records import (
     FailureEvidenceRecord,
     IncidentEvidenceRecord,
@@ -17,19 +22,15 @@ from drivers.records import (
     RunRecord,
     RunStepRecord,
 )
-from drivers.runs import RunFilter as RunFilterSpec
 from resolvers import runs as uc
+from resolvers.lists import root_list
 from resolvers.thresholds import run_threshold_evaluation as run_threshold_evaluation_uc
 from schema.base import Info, from_record
 from schema.enums import (
-    FailureEvidenceType,
-    FailureType,
-    IncidentEvidenceType,
     PolicyEvaluationOutcome,
-    RunStatus,
-    Severity,
-    StepStatus,
 )
+from schema.filters import PAGE_SIZES, FilterInput
+from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 from schema.thresholds import RunThresholdEvaluation, run_threshold_evaluation
 
@@ -56,44 +57,19 @@ _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
 _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 
 
-@strawberry.type(description="One step of a run.")
+@mapped_type(RUN_STEP, description="One step of a run.")
 class RunStep:
     record: strawberry.Private[RunStepRecord]
-    run_id: strawberry.ID = strawberry.field(description="The run.")
-    step_index: int = strawberry.field(description="Position of the step in the run, from 0.")
-    step_type: str = strawberry.field(description="Kind of step.")
-    tokens: int = strawberry.field(description="Tokens used by the step.")
-    cost_cents: Decimal = strawberry.field(description="Cost of the step in cents.")
-    duration_ms: int = strawberry.field(description="Duration of the step in ms.")
-    status: StepStatus = strawberry.field(description="OK, WARNING or VIOLATION.")
-    content_hash: str | None = strawberry.field(description="SHA-256 hex of the step content.")
-    created_at: datetime = strawberry.field(description="When the step was recorded.")
 
 
-@strawberry.type(description="Immutable evidence captured with an LLM failure.")
+@mapped_type(FAILURE_EVIDENCE, description="Immutable evidence captured with an LLM failure.")
 class FailureEvidence:
     record: strawberry.Private[FailureEvidenceRecord]
-    id: strawberry.ID = strawberry.field(description="Evidence id.")
-    failure_id: strawberry.ID = strawberry.field(description="The failure it belongs to.")
-    evidence_type: FailureEvidenceType = strawberry.field(description="Kind of evidence.")
-    evidence_data: JSON = strawberry.field(description="The captured evidence (JSON).")
-    is_immutable: bool = strawberry.field(description="Always true: the database refuses updates.")
-    created_at: datetime = strawberry.field(description="When it was captured.")
 
 
-@strawberry.type(description="A recorded LLM failure of a run (DOMAIN.md §1.13).")
+@mapped_type(RUN_FAILURE, description="A recorded LLM failure of a run (DOMAIN.md §1.13).")
 class LlmFailure:
     record: strawberry.Private[RunFailureRecord]
-    id: strawberry.ID = strawberry.field(description="Failure id.")
-    run_id: strawberry.ID = strawberry.field(description="The failed run.")
-    failure_type: FailureType = strawberry.field(description="Kind of failure.")
-    error_code: str | None = strawberry.field(description="Error code, at most 64 characters.")
-    error_message: str | None = strawberry.field(description="Error message.")
-    model: str | None = strawberry.field(description="The model that failed.")
-    request_id: str | None = strawberry.field(description="The provider's request id.")
-    duration_ms: int | None = strawberry.field(description="How long the call ran, in ms.")
-    metadata: JSON | None = strawberry.field(description="Further details (JSON).")
-    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="Evidence captured with the failure.")
     async def evidence(self, info: Info) -> list[FailureEvidence]:
@@ -106,18 +82,11 @@ def llm_failure(record: RunFailureRecord) -> LlmFailure:
     return from_record(LlmFailure, record)
 
 
-@strawberry.type(description="A policy violated by a run; at most one per run and policy.")
+@mapped_type(
+    POLICY_VIOLATION, description="A policy violated by a run; at most one per run and policy."
+)
 class PolicyViolation:
     record: strawberry.Private[PolicyViolationRecord]
-    id: strawberry.ID = strawberry.field(description="Violation id.")
-    run_id: str = strawberry.field(description="The violating run.")
-    policy_id: str = strawberry.field(description="The violated policy.")
-    violated_rule: str = strawberry.field(description="The rule that was violated.")
-    severity: Severity = strawberry.field(description="The violation's own severity.")
-    reason: str | None = strawberry.field(description="Why it is a violation.")
-    evidence: JSON | None = strawberry.field(description="Evidence supplied with it (JSON).")
-    incident_id: str | None = strawberry.field(description="The incident it was aggregated into.")
-    created_at: datetime = strawberry.field(description="When it was recorded.")
 
     @strawberry.field(description="The incident the violation was aggregated into.")
     async def incident(self, info: Info) -> _Incident | None:
@@ -132,41 +101,14 @@ def policy_violation(record: PolicyViolationRecord) -> PolicyViolation:
     return from_record(PolicyViolation, record)
 
 
-@strawberry.type(description="Append-only evidence attached to an incident.")
+@mapped_type(INCIDENT_EVIDENCE, description="Append-only evidence attached to an incident.")
 class IncidentEvidence:
     record: strawberry.Private[IncidentEvidenceRecord]
-    id: strawberry.ID = strawberry.field(description="Evidence id.")
-    incident_id: strawberry.ID = strawberry.field(description="The incident it is attached to.")
-    evidence_type: IncidentEvidenceType = strawberry.field(
-        description="POLICY_VIOLATION or RECOVERY_ACTION."
-    )
-    recovery_executed: bool = strawberry.field(
-        description="Whether it records an executed recovery action."
-    )
-    payload: JSON | None = strawberry.field(description="The evidence itself (JSON).")
-    created_at: datetime = strawberry.field(description="When it was attached.")
 
 
-@strawberry.type(description="One agent run (written by the runtime; read here).")
+@mapped_type(RUN, description="One agent run (written by the runtime; read here).")
 class Run:
     record: strawberry.Private[RunRecord]
-    id: strawberry.ID = strawberry.field(description="Run id.")
-    agent_id: str | None = strawberry.field(description="The agent that ran.")
-    project_id: str | None = strawberry.field(description="The project it ran in.")
-    status: RunStatus = strawberry.field(description="Lifecycle state.")
-    error_message: str | None = strawberry.field(description="Why it failed or stopped.")
-    started_at: datetime | None = strawberry.field(description="When it started.")
-    completed_at: datetime | None = strawberry.field(
-        description="When it reached a terminal status."
-    )
-    input_tokens: int = strawberry.field(description="Input tokens used.")
-    output_tokens: int = strawberry.field(description="Output tokens used.")
-    estimated_cost_usd: Decimal | None = strawberry.field(description="Estimated cost in USD.")
-    incident_count: int = strawberry.field(description="Incidents created from this run.")
-    plan_step_count: int | None = strawberry.field(description="Steps planned.")
-    completed_step_count: int = strawberry.field(description="Steps completed.")
-    created_at: datetime = strawberry.field(description="When it was recorded.")
-    updated_at: datetime = strawberry.field(description="Last change.")
 
     @strawberry.field(description="Incidents whose source is this run, newest first.")
     async def incidents(
@@ -212,7 +154,7 @@ class Run:
         got = await uc.run_policy_evaluation(info.context, self.record)
         return PolicyEvaluation(
             evaluation_id=got.evaluation_id,
-            run_id=self.id,
+            run_id=strawberry.ID(self.record.id),
             outcome=PolicyEvaluationOutcome(got.outcome),
             confidence=got.confidence,
         )
@@ -245,29 +187,8 @@ def run(record: RunRecord) -> Run:
 
 
 @strawberry.input(description="Every given field narrows the list (AND); lists match any value.")
-class RunFilter:
-    status: list[RunStatus] | None = strawberry.field(
-        default=None, description="Any of these statuses."
-    )
-    agent_id: str | None = strawberry.field(default=None, description="Only runs of this agent.")
-    project_id: str | None = strawberry.field(
-        default=None, description="Only runs of this project."
-    )
-    created_after: datetime | None = strawberry.field(
-        default=None, description="Created at or after this instant."
-    )
-    created_before: datetime | None = strawberry.field(
-        default=None, description="Created before this instant."
-    )
-
-    def to_spec(self) -> RunFilterSpec:
-        return RunFilterSpec(
-            status=None if self.status is None else tuple(str(s) for s in self.status),
-            agent_id=self.agent_id,
-            project_id=self.project_id,
-            created_after=self.created_after,
-            created_before=self.created_before,
-        )
+class RunFilter(FilterInput, root="runs"):
+    pass
 
 
 @strawberry.type
@@ -276,15 +197,19 @@ class RunQueries:
     async def runs(
         self,
         info: Info,
-        first: First = 20,
+        first: First = PAGE_SIZES["runs"],
         after: After = None,
         filter: Annotated[
             RunFilter | None,
             strawberry.argument(description="Narrow the list; every given field must match."),
         ] = None,
     ) -> Connection[Run]:
-        page = await uc.list_runs(
-            info.context, first=first, after=after, filter=filter.to_spec() if filter else None
+        page = await root_list(
+            info.context,
+            "runs",
+            first=first,
+            after=after,
+            filter=filter.values() if filter else None,
         )
         return connection(page, run)
 

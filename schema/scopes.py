@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
+from drivers.mapping import EXECUTION_SCOPE
 from drivers.records import ExecutionScopeRecord
 from resolvers import scopes as uc
 from schema.base import Info, from_record
 from schema.enums import RiskClass, ScopeStatus, ScopeTestMode
+from schema.mapped import mapped_type
 
 __all__ = [
     "ExecuteWithScopeInput",
@@ -25,31 +25,15 @@ __all__ = [
 ]
 
 
-@strawberry.type(description="A bounded permission to run one recovery action for an incident.")
+@mapped_type(
+    EXECUTION_SCOPE, description="A bounded permission to run one recovery action for an incident."
+)
 class ExecutionScope:
     record: strawberry.Private[ExecutionScopeRecord]
-    id: strawberry.ID = strawberry.field(description="`scope_` + 24 hex.")
-    incident_id: strawberry.ID = strawberry.field(description="The incident it is bound to.")
-    allowed_actions: list[str] = strawberry.field(description="The one allowed action.")
-    intent: str = strawberry.field(description="Why the scope exists.")
-    max_cost_usd: Decimal = strawberry.field(description="Budget of the scope in USD.")
-    cost_used_usd: Decimal = strawberry.field(description="Spent so far in USD.")
-    max_attempts: int = strawberry.field(description="Executions allowed.")
-    attempts_used: int = strawberry.field(description="Executions done.")
-    target_agents: JSON | None = strawberry.field(description="Agents the action may touch.")
-    status: ScopeStatus = strawberry.field(description="ACTIVE, EXHAUSTED, EXPIRED or REVOKED.")
-    created_by: str = strawberry.field(description="Who created it.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    expires_at: datetime = strawberry.field(description="When it stops being usable.")
-    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
-    revoked_by: str | None = strawberry.field(description="Who revoked it.")
-    executions: JSON = strawberry.field(
-        description="Log of executions: {action, cost_usd, timestamp, attempt}."
-    )
 
     @strawberry.field(description="maxAttempts - attemptsUsed.")
     def attempts_remaining(self) -> int:
-        return self.max_attempts - self.attempts_used
+        return self.record.max_attempts - self.record.attempts_used
 
 
 def execution_scope(record: ExecutionScopeRecord) -> ExecutionScope:

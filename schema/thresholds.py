@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
+from drivers.mapping import THRESHOLD_SIGNAL
 from drivers.records import ThresholdSignalRecord
 from resolvers import thresholds as uc
-from schema.base import Info
+from resolvers.lists import root_list
+from schema.base import Info, from_record
 from schema.enums import (
     OpsEventType,
     RunStatus,
@@ -20,6 +21,8 @@ from schema.enums import (
     ThresholdAction,
     ThresholdMetric,
 )
+from schema.filters import PAGE_SIZES, filter_argument
+from schema.mapped import mapped_type
 from schema.pagination import Connection, connection
 
 __all__ = [
@@ -108,38 +111,21 @@ def run_threshold_evaluation(got: uc.RunThresholdEvaluation) -> RunThresholdEval
     )
 
 
-@strawberry.type(description="Immutable near/breach evidence; only ack and alert fields change.")
+@mapped_type(
+    THRESHOLD_SIGNAL,
+    description="Immutable near/breach evidence; only ack and alert fields change.",
+)
 class ThresholdSignal:
     record: strawberry.Private[ThresholdSignalRecord]
-    signal_id: str = strawberry.field(description="`SIG-` + 12 hex; same as id.")
-    run_id: str = strawberry.field(description="The run.")
-    policy_id: str = strawberry.field(description="The policy.")
-    step_index: int | None = strawberry.field(description="Step of the run, if known.")
-    signal_type: SignalType = strawberry.field(description="NEAR or BREACH.")
-    metric: ThresholdMetric = strawberry.field(description="What was measured.")
-    current_value: float = strawberry.field(description="Measured value.")
-    threshold_value: float = strawberry.field(description="Threshold it was compared with.")
-    percentage: float | None = strawberry.field(description="current / threshold x 100.")
-    action_taken: ThresholdAction | None = strawberry.field(description="BREACH only.")
-    timestamp: datetime = strawberry.field(description="When it was recorded.")
-    acknowledged: bool = strawberry.field(description="Acknowledged once by an operator.")
-    acknowledged_by: str | None = strawberry.field(description="Who acknowledged it.")
-    acknowledged_at: datetime | None = strawberry.field(description="When.")
-    alert_sent: bool = strawberry.field(description="Whether an alert went out.")
-    alert_sent_at: datetime | None = strawberry.field(description="When the alert went out.")
-    alert_channels: JSON | None = strawberry.field(description="Channels alerted.")
 
     @strawberry.field(description="The signal id (`SIG-…`).")
     def id(self) -> strawberry.ID:
-        return strawberry.ID(self.signal_id)
-
-
-_SIGNAL_FIELDS = tuple(f.name for f in dataclasses.fields(ThresholdSignalRecord) if f.name != "id")
+        return strawberry.ID(self.record.signal_id)
 
 
 def signal(record: ThresholdSignalRecord) -> ThresholdSignal:
     """Convert a signal record (its numeric row id stays private; `id` is the signal id)."""
-    return ThresholdSignal(record=record, **{n: getattr(record, n) for n in _SIGNAL_FIELDS})
+    return from_record(ThresholdSignal, record)
 
 
 @strawberry.type(description="A run halted by the hard budget limit (§3.5).")
@@ -184,19 +170,21 @@ class ThresholdQueries:
     async def threshold_signals(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = 20,
+        first: Annotated[int, strawberry.argument(description="Page size, 1..100.")] = PAGE_SIZES[
+            "thresholdSignals"
+        ],
         after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
-        run_id: Annotated[str | None, strawberry.argument(description="One run.")] = None,
+        run_id: Annotated[str | None, filter_argument("thresholdSignals", "run_id")] = None,
         signal_type: Annotated[
-            SignalType | None, strawberry.argument(description="NEAR or BREACH.")
+            SignalType | None, filter_argument("thresholdSignals", "signal_type")
         ] = None,
     ) -> Connection[ThresholdSignal]:
-        page = await uc.list_signals(
+        page = await root_list(
             info.context,
+            "thresholdSignals",
             first=first,
             after=after,
-            run_id=run_id,
-            signal_type=None if signal_type is None else str(signal_type),
+            args={"run_id": run_id, "signal_type": signal_type},
         )
         return connection(page, signal)
 

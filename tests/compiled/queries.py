@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from drivers.keyset import encode_cursor
 from drivers.mapping import (
-    COMPILED_RELATIONS,
+    INCIDENT_EVENTS,
+    LIMIT_BREACHES,
     RELATIONS,
+    RUN_STEPS,
     breach_orderings,
     incident_orderings,
     lesson_orderings,
@@ -95,8 +97,8 @@ def _cursor_pool(data: Seeded) -> dict[str, list[str]]:
                 for r in rows
             ]
         pool[f"Query.incidents.{name}"] = [encode_cursor(ordering, v) for v in vals]
-    events_ordering = RELATIONS[("Incident", "events")].ordering
-    breaches_ordering = RELATIONS[("Limit", "breaches")].ordering
+    events_ordering = INCIDENT_EVENTS.ordering
+    breaches_ordering = LIMIT_BREACHES.ordering
     assert events_ordering is not None and breaches_ordering is not None
     pool["Incident.events"] = [
         encode_cursor(events_ordering, (e["created_at"], e["id"])) for e in ev[::4]
@@ -132,7 +134,7 @@ def _cursor_pool(data: Seeded) -> dict[str, list[str]]:
         for x in data.signals["t1"][::2]
     ]
     pool["Run.breaches"] = pool["Query.limitBreaches"]
-    steps = RELATIONS[("Run", "steps")].ordering
+    steps = RUN_STEPS.ordering
     assert steps is not None
     pool["Run.steps"] = [encode_cursor(steps, (k,)) for k in (0, 1, 2)]
     return pool
@@ -197,9 +199,10 @@ def _object(
     objects = sorted(n for n, f in t.fields.items() if not is_leaf_type(get_named_type(f.type)))
     if depth < 3:
         for name in objects:
-            # Fields outside COMPILED_RELATIONS send the whole operation to the resolver path:
-            # keep them rare so most generated operations still compile.
-            odds = 2 if (type_name, name) in COMPILED_RELATIONS else 80
+            # Relations not `compiled` send the whole operation to the resolver path: keep them
+            # rare so most generated operations still compile.
+            relation = RELATIONS.get((type_name, name))
+            odds = 2 if relation is not None and relation.compiled else 80
             if draw(st.integers(0, odds)) == 0:
                 items.append(draw(_nested(type_name, name, depth + 1, doc, pool)))
     mode = draw(st.integers(0, 7))
