@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 import random
 import struct
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Float, literal_column
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,7 +25,7 @@ from drivers import tables as t
 from drivers.compiler import bind_plan, compile_operation, float_json
 from drivers.readpool import create_read_pool, fetch_json_text
 from drivers.selection import Field
-from drivers.stored_json import jsonb_text
+from drivers.stored_json import json_dumps, jsonb_text
 from tests.compiled.test_differential import both
 from tests.factories import event_row, incident_row, insert_rows
 from tests.helpers import token
@@ -219,3 +223,49 @@ async def test_floats_print_as_orjson_prints_them(database_url, engine):
     want = [orjson.dumps(v).decode() for v in values]
     assert [(v, g) for v, g, w in zip(values, got, want, strict=True) if g != w] == []
     assert want[:3] == ["0.0", "-0.0", "1.0"] and "1e-7" in want and "null" in want
+
+
+async def test_python_values_print_as_postgresql_prints_them_stored(database_url):
+    # given: 400 JSON values from hypothesis (unicode keys of every length, floats, 64-bit
+    # integers, nesting) plus the awkward ones
+    values: list[Any] = [
+        {"b": 1, "a": 2, "é": 3, "aa": [], "\u2028": {"": None}},
+        [1e20, 1e-7, -0.0, 0.30000000000000004, 2**63 - 1, -(2**63), 5e-324],
+        HOSTILE,
+        {"k": Decimal("1.50"), "when": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)},
+    ]
+    storable = st.characters(exclude_categories=["Cs"], exclude_characters="\0")  # jsonb refuses
+    leaves = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(alphabet=storable)
+    )
+    keys = st.text(alphabet=storable)
+    json_values = st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=12,
+    )
+
+    @settings(max_examples=400, derandomize=True, database=None, deadline=None)
+    @given(value=json_values)
+    def collect(value: Any) -> None:
+        values.append(value)
+
+    collect()
+    pool = await create_read_pool(database_url, size=1, statement_timeout_ms=0)
+    # when
+    try:
+        stored = await pool.fetchval(
+            "SELECT array_agg(v::jsonb::text ORDER BY i) FROM unnest($1::text[])"
+            " WITH ORDINALITY AS u(v, i)",
+            [json_dumps(v) for v in values],
+        )
+    finally:
+        await pool.close()
+    # then
+    printed = [jsonb_text(v) for v in values]
+    assert [(v, p, s) for v, p, s in zip(values, printed, stored, strict=True) if p != s] == []
+    assert len(values) > 400
