@@ -3,10 +3,12 @@
 Driven entirely by the mapping (drivers/mapping.py): an entity's fields, its relations, the root
 lists with their filters and orderings. Every table gets its own alias, its tenant filter and
 bound parameters only (values, JSON keys and the tenant alike); nothing from the request is
-spliced into SQL text. Values are formatted in SQL exactly as the resolver path renders them:
-DateTime as Python's `isoformat()` in UTC, Decimal as `str(Decimal)`, cursors byte-identical to
-drivers/keyset.py. A selection the mapping does not describe raises NotCompilable, and the
-operation runs on the resolver path instead.
+spliced into SQL text. The response is written byte for byte as the resolver path writes it:
+compact JSON text with keys in selection order (obj, _array), DateTime as Python's `isoformat()`
+in UTC, Decimal as `str(Decimal)`, Float as orjson (float_json), stored JSON as PostgreSQL's text
+of it (drivers/stored_json.py), cursors byte-identical to drivers/keyset.py. A selection the
+mapping does not describe raises NotCompilable, and the operation runs on the resolver path
+instead.
 """
 
 from __future__ import annotations
