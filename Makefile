@@ -73,7 +73,7 @@ bench: install bench/node_modules/.installed ## benchmark vs PostGraphile 5 and 
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk)
 	$(PY) -m bench.run
 
-bench-fanout: install ## 1,000 subscribers to circuitBreakerChanged: mutation-to-last-event p50/p99, RSS
+bench-fanout: install ## 1,000 and 10,000 subscribers to circuitBreakerChanged: mutation-to-last-event p50/p99, RSS
 	$(PY) -m bench.fanout
 
 stop: ## stop the embedded PostgreSQL of `make run` and of the tests if one is running

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drivers import tables as t
 from drivers.compiler import bind_plan, compile_operation, float_json
-from drivers.readpool import create_read_pool, fetch_json_text
+from drivers.readpool import create_read_pool, fetch_json_parts
 from drivers.selection import Field
 from drivers.stored_json import json_dumps, jsonb_text
 from tests.compiled.test_differential import both
@@ -180,7 +180,7 @@ async def test_response_keys_are_bound_never_spliced(database_url, engine):
     pool = await create_read_pool(database_url, size=1, statement_timeout_ms=0)
     try:
         params = bound.params(tenant_id=TENANT, actor="a", role="ADMIN")
-        body = await fetch_json_text(pool, bound.sql, params)
+        parts = await fetch_json_parts(pool, bound.sql, params)
     finally:
         await pool.close()
     # then: the keys are in the parameters, JSON-encoded, and come out exactly
@@ -188,20 +188,20 @@ async def test_response_keys_are_bound_never_spliced(database_url, engine):
         assert key not in plan.sql
         assert orjson.dumps(key).decode() not in plan.sql
     expected = {"incident": {**dict.fromkeys(hostile, HOSTILE), "id": incident_id}}
-    assert body.encode() == orjson.dumps(expected)
+    assert orjson.dumps({"incident": orjson.Fragment(parts[0])}) == orjson.dumps(expected)
 
 
 async def test_floats_print_as_orjson_prints_them(database_url, engine):
-    # given: layout edges (plain vs exponent, whole numbers, -0.0, subnormals, not finite) and
+    # given: layout edges (plain vs exponent, whole numbers, -0.0, subnormals) and
     # 3,000 doubles from random bit patterns
     rng = random.Random(14)  # noqa: S311 - reproducible test data
     edges = [0.0, -0.0, 1.0, 0.1, 100.0, -3.25, 1e15, 9999999999999998.0, 1e16, 1e-5, 1e-6]
     edges += [9.999999999999999e-06, 1e-7, 1.5e-7, 5e-324, 1.7976931348623157e308, 1e22]
     edges += [0.30000000000000004, 1234567890123456.8, 73.33333333333333, 1e100, -2.5e-300]
-    edges += [math.nan, math.inf, -math.inf]
-    values = edges + [
+    doubles = (
         struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(3000)
-    ]
+    )
+    values = edges + [v for v in doubles if math.isfinite(v)]
     values += [rng.uniform(-1e6, 1e6) for _ in range(500)] + [
         float(rng.randint(0, 10**17)) for _ in range(200)
     ]
@@ -222,7 +222,7 @@ async def test_floats_print_as_orjson_prints_them(database_url, engine):
     # then
     want = [orjson.dumps(v).decode() for v in values]
     assert [(v, g) for v, g, w in zip(values, got, want, strict=True) if g != w] == []
-    assert want[:3] == ["0.0", "-0.0", "1.0"] and "1e-7" in want and "null" in want
+    assert want[:3] == ["0.0", "-0.0", "1.0"] and "1e-7" in want
 
 
 async def test_python_values_print_as_postgresql_prints_them_stored(database_url):
