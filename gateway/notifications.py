@@ -1,10 +1,12 @@
 """The process's one LISTEN connection and its fan-out to WebSocket subscribers.
 
-Mutations pg_notify inside their transaction, so PostgreSQL delivers a notification only after
-commit, to every replica's listener. The hub keeps exactly one LISTEN connection per process
-(outside the pool), reconnects it with jittered exponential backoff when the database goes away,
-and for each notification that some subscriber of that tenant wants, loads the changed row ONCE
-and puts the resulting Change on each interested subscriber's bounded queue.
+Changes reach this channel only after their commit, on every replica: with NOTIFY_MODE=outbox
+the database's one outbox publisher (gateway/publisher.py) sends the committed change_outbox
+rows, with `direct` each mutation's own pg_notify does (delivered at its commit). The hub keeps
+exactly one LISTEN connection per process (outside the pool), reconnects it with jittered
+exponential backoff when the database goes away, and for each notification that some
+subscriber of that tenant wants, loads the changed row ONCE and puts the resulting Change on
+each interested subscriber's bounded queue.
 
 A subscriber whose queue is full is cut off (its stream ends with SERVICE_UNAVAILABLE,
 reason SLOW_SUBSCRIBER) rather than silently losing events or holding memory for ever: a client
