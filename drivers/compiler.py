@@ -3,10 +3,12 @@
 Driven entirely by the mapping (drivers/mapping.py): an entity's fields, its relations, the root
 lists with their filters and orderings. Every table gets its own alias, its tenant filter and
 bound parameters only (values, JSON keys and the tenant alike); nothing from the request is
-spliced into SQL text. Values are formatted in SQL exactly as the resolver path renders them:
-DateTime as Python's `isoformat()` in UTC, Decimal as `str(Decimal)`, cursors byte-identical to
-drivers/keyset.py. A selection the mapping does not describe raises NotCompilable, and the
-operation runs on the resolver path instead.
+spliced into SQL text. The response is written byte for byte as the resolver path writes it:
+compact JSON text with keys in selection order (obj, _array), DateTime as Python's `isoformat()`
+in UTC, Decimal as `str(Decimal)`, Float as orjson (float_json), stored JSON as PostgreSQL's text
+of it (drivers/stored_json.py), cursors byte-identical to drivers/keyset.py. A selection the
+mapping does not describe raises NotCompilable, and the operation runs on the resolver path
+instead.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Float,
     FromClause,
     Integer,
+    Numeric,
     Select,
     String,
     Text,
@@ -32,16 +38,16 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
-    or_,
     select,
     true,
     type_coerce,
     union,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by, array
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by, array
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.types import TypeDecorator
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
@@ -78,12 +84,20 @@ Pages = Mapping[int, tuple[int, tuple[Any, ...] | None]]
 Getter = Callable[[Sequence[Field], Pages], Any]
 
 _RAW_SCALARS = frozenset({"String", "Int", "Long", "Boolean", "JSON"})
-_MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+_MAX_ARGS = 100  # PostgreSQL's limit on a function's arguments (concat's included)
 _UTC: ColumnElement[Any] = literal_column("'UTC'")
-_EMPTY = literal_column("'[]'::json", JSON)
+_NULL = literal_column("'null'", Text)
+_EMPTY = literal_column("'[]'", Text)
 
 
 _CALLER = frozenset({"tenant", "actor", "role"})  # bound per request from the principal
+
+
+class JsonText(TypeDecorator[str]):
+    """Text that already is JSON (an object or array this compiler built): embedded as is."""
+
+    impl = Text
+    cache_ok = True
 
 
 class NotCompilable(Exception):
@@ -127,72 +141,137 @@ def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return padded.op("||", return_type=Text)(literal_column("'+00:00'"))
 
 
-def _float_json(expr: ColumnElement[Any]) -> ColumnElement[Any]:
-    """float8 -> JSON number text exactly as orjson prints the Python float (the resolver path).
-
-    PostgreSQL's float8 output (extra_float_digits >= 1, the default) has the shortest digits
-    that round-trip, as Python's repr; only the layout differs. orjson writes plain notation
-    with at least one fraction digit for decimal exponents -5..15 (`100.0`, `0.00001`) and
-    `1.5e+16` / `1e-6` outside. NaN and infinities fail the statement (the resolver path then
-    answers with GraphQL's Float error).
-    """
-    s = cast(expr, Text)
-    a = func.ltrim(s, literal_column("'-'"))
-    mantissa = func.split_part(a, literal_column("'e'"), 1)
-    exp10 = cast(
-        func.coalesce(func.nullif(func.split_part(a, literal_column("'e'"), 2), ""), "0"),
-        Integer,
-    )
-    whole = func.split_part(mantissa, literal_column("'.'"), 1)
-    digits = whole.op("||", return_type=Text)(func.split_part(mantissa, literal_column("'.'"), 2))
-    significant = func.ltrim(digits, literal_column("'0'"))
-    e = exp10 + func.length(whole) - 1 - (func.length(digits) - func.length(significant))
-    d = func.rtrim(significant, literal_column("'0'"))
-    sign = case((func.left(s, 1) == "-", "-"), else_="")
-
-    def cat(*parts: ColumnElement[Any] | str) -> ColumnElement[Any]:
-        """Concatenate; a str part is a constant of this function, written as a SQL literal."""
-        exprs = [literal_column(f"'{p}'", Text) if isinstance(p, str) else p for p in parts]
-        out = exprs[0]
-        for part in exprs[1:]:
-            out = out.op("||", return_type=Text)(part)
-        return out
-
-    sci = cat(
-        func.left(d, 1),
-        case((func.length(d) > 1, cat(".", func.substr(d, 2))), else_=""),
-        "e",
-        case((e >= 0, "+"), else_="-"),
-        cast(func.abs(e), Text),
-    )
-    plain_big = case(
-        (func.length(d) <= e + 1, cat(d, func.repeat("0", e + 1 - func.length(d)), ".0")),
-        else_=cat(func.left(d, e + 1), ".", func.substr(d, e + 2)),
-    )
-    plain_small = cat("0.", func.repeat("0", -e - 1), d)
-    text = case(
-        # NaN or an infinity: the cast fails the statement, and the resolver path answers.
-        (or_(a == cat("NaN"), a == cat("Infinity")), cast(cast(s, Integer), Text)),
-        (d == "", cat(sign, "0.0")),
-        (or_(e >= 16, e < -5), cat(sign, sci)),
-        (e >= 0, cat(sign, plain_big)),
-        else_=cat(sign, plain_small),
-    )
-    return cast(text, JSON)
-
-
 def _json_text(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(func.to_json(cast(expr, Text)), Text)
+
+
+def _json_key(key: str) -> str:
+    """`"key":` for a response key (an alias or field name from the document)."""
+    return orjson.dumps(key).decode() + ":"
+
+
+def _as_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A value as JSON text; SQL NULL becomes `null`.
+
+    Built objects and arrays are embedded as they are; integers and booleans print as their
+    text; a stored JSON value prints as PostgreSQL's text form of it (the JSON scalar's one
+    form, see docs/decisions.md); strings, enums and the rest go through to_json (escaping).
+    """
+    if isinstance(value.type, JsonText):
+        text = value
+    elif isinstance(value.type, Integer | Boolean | JSON):
+        text = cast(value, Text)
+    elif isinstance(value.type, Float):
+        text = float_json(value)
+    else:
+        text = cast(func.to_json(value), Text)
+    if getattr(value, "nullable", True) is False:  # a NOT NULL column of the row itself
+        return text
+    return func.coalesce(text, _NULL)
+
+
+def float_json(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A float8 printed exactly as orjson prints the Python float (the resolver path's form).
+
+    Digits: the shortest that read back as the same double. PostgreSQL's own shortest output
+    (extra_float_digits >= 1, the server default) never ends exactly on a rounding boundary, so
+    it can be a digit longer than Python's: when its 16 or 17 digits have a correctly rounded
+    form one digit shorter (to_char) that reads back as the same double, that one is printed.
+    Layout as orjson: plain for 1e-5 <= |x| < 1e16 with `.0` on whole numbers (`100.0`,
+    `0.00001`), else `1e+16`, `1.5e-7`; -0.0 stays. Not finite fails the statement.
+    """
+    x = cast(value, Float(precision=53))
+    pg = cast(x, Text)
+    significant = func.length(func.trim(func.translate(func.split_part(pg, "e", 1), "-.", ""), "0"))
+    digits15 = func.to_char(x, literal_column("'9.99999999999999EEEE'"))
+    digits16 = func.to_char(x, literal_column("'9.999999999999999EEEE'"))
+    shortest = case(
+        # Rounding the largest doubles up would overflow float8.
+        (func.abs(x) >= literal_column("1e308::float8"), pg),
+        (
+            (significant == literal_column("17")) & (cast(digits16, Float(precision=53)) == x),
+            func.trim(digits16),
+        ),
+        (
+            (significant == literal_column("16")) & (cast(digits15, Float(precision=53)) == x),
+            func.trim(digits15),
+        ),
+        else_=pg,
+    )
+    exact = func.trim_scale(cast(shortest, Numeric))
+    plain = cast(exact, Text).op("||", return_type=Text)(
+        case((func.scale(exact) == literal_column("0"), literal_column("'.0'")), else_="")
+    )
+    exponent = cast(func.split_part(shortest, "e", 2), Integer)
+    mantissa = func.rtrim(func.rtrim(func.split_part(shortest, "e", 1), "0"), ".")
+    scientific = mantissa.op("||", return_type=Text)(
+        case((exponent < literal_column("0"), "e-"), else_="e+")
+    ).op("||", return_type=Text)(cast(func.abs(exponent), Text))
+    magnitude = func.abs(x)
+    not_finite: list[ColumnElement[Any]] = [
+        literal_column(f"'{v}'::float8") for v in ("NaN", "Infinity", "-Infinity")
+    ]
+    printed = case(
+        # NaN or an infinity: the cast fails the statement, and the resolver path answers
+        # (GraphQL's Float cannot represent it).
+        (x.in_(not_finite), cast(cast(pg, Integer), Text)),
+        (x == literal_column("0"), case((cast(x, Text) == "-0", "-0.0"), else_="0.0")),
+        (
+            (magnitude >= literal_column("1e-5::float8"))
+            & (magnitude < literal_column("1e16::float8")),
+            plain,
+        ),
+        else_=scientific,
+    )
+    return type_coerce(printed, JsonText)
+
+
+def _quoted(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Text that never needs escaping (a timestamp) as a JSON string; NULL stays NULL."""
+    quote = literal_column("'\"'", Text)
+    quoted = quote.op("||", return_type=Text)(text).op("||", return_type=Text)(quote)
+    return type_coerce(quoted, JsonText)
+
+
+def _concat(parts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """concat() of any number of text parts (nested: one call takes at most 100 arguments)."""
+    while len(parts) > _MAX_ARGS:
+        parts = [
+            func.concat(*parts[i : i + _MAX_ARGS])
+            if len(parts[i : i + _MAX_ARGS]) > 1
+            else parts[i]
+            for i in range(0, len(parts), _MAX_ARGS)
+        ]
+    return type_coerce(func.concat(*parts), JsonText)
+
+
+def _array(
+    element: ColumnElement[Any],
+    order_by: Sequence[ColumnElement[Any]] = (),
+    where: ColumnElement[bool] | None = None,
+) -> ColumnElement[Any]:
+    """An aggregate: `[e1,e2,...]` of JSON text elements in `order_by` order, `[]` for none."""
+    separator = literal_column("','", Text)
+    call = func.string_agg(
+        element, aggregate_order_by(separator, *order_by) if order_by else separator
+    )
+    agg: ColumnElement[Any] = call if where is None else call.filter(where)
+    wrapped = (
+        literal_column("'['", Text)
+        .op("||", return_type=Text)(agg)
+        .op("||", return_type=Text)(literal_column("']'", Text))
+    )
+    return type_coerce(func.coalesce(wrapped, _EMPTY), JsonText)
 
 
 def _format(expr: ColumnElement[Any], f: Field) -> ColumnElement[Any]:
     """A leaf's SQL value as the resolver path renders it."""
     if f.type_name == "DateTime":
-        return _iso(expr)
+        return _quoted(_iso(expr))
     if f.type_name in ("Decimal", "ID"):
         return cast(expr, Text)
     if f.type_name == "Float":
-        return _float_json(expr)
+        return float_json(expr)
     if f.enum or f.type_name in _RAW_SCALARS:
         return expr
     raise NotCompilable(f"scalar {f.type_name}")
@@ -239,18 +318,32 @@ class _Compiler:
 
     # -- objects ----------------------------------------------------------------------------
     def obj(self, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
-        if len(pairs) <= _MAX_KEYS:
-            return func.json_build_object(*(x for k, v in pairs for x in (self.const(k), v)))
-        chunks = [
-            func.jsonb_build_object(
-                *(x for k, v in pairs[i : i + _MAX_KEYS] for x in (self.const(k), v))
-            )
-            for i in range(0, len(pairs), _MAX_KEYS)
-        ]
-        merged: ColumnElement[Any] = chunks[0]
-        for chunk in chunks[1:]:
-            merged = merged.op("||", return_type=JSONB)(chunk)
-        return cast(merged, JSON)
+        """`{"key":value,...}` as compact JSON text, keys in selection order, any number of keys.
+
+        Built by concatenation rather than json_build_object, which spaces its output (` : `,
+        `, `) and takes at most 100 arguments. The text between values (`{"a":`, `,"b":`, `}`)
+        is JSON-encoded here and bound as a parameter; a constant string value (`__typename`)
+        joins that text. Nothing from the request is spliced into the SQL.
+        """
+        parts: list[ColumnElement[Any]] = []
+        text = "{"
+        for n, (key, value) in enumerate(pairs):
+            text += ("," if n else "") + _json_key(key)
+            constant = self._constant_text(value)
+            if constant is not None:
+                text += constant
+                continue
+            parts.append(self.const(text, Text))
+            parts.append(_as_json(value))
+            text = ""
+        parts.append(self.const(text + "}", Text))
+        return _concat(parts)
+
+    def _constant_text(self, value: ColumnElement[Any]) -> str | None:
+        """A bound constant string (e.g. `__typename`) as JSON text, else None."""
+        if isinstance(value, BindParameter) and isinstance(self.static.get(value.key), str):
+            return orjson.dumps(self.static[value.key]).decode()
+        return None
 
     def leaf(
         self, entity: Entity[Any], adapt: Callable[[Any], Any], f: Field
@@ -344,10 +437,9 @@ class _Compiler:
                 )
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
         order = self._ordering(relation.ordering, adapt).order_by() if relation.ordering else []
-        agg = func.json_agg(aggregate_order_by(body, *order)) if order else func.json_agg(body)
-        return func.coalesce(
-            select(agg).select_from(alias).where(*clauses).scalar_subquery(), _EMPTY
-        )
+        # An aggregate over no rows still returns its one row: `[]`.
+        rows = select(_array(body, order)).select_from(alias).where(*clauses)
+        return type_coerce(rows.scalar_subquery(), JsonText)
 
     def filter_param(self, f: Field, flt: ArgFilter, key: str, sub: str | None) -> Any:
         """A filter's parameter, read from the argument `key` (its input field `sub`)."""
@@ -469,10 +561,7 @@ class _Compiler:
                     count = count.correlate(parent_alias)
                 pairs.append((sub.key, count.scalar_subquery()))
             elif n in row_cols:
-                agg = func.json_agg(aggregate_order_by(page.c[row_cols[n]], page.c.rn)).filter(
-                    in_page
-                )
-                pairs.append((sub.key, func.coalesce(agg, _EMPTY)))
+                pairs.append((sub.key, _array(page.c[row_cols[n]], [page.c.rn], in_page)))
             else:  # pageInfo
                 info: list[tuple[str, ColumnElement[Any]]] = []
                 for p in sub.fields:
@@ -493,7 +582,8 @@ class _Compiler:
                 pairs.append((sub.key, self.obj(info)))
         # HAVING makes it an aggregate query: exactly one row even over an empty page and when
         # no aggregate is selected (e.g. only totalCount).
-        return select(self.obj(pairs)).select_from(page).having(true()).scalar_subquery()
+        body = select(self.obj(pairs)).select_from(page).having(true()).scalar_subquery()
+        return type_coerce(body, JsonText)
 
     # -- roots ------------------------------------------------------------------------------
     def root_list(self, f: Field) -> ColumnElement[Any]:
@@ -604,7 +694,7 @@ class _Compiler:
         ]
         if name is not None:
             clauses.append(row.c.name == name)
-        names = func.coalesce(func.json_agg(row.c.name), _EMPTY)
+        names = _array(cast(func.to_json(row.c.name), Text))
         self.settle.append(select(names).select_from(row).where(*clauses).scalar_subquery())
 
     def circuit_breaker(self, f: Field) -> ColumnElement[Any]:
@@ -637,9 +727,10 @@ class _Compiler:
         )
         body = self.entity_object(CIRCUIT_BREAKER, rows, adapt, f.fields, f.type_name)
         order = (case((has_default, rows.c.name)), rows.c.name.collate("C"))
-        agg = func.json_agg(aggregate_order_by(body, *order))
         self.due_breakers(None)
-        return func.coalesce(select(agg).select_from(rows).scalar_subquery(), _EMPTY)
+        return type_coerce(
+            select(_array(body, order)).select_from(rows).scalar_subquery(), JsonText
+        )
 
     # -- lessons and runs -------------------------------------------------------------------
     def lesson_stats(self, f: Field) -> ColumnElement[Any]:
@@ -672,7 +763,7 @@ class _Compiler:
                         cell.append((leaf.key, cells.c.v))
                     else:
                         raise NotCompilable(f"{sub.type_name}.{leaf.name}")
-                agg = func.json_agg(aggregate_order_by(self.obj(cell), cells.c.n))
+                agg = _array(self.obj(cell), [cells.c.n])
                 pairs.append((sub.key, select(agg).select_from(cells).scalar_subquery()))
             else:
                 raise NotCompilable(f"LessonStats.{sub.name}")
@@ -734,7 +825,11 @@ class _Compiler:
                 else:
                     raise NotCompilable(f"{f.type_name}.{leaf.name}")
             cells.append(self.obj(cell))
-        return func.json_build_array(*cells)
+        comma = self.const(",", Text)
+        parts: list[ColumnElement[Any]] = [self.const("[", Text)]
+        for n, built in enumerate(cells):
+            parts += [comma, built] if n else [built]
+        return _concat([*parts, self.const("]", Text)])
 
     def budget_halts(self, f: Field) -> ColumnElement[Any]:
         """The newest `first` halted runs, then those whose message holds the amounts."""
@@ -748,7 +843,7 @@ class _Compiler:
         )
         alias, adapt = self.alias(entity)
         body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
-        agg = func.json_agg(aggregate_order_by(body, *(adapt(o) for o in BUDGET_HALT_ORDER)))
+        agg = _array(body, [adapt(o) for o in BUDGET_HALT_ORDER])
         halts = (
             select(agg)
             .select_from(alias)
@@ -758,7 +853,7 @@ class _Compiler:
                 adapt(BUDGET_HALT_MATCHES),
             )
         )
-        return func.coalesce(halts.scalar_subquery(), _EMPTY)
+        return type_coerce(halts.scalar_subquery(), JsonText)
 
     def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
         """The roots that compile, planned one by one; the others are left out (resolver path).
@@ -811,7 +906,7 @@ def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
     """
     compiler = _Compiler(root)
     pairs = compiler.operation(root)
-    parts: list[ColumnElement[str]] = [cast(v, Text) for _k, v in pairs]
+    parts: list[ColumnElement[Any]] = [_as_json(v) for _k, v in pairs]
     parts += [cast(due, Text) for due in compiler.settle]
     stmt = select(array(parts, type_=Text).label("roots"))  # type: ignore[misc]
     compiled = stmt.compile(dialect=dialect)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from drivers.stored_json import json_dumps, load_stored
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -52,17 +52,6 @@ def async_url(url: str) -> str:
         )
         return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=query))
     raise ValueError(f"unsupported database URL scheme {parts.scheme!r}; use postgresql://")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def json_dumps(value: Any) -> str:
-    """Serialize jsonb values (datetimes as ISO 8601, decimals as strings)."""
-    return orjson.dumps(value, default=_json_default).decode()
 
 
 def discard_closed_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -129,7 +118,7 @@ def make_engine(
     engine = create_async_engine(
         async_url(url),
         json_serializer=json_dumps,
-        json_deserializer=orjson.loads,
+        json_deserializer=load_stored,
         connect_args=connect_args,
         **kwargs,
     )

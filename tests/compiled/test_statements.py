@@ -106,20 +106,17 @@ async def test_viewer_is_compiled(client, compiled_client):
     a = await client.post("/graphql", json={"query": query}, headers=headers)
     b = await compiled_client.post("/graphql", json={"query": query}, headers=headers)
     assert b.headers["x-gateway-read-path"] == "compiled"
-    assert (
-        a.json()
-        == b.json()
-        == {
-            "data": {
-                "viewer": {
-                    "tenantId": "t9",
-                    "actor": "bob",
-                    "role": "OPERATOR",
-                    "__typename": "Viewer",
-                }
+    assert a.content == b.content
+    assert b.json() == {
+        "data": {
+            "viewer": {
+                "tenantId": "t9",
+                "actor": "bob",
+                "role": "OPERATOR",
+                "__typename": "Viewer",
             }
         }
-    )
+    }
 
 
 async def test_argument_errors_match_the_resolver_path(client, compiled_client):
@@ -129,10 +126,10 @@ async def test_argument_errors_match_the_resolver_path(client, compiled_client):
         ("{ incidents(orderBy: NOPE) { totalCount } }", "BAD_USER_INPUT"),
     ):
         headers = {"authorization": f"Bearer {token()}"}
-        a = (await client.post("/graphql", json={"query": query}, headers=headers)).json()
-        b = (await compiled_client.post("/graphql", json={"query": query}, headers=headers)).json()
-        assert a == b
-        assert [e["extensions"]["code"] for e in b["errors"]] == [code]
+        a = await client.post("/graphql", json={"query": query}, headers=headers)
+        b = await compiled_client.post("/graphql", json={"query": query}, headers=headers)
+        assert a.content == b.content
+        assert [e["extensions"]["code"] for e in b.json()["errors"]] == [code]
 
 
 RUNS = """{

@@ -8,7 +8,7 @@ import pytest
 
 from drivers import tables as t
 from tests.factories import incident_row, insert_rows
-from tests.helpers import gql, token
+from tests.helpers import token
 
 QUERY = "query { incidents(first: 10, orderBy: CREATED_AT_ASC) { nodes { createdAt } } }"
 MOMENTS = [
@@ -33,9 +33,10 @@ async def test_fractions_and_years_match_isoformat_on_both_paths(
     answer = await compiled_client.post(
         "/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {token(tenant)}"}
     )
-    compiled = answer.json()
-    resolved = await gql(client, QUERY, tenant=tenant)
+    resolved = await client.post(
+        "/graphql", json={"query": QUERY}, headers={"authorization": f"Bearer {token(tenant)}"}
+    )
     # then
     assert answer.headers["x-gateway-read-path"] == "compiled"
-    assert [n["createdAt"] for n in compiled["data"]["incidents"]["nodes"]] == expected
-    assert compiled == resolved
+    assert [n["createdAt"] for n in answer.json()["data"]["incidents"]["nodes"]] == expected
+    assert answer.content == resolved.content
