@@ -144,7 +144,7 @@ async def fetch_metrics(
 # statement's own parameters and now() there), so both paths run the very same SQL.
 
 _inc = incidents
-_WHOLE = literal_column("'UTC'")
+_WHOLE: ColumnElement[Any] = literal_column("'UTC'")
 
 
 def _ttr_ms(row: Any) -> ColumnElement[Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from cachetools import LRUCache
 from sqlalchemy import (
     ColumnElement,
+    Float,
     FromClause,
     Integer,
     Select,
@@ -43,8 +44,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 
+from drivers import analytics
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
+    ANALYTICS_RANGES,
     BREAKER_ABSENT,
     BREAKER_DEFAULT_NAME,
     BUDGET_HALT,
@@ -106,9 +109,9 @@ class Plan:
     # Trailing elements after the roots: per circuit-breaker root, a JSON array of the names
     # of its breakers whose TTL recovery is due (run first, then the statement again).
     settle: int = 0
-    # Integer arguments the resolvers range-check: node index -> (argument, low, high). A value
-    # outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
-    checks: Mapping[int, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
+    # Integer arguments the resolvers range-check: node index -> ((argument, low, high), ...). A
+    # value outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
+    checks: Mapping[int, tuple[tuple[str, int, int], ...]] = dataclasses.field(default_factory=dict)
 
 
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -212,7 +215,7 @@ class _Compiler:
         }
         self._aliases = 0
         self.settle: list[ColumnElement[Any]] = []  # see Plan.settle
-        self.checks: dict[int, tuple[str, int, int]] = {}  # see Plan.checks
+        self.checks: dict[int, tuple[tuple[str, int, int], ...]] = {}  # see Plan.checks
 
     # -- parameters and aliases -------------------------------------------------------------
     def const(self, value: Any, type_: Any = String) -> BindParameter[Any]:
@@ -684,7 +687,7 @@ class _Compiler:
         The aggregates are computed in an inner query and formatted outside it, so each is
         written (and computed) once.
         """
-        self.checks[self.index[id(f)]] = ("window_days", *METRICS_WINDOW_DAYS)
+        self.checks[self.index[id(f)]] = (("window_days", *METRICS_WINDOW_DAYS),)
         alias, adapt = self.alias(INCIDENT)
         now = func.now()
         start = now - func.make_interval(0, 0, 0, self.arg(f, "window_days", Integer))
@@ -760,6 +763,90 @@ class _Compiler:
         )
         return func.coalesce(halts.scalar_subquery(), _EMPTY)
 
+    # -- incident analytics (drivers/analytics.py: the resolver path's very statements) --------
+    def window_start(self, f: Field, days: str) -> ColumnElement[Any]:
+        """now() - `days` days (the read pool's session is in UTC: a day is 24 hours)."""
+        return func.now() - func.make_interval(0, 0, 0, self.arg(f, days, Integer))
+
+    def check(self, f: Field, *args: str) -> None:
+        """Leave `f` to the resolver path when an argument is out of its range."""
+        self.checks[self.index[id(f)]] = tuple((a, *ANALYTICS_RANGES[a]) for a in args)
+
+    def rows_json(
+        self, rows: FromClause, f: Field, order: Sequence[Any], where: Any = None
+    ) -> ColumnElement[Any]:
+        """A JSON array of one object per row of `rows` (leaves named as its columns)."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.leaf and sub.attr in rows.c:
+                pairs.append((sub.key, _format(rows.c[sub.attr], sub)))
+            else:
+                raise NotCompilable(f"{f.type_name}.{sub.name}")
+        agg = func.json_agg(aggregate_order_by(self.obj(pairs), *order))
+        return func.coalesce(agg if where is None else agg.filter(where), _EMPTY)
+
+    def periods(self, f: Field, build: Callable[..., Select[Any]]) -> ColumnElement[Any]:
+        """IncidentTrend / incidentCostTrend: one object per UTC period, oldest first."""
+        self.check(f, "window_days")
+        unit = self.arg(f, "granularity", Text, analytics.GRANULARITY_UNITS.__getitem__)
+        stmt = build(self.tenant, self.window_start(f, "window_days"), func.now(), unit)
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        body = self.rows_json(rows, f, [rows.c.period_start])
+        return select(body).select_from(rows).scalar_subquery()
+
+    def incident_trend(self, f: Field) -> ColumnElement[Any]:
+        return self.periods(f, analytics.trend_select)
+
+    def incident_cost_trend(self, f: Field) -> ColumnElement[Any]:
+        return self.periods(f, analytics.cost_trend_select)
+
+    def incident_cost_impact(self, f: Field) -> ColumnElement[Any]:
+        self.check(f, "baseline_days", "limit")
+        stmt = analytics.cost_impact_select(
+            self.tenant, self.window_start(f, "baseline_days"), self.arg(f, "limit", Integer)
+        )
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        c = rows.c
+        order = analytics.cost_impact_order(c.total_cost, c.category, c.resolution_method)
+        return select(self.rows_json(rows, f, order)).select_from(rows).scalar_subquery()
+
+    def incident_distribution(self, f: Field) -> ColumnElement[Any]:
+        """The rows of all dimensions at once; each bucket list aggregates its own (FILTER)."""
+        self.check(f, "window_days")
+        stmt = analytics.distribution_select(self.tenant, self.window_start(f, "window_days"))
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        # DistributionBucket as the resolver builds it: key or "", percentage or 0 as a float.
+        self._aliases += 1
+        buckets = select(
+            rows.c.dimension,
+            rows.c.count,
+            func.coalesce(rows.c.key, literal_column("''")).label("key"),
+            cast(func.coalesce(rows.c.percentage, 0), Float(precision=53)).label("percentage"),
+            rows.c.key.label("sort_key"),
+        ).subquery(f"a{self._aliases}")
+        order = (buckets.c.count.desc(), buckets.c.sort_key)
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            dimension = _DISTRIBUTION_LISTS.get(sub.attr)
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr == "window_days":
+                pairs.append((sub.key, self.arg(f, "window_days", Integer)))
+            elif sub.attr == "total":
+                total = func.max(buckets.c.count).filter(buckets.c.dimension == "total")
+                pairs.append((sub.key, func.coalesce(total, 0)))
+            elif dimension is not None:
+                match = buckets.c.dimension == self.const(dimension)
+                pairs.append((sub.key, self.rows_json(buckets, sub, order, match)))
+            else:
+                raise NotCompilable(f"IncidentDistribution.{sub.name}")
+        return select(self.obj(pairs)).select_from(buckets).scalar_subquery()
+
     def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
         """The roots that compile, planned one by one; the others are left out (resolver path).
 
@@ -795,6 +882,20 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     "lessonStats": (frozenset(), _Compiler.lesson_stats),
     "budgetHalts": (frozenset({"first"}), _Compiler.budget_halts),
     "incidentMetrics": (frozenset({"window_days"}), _Compiler.incident_metrics),
+    "incidentTrend": (frozenset({"window_days", "granularity"}), _Compiler.incident_trend),
+    "incidentCostTrend": (
+        frozenset({"window_days", "granularity"}),
+        _Compiler.incident_cost_trend,
+    ),
+    "incidentCostImpact": (frozenset({"baseline_days", "limit"}), _Compiler.incident_cost_impact),
+    "incidentDistribution": (frozenset({"window_days"}), _Compiler.incident_distribution),
+}
+
+# IncidentDistribution's bucket lists: field -> the `dimension` of their rows.
+_DISTRIBUTION_LISTS = {
+    "by_category": "category",
+    "by_severity": "severity",
+    "by_cause_type": "cause_type",
 }
 
 
