@@ -18,6 +18,7 @@ from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Float,
     FromClause,
@@ -44,7 +45,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 
-from drivers import analytics
+from drivers import analytics, patterns
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
     ANALYTICS_RANGES,
@@ -780,6 +781,8 @@ class _Compiler:
         for sub in f.fields:
             if sub.name == "__typename":
                 pairs.append((sub.key, self.const(f.type_name)))
+            elif (f.type_name, sub.attr) in _ID_LISTS:
+                pairs.append((sub.key, func.to_json(rows.c[sub.attr])))
             elif sub.leaf and sub.attr in rows.c:
                 pairs.append((sub.key, _format(rows.c[sub.attr], sub)))
             else:
@@ -814,6 +817,34 @@ class _Compiler:
         order = analytics.cost_impact_order(c.total_cost, c.category, c.resolution_method)
         return select(self.rows_json(rows, f, order)).select_from(rows).scalar_subquery()
 
+    def incident_recurrence(self, f: Field) -> ColumnElement[Any]:
+        """RecurrenceReport: the groups and the sum of their totals, from one subquery."""
+        self.check(f, "baseline_days", "threshold", "limit")
+        stmt = patterns.recurrence_select(
+            self.tenant,
+            self.window_start(f, "baseline_days"),
+            self.arg(f, "threshold", Integer),
+            self.arg(f, "limit", Integer),
+        )
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        c = rows.c
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr in ("baseline_days", "threshold"):
+                pairs.append((sub.key, self.arg(f, sub.attr, Integer)))
+            elif sub.attr == "total_recurring":
+                pairs.append((sub.key, cast(func.coalesce(func.sum(c.total), 0), BigInteger)))
+            elif sub.attr == "groups":
+                order = patterns.recurrence_order(c.total, c.category, c.resolution_method)
+                pairs.append((sub.key, self.rows_json(rows, sub, order)))
+            else:
+                raise NotCompilable(f"RecurrenceReport.{sub.name}")
+        # HAVING: one group, so one row even without groups or when no aggregate is selected.
+        return select(self.obj(pairs)).select_from(rows).having(true()).scalar_subquery()
+
     def incident_distribution(self, f: Field) -> ColumnElement[Any]:
         """The rows of all dimensions at once; each bucket list aggregates its own (FILTER)."""
         self.check(f, "window_days")
@@ -845,7 +876,7 @@ class _Compiler:
                 pairs.append((sub.key, self.rows_json(buckets, sub, order, match)))
             else:
                 raise NotCompilable(f"IncidentDistribution.{sub.name}")
-        return select(self.obj(pairs)).select_from(buckets).scalar_subquery()
+        return select(self.obj(pairs)).select_from(buckets).having(true()).scalar_subquery()
 
     def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
         """The roots that compile, planned one by one; the others are left out (resolver path).
@@ -889,7 +920,14 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     ),
     "incidentCostImpact": (frozenset({"baseline_days", "limit"}), _Compiler.incident_cost_impact),
     "incidentDistribution": (frozenset({"window_days"}), _Compiler.incident_distribution),
+    "incidentRecurrence": (
+        frozenset({"baseline_days", "threshold", "limit"}),
+        _Compiler.incident_recurrence,
+    ),
 }
+
+# Leaves that are lists of IDs (text[] columns): printed as a JSON array of strings.
+_ID_LISTS = frozenset({("RecurrenceGroup", "recent_incident_ids")})
 
 # IncidentDistribution's bucket lists: field -> the `dimension` of their rows.
 _DISTRIBUTION_LISTS = {

@@ -1132,9 +1132,10 @@ METRICS_SEVERITY = _inc.c.severity
 METRICS_CREATED_AT = _inc.c.created_at
 
 # Ranges of the analytics roots' integer arguments, as resolvers/analytics.py checks them
-# (MAX_WINDOW_DAYS, MAX_BASELINE_DAYS, MAX_ROWS): outside, the resolver path answers.
+# (MAX_WINDOW_DAYS, MAX_BASELINE_DAYS, MAX_ROWS, MAX_THRESHOLD): outside, the resolver path answers.
 ANALYTICS_RANGES: dict[str, tuple[int, int]] = {
     "window_days": METRICS_WINDOW_DAYS,
     "baseline_days": (1, 90),
     "limit": (1, 100),
+    "threshold": (2, 10_000),  # MAX_THRESHOLD
 }

@@ -21,6 +21,9 @@ _COST = "category resolutionMethod count totalCost averageCost __typename"
 _TREND = "periodStart count resolvedCount averageResolutionMs"
 _COST_TREND = "periodStart totalCost count averageCost"
 _BUCKET = "key count percentage __typename"
+_GROUP = """category resolutionMethod total distinctDays occurrencesPerDay firstOccurrence
+  lastOccurrence recentIncidentIds __typename"""
+_RECURRENCE = f"baselineDays threshold totalRecurring groups {{ {_GROUP} }} __typename"
 _DIST = f"""windowDays total byCategory {{ {_BUCKET} }} bySeverity {{ key count percentage }}
   byCauseType {{ percentage key }} __typename"""
 
@@ -69,9 +72,19 @@ async def test_every_argument_edge_answers_as_the_resolver_path(client, compiled
         )
     for days in [1, 2, 7, 30, 90, 365]:
         queries.append(f"{{ incidentDistribution(windowDays: {days}) {{ {_DIST} }} }}")
+    for days, threshold, limit in product([1, 7, 30, 90], [2, 3, 10_000], [1, 2, 100]):
+        queries.append(
+            f"{{ incidentRecurrence(baselineDays: {days}, threshold: {threshold},"
+            f" limit: {limit}) {{ {_RECURRENCE} }} }}"
+        )
+    # only the arguments echoed: still one object (no aggregate selected)
+    queries.append(
+        "{ incidentDistribution { windowDays } incidentRecurrence { threshold baselineDays } }"
+    )
     queries.append(
         f"{{ incidentTrend {{ {_TREND} }} incidentCostTrend {{ {_COST_TREND} }}"
-        f" incidentCostImpact {{ {_COST} }} incidentDistribution {{ {_DIST} }} }}"
+        f" incidentCostImpact {{ {_COST} }} incidentDistribution {{ {_DIST} }}"
+        f" incidentRecurrence {{ {_RECURRENCE} }} }}"
     )
     mismatches = []
     # when
@@ -92,6 +105,7 @@ async def test_the_numbers_cover_the_edges(client, compiled_client, engine):
       incidentTrend(windowDays: 30, granularity: DAY) {{ {_TREND} }}
       incidentCostTrend(windowDays: 365, granularity: MONTH) {{ {_COST_TREND} }}
       incidentDistribution(windowDays: 365) {{ {_DIST} }}
+      incidentRecurrence(baselineDays: 90, threshold: 2) {{ {_RECURRENCE} }}
     }}"""
     # when
     path, want, got = await _both(client, compiled_client, query)
@@ -110,7 +124,15 @@ async def test_the_numbers_cover_the_edges(client, compiled_client, engine):
     dist = data["incidentDistribution"]
     assert dist["total"] != "i:0"
     assert all(b["percentage"].startswith("f:") for b in dist["byCategory"])
+    recurrence = data["incidentRecurrence"]
+    assert recurrence["totalRecurring"] != "i:0"
+    assert all(
+        len(g["recentIncidentIds"]) == min(int(g["total"][2:]), 5) for g in recurrence["groups"]
+    )
+    assert all(g["occurrencesPerDay"].startswith("f:") for g in recurrence["groups"])
     empty = got2["data"]
+    assert empty["incidentRecurrence"]["groups"] == []
+    assert empty["incidentRecurrence"]["totalRecurring"] == "i:0"
     assert empty["incidentCostImpact"] == [] and empty["incidentDistribution"]["total"] == "i:0"
     assert empty["incidentDistribution"]["byCategory"] == []
     assert all(p["count"] == "i:0" and p["averageCost"] is None for p in empty["incidentCostTrend"])
@@ -128,6 +150,9 @@ async def test_out_of_range_arguments_are_the_resolver_paths_errors(
         "incidentCostImpact(limit: 0) { count }",
         "incidentCostImpact(limit: 101) { count }",
         "incidentDistribution(windowDays: -1) { total }",
+        "incidentRecurrence(threshold: 1) { totalRecurring }",
+        "incidentRecurrence(baselineDays: 91) { totalRecurring }",
+        "incidentRecurrence(limit: 101) { totalRecurring }",
     ]
     for root in bad:
         # when
