@@ -45,7 +45,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 
-from drivers import analytics, patterns
+from drivers import alerts, analytics, patterns
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
     ANALYTICS_RANGES,
@@ -845,6 +845,20 @@ class _Compiler:
         # HAVING: one group, so one row even without groups or when no aggregate is selected.
         return select(self.obj(pairs)).select_from(rows).having(true()).scalar_subquery()
 
+    def alert_outbox_stats(self, f: Field) -> ColumnElement[Any]:
+        """The tenant's outbox counts: drivers/alerts.py's one-row select, as a subquery."""
+        self._aliases += 1
+        row = alerts.outbox_stats_select(self.tenant).subquery(f"a{self._aliases}")
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.leaf and sub.attr in row.c:
+                pairs.append((sub.key, _format(row.c[sub.attr], sub)))
+            else:
+                raise NotCompilable(f"AlertOutboxStats.{sub.name}")
+        return select(self.obj(pairs)).select_from(row).scalar_subquery()
+
     def incident_distribution(self, f: Field) -> ColumnElement[Any]:
         """The rows of all dimensions at once; each bucket list aggregates its own (FILTER)."""
         self.check(f, "window_days")
@@ -920,6 +934,7 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     ),
     "incidentCostImpact": (frozenset({"baseline_days", "limit"}), _Compiler.incident_cost_impact),
     "incidentDistribution": (frozenset({"window_days"}), _Compiler.incident_distribution),
+    "alertOutboxStats": (frozenset(), _Compiler.alert_outbox_stats),
     "incidentRecurrence": (
         frozenset({"baseline_days", "threshold", "limit"}),
         _Compiler.incident_recurrence,

@@ -14,7 +14,9 @@ from decimal import Decimal
 from itertools import product
 from typing import Any
 
+from drivers import tables as t
 from tests.compiled.test_roots import _both
+from tests.factories import insert_rows
 from tests.factories_analytics import inc, seed, utc_now
 
 _COST = "category resolutionMethod count totalCost averageCost __typename"
@@ -191,3 +193,36 @@ async def test_averages_and_percentages_round_half_up_on_both_paths(
         ("UNCATEGORIZED", "f:33.33"),
     ]
     assert sum(Decimal(p["totalCost"]) for p in got["data"]["incidentCostTrend"]) == Decimal("0.03")
+
+
+async def test_alert_outbox_stats_compile(client, compiled_client, engine):
+    # given: t1 has two PENDING rows (the older one with a fraction), one SENT, one FAILED
+    now = utc_now().replace(microsecond=0)
+    rows = [
+        _alert(status, now - timedelta(minutes=m, microseconds=us))
+        for status, m, us in (("PENDING", 5, 250), ("PENDING", 1, 0), ("SENT", 9, 0))
+    ]
+    rows.append(_alert("FAILED", now))
+    await insert_rows(engine, t.alert_outbox, rows)
+    query = "{ alertOutboxStats { pending sent failed oldestPendingAt __typename } }"
+    # when
+    path, want, got = await _both(client, compiled_client, query)
+    path2, want2, got2 = await _both(client, compiled_client, query, tenant="t2")
+    # then
+    assert (path, path2) == ("compiled", "compiled")
+    assert (got, got2) == (want, want2)
+    stats = got["data"]["alertOutboxStats"]
+    assert (stats["pending"], stats["sent"], stats["failed"]) == ("i:2", "i:1", "i:1")
+    oldest = now - timedelta(minutes=5, microseconds=250)
+    assert stats["oldestPendingAt"] == oldest.isoformat()
+    assert got2["data"]["alertOutboxStats"]["oldestPendingAt"] is None
+
+
+def _alert(status: str, created_at: Any) -> dict[str, Any]:
+    return {
+        "tenant_id": "t1",
+        "payload": {},
+        "alert_type": "DISABLE",
+        "status": status,
+        "created_at": created_at,
+    }

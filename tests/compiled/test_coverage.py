@@ -41,7 +41,6 @@ NOT_COMPILED = {
     "Query.recurrenceGroup",
     # merged and validated in Python
     "Query.effectiveThresholds",
-    "Query.alertOutboxStats",
     # a Python evaluation per run
     "Run.policyEvaluation",
     "Run.thresholdEvaluation",
@@ -148,8 +147,8 @@ def test_every_reachable_field_is_compiled_or_listed():
     # reached only through them); every other reachable field compiles
     assert missing == NOT_COMPILED
     assert under.isdisjoint(compiled)
-    assert len(under) == 70
-    assert len(compiled) == 444
+    assert len(under) == 66
+    assert len(compiled) == 449
     assert {
         "Query.circuitBreaker",
         "Query.circuitBreakers",
@@ -162,6 +161,7 @@ def test_every_reachable_field_is_compiled_or_listed():
         "Query.incidentDistribution",
         "DistributionBucket.percentage",
         "Query.incidentRecurrence",
+        "Query.alertOutboxStats",
         "RecurrenceGroup.recentIncidentIds",
         "BreakerIncident.driftScore",
         "ThresholdSignal.currentValue",
