@@ -65,6 +65,10 @@ from drivers.mapping import (
     METRICS_SEVERITIES,
     METRICS_SEVERITY,
     METRICS_WINDOW_DAYS,
+    RECURRENCE_GROUP_LENGTH,
+    RECURRENCE_GROUP_MAX,
+    RECURRENCE_GROUP_ORDER,
+    RECURRENCE_GROUP_SIGNATURE,
     RELATION_ARGS,
     RELATION_SWITCHES,
     RELATIONS,
@@ -845,6 +849,26 @@ class _Compiler:
         # HAVING: one group, so one row even without groups or when no aggregate is selected.
         return select(self.obj(pairs)).select_from(rows).having(true()).scalar_subquery()
 
+    def recurrence_group(self, f: Field) -> ColumnElement[Any]:
+        """The newest RECURRENCE_GROUP_MAX incidents with the signature, as full Incidents."""
+        self.checks[self.index[id(f)]] = (("signature", *RECURRENCE_GROUP_LENGTH),)
+        inner, inner_adapt = self.alias(INCIDENT)
+        signature = self.arg(f, "signature", Text)
+        newest = (
+            select(inner.c.id)
+            .where(
+                inner.c.tenant_id == self.tenant,
+                inner_adapt(RECURRENCE_GROUP_SIGNATURE) == signature,
+            )
+            .order_by(*(inner_adapt(o) for o in RECURRENCE_GROUP_ORDER))
+            .limit(self.const(RECURRENCE_GROUP_MAX, Integer))
+        )
+        alias, adapt = self.alias(INCIDENT)
+        body = self.entity_object(INCIDENT, alias, adapt, f.fields, f.type_name)
+        agg = func.json_agg(aggregate_order_by(body, *(adapt(o) for o in RECURRENCE_GROUP_ORDER)))
+        group = select(agg).where(alias.c.tenant_id == self.tenant, alias.c.id.in_(newest))
+        return func.coalesce(group.scalar_subquery(), _EMPTY)
+
     def alert_outbox_stats(self, f: Field) -> ColumnElement[Any]:
         """The tenant's outbox counts: drivers/alerts.py's one-row select, as a subquery."""
         self._aliases += 1
@@ -935,6 +959,7 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     "incidentCostImpact": (frozenset({"baseline_days", "limit"}), _Compiler.incident_cost_impact),
     "incidentDistribution": (frozenset({"window_days"}), _Compiler.incident_distribution),
     "alertOutboxStats": (frozenset(), _Compiler.alert_outbox_stats),
+    "recurrenceGroup": (frozenset({"signature"}), _Compiler.recurrence_group),
     "incidentRecurrence": (
         frozenset({"baseline_days", "threshold", "limit"}),
         _Compiler.incident_recurrence,

@@ -1139,3 +1139,10 @@ ANALYTICS_RANGES: dict[str, tuple[int, int]] = {
     "limit": (1, 100),
     "threshold": (2, 10_000),  # MAX_THRESHOLD
 }
+
+# recurrenceGroup(signature:): the tenant's incidents with that recurrence_signature, newest
+# first, at most RECURRENCE_GROUP_MAX (resolvers/incidents.py; the signature is 1..128 chars).
+RECURRENCE_GROUP_SIGNATURE = _inc.c.recurrence_signature
+RECURRENCE_GROUP_ORDER = (_inc.c.created_at.desc(), _inc.c.id.desc())
+RECURRENCE_GROUP_LENGTH = (1, 128)
+RECURRENCE_GROUP_MAX = 50  # DOMAIN.md §3.11

@@ -226,3 +226,44 @@ def _alert(status: str, created_at: Any) -> dict[str, Any]:
         "status": status,
         "created_at": created_at,
     }
+
+
+async def test_recurrence_group_compiles_newest_fifty(client, compiled_client, engine):
+    # given: 55 t1 incidents share a signature (some at the same instant: the id breaks ties)
+    now = utc_now()
+    rows = [
+        inc(now - timedelta(minutes=i // 2), recurrence_signature="sig-a", category=None)
+        for i in range(55)
+    ]
+    rows.append(inc(now, tenant="t2", recurrence_signature="sig-a"))
+    rows.append(inc(now, recurrence_signature="sig-b", cost_impact=Decimal("3.10")))
+    await seed(engine, rows)
+    fields = """id title severity status createdAt costImpact recurrenceSignature
+      recurrenceCount lastSeenAt __typename"""
+    query = f"""{{ a: recurrenceGroup(signature: "sig-a") {{ {fields} }}
+      b: recurrenceGroup(signature: "sig-b") {{ id costImpact }}
+      none: recurrenceGroup(signature: "nothing") {{ id }} }}"""
+    # when
+    path, want, got = await _both(client, compiled_client, query)
+    path2, want2, got2 = await _both(client, compiled_client, query, tenant="t2")
+    # then
+    assert (path, path2) == ("compiled", "compiled")
+    assert (got, got2) == (want, want2)
+    assert len(got["data"]["a"]) == 50 and got["data"]["none"] == []
+    assert [i["costImpact"] for i in got["data"]["b"]] == ["3.10"]
+    assert len(got2["data"]["a"]) == 1 and got2["data"]["b"] == []
+
+
+async def test_a_bad_signature_is_the_resolver_paths_error(client, compiled_client, engine):
+    # given
+    await seed(engine, [inc(utc_now(), recurrence_signature="s")])
+    for signature in ("", "x" * 129):
+        query = f'{{ lessons(first: 1) {{ totalCount }} recurrenceGroup(signature: "{signature}") {{ id }} }}'
+        # when
+        _, want, got = await _both(client, compiled_client, query)
+        # then
+        assert got == want
+        assert got["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    ok = '{ recurrenceGroup(signature: "' + "x" * 128 + '") { id } }'
+    path, want, got = await _both(client, compiled_client, ok)
+    assert path == "compiled" and got == want
