@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import tables as t
@@ -27,6 +27,7 @@ __all__ = [
     "mark_incident_alert_sent",
     "mark_sent",
     "outbox_stats",
+    "outbox_stats_select",
     "outbox_totals",
     "purge",
     "redrive_failed",
@@ -167,15 +168,25 @@ class OutboxStats:
     oldest_pending_at: datetime | None
 
 
+def outbox_stats_select(tenant: Any) -> Select[Any]:
+    """Rows per status and the oldest PENDING row's created_at (OutboxStats' fields).
+
+    Both read paths run it: the resolver path with the tenant bound, the compiled path with its
+    own tenant parameter.
+    """
+    pending = _ao.c.status == "PENDING"
+    columns = [
+        func.count().filter(pending).label("pending"),
+        func.count().filter(_ao.c.status == "SENT").label("sent"),
+        func.count().filter(_ao.c.status == "FAILED").label("failed"),
+        func.min(_ao.c.created_at).filter(pending).label("oldest_pending_at"),
+    ]
+    return select(*columns).where(_ao.c.tenant_id == tenant)
+
+
 async def outbox_stats(conn: AsyncConnection, *, tenant_id: str) -> OutboxStats:
     """Rows per status and the oldest PENDING row's created_at, in one statement."""
-    pending = _ao.c.status == "PENDING"
-    stmt = select(
-        func.count().filter(pending),
-        func.count().filter(_ao.c.status == "SENT"),
-        func.count().filter(_ao.c.status == "FAILED"),
-        func.min(_ao.c.created_at).filter(pending),
-    ).where(_ao.c.tenant_id == tenant_id)
+    stmt = outbox_stats_select(tenant_id)
     with map_db_errors():
         row = (await conn.execute(stmt)).one()
     return OutboxStats(int(row[0]), int(row[1]), int(row[2]), row[3])

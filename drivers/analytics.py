@@ -13,10 +13,26 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Float,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers.errors import map_db_errors
+from drivers.tables import incidents
 
 __all__ = [
     "GRANULARITY_UNITS",
@@ -25,11 +41,16 @@ __all__ = [
     "DistributionRow",
     "MetricsRow",
     "TrendRow",
+    "cost_impact_order",
+    "cost_impact_select",
+    "cost_trend_select",
+    "distribution_select",
     "fetch_cost_impact",
     "fetch_cost_trend",
     "fetch_distribution",
     "fetch_metrics",
     "fetch_trend",
+    "trend_select",
 ]
 
 # Granularity enum value -> DATE_TRUNC unit (also the generate_series step).
@@ -118,115 +139,198 @@ async def fetch_metrics(
     return MetricsRow(*row)
 
 
-_COST_IMPACT = """
-SELECT coalesce(category, 'UNCATEGORIZED') AS cat, resolution_method,
-       count(*) AS n, sum(cost_impact) AS total, round(avg(cost_impact), 2)
-FROM incidents
-WHERE tenant_id = :tenant AND created_at >= :start AND cost_impact IS NOT NULL
-GROUP BY cat, resolution_method
-ORDER BY total DESC, cat, resolution_method NULLS FIRST
-LIMIT :limit
-"""
+# --- cost impact, trend, distribution, cost trend: one SELECT each, for both read paths -------
+# Each builder takes SQL expressions (bound parameters on the resolver path, the compiled
+# statement's own parameters and now() there), so both paths run the very same SQL.
+
+_inc = incidents
+_WHOLE: ColumnElement[Any] = literal_column("'UTC'")
+
+
+def _ttr_ms(row: Any) -> ColumnElement[Any]:
+    """Milliseconds from creation to resolution (TTR_MS) of `row`'s columns."""
+    return cast(func.extract("epoch", row.c.resolved_at - row.c.created_at) * 1000, Float(53))
+
+
+def cost_impact_select(tenant: Any, start: Any, limit: Any) -> Select[Any]:
+    """Known cost_impact by (category, resolution_method), costliest first, `limit` rows."""
+    cat = func.coalesce(_inc.c.category, literal_column("'UNCATEGORIZED'")).label("category")
+    total = func.sum(_inc.c.cost_impact).label("total_cost")
+    return (
+        select(
+            cat,
+            _inc.c.resolution_method,
+            func.count().label("count"),
+            total,
+            func.round(func.avg(_inc.c.cost_impact), 2).label("average_cost"),
+        )
+        .where(
+            _inc.c.tenant_id == tenant, _inc.c.created_at >= start, _inc.c.cost_impact.is_not(None)
+        )
+        .group_by(cat, _inc.c.resolution_method)
+        .order_by(*cost_impact_order(total, cat, _inc.c.resolution_method))
+        .limit(limit)
+    )
+
+
+def cost_impact_order(total: Any, category: Any, method: Any) -> tuple[Any, ...]:
+    """The order of cost impact rows: costliest first; (category, method) is unique."""
+    return (total.desc(), category, method.nulls_first())
+
+
+def _periods(start: Any, now: Any, unit: Any) -> Any:
+    """Every UTC period from the window start's to now's, so charts get zero rows for gaps."""
+    step = cast(literal_column("'1 '").op("||", return_type=Text)(unit), INTERVAL)
+    series = func.generate_series(
+        func.date_trunc(unit, func.timezone(_WHOLE, start)),
+        func.date_trunc(unit, func.timezone(_WHOLE, now)),
+        step,
+    )
+    return select(series.label("period")).subquery("periods")
+
+
+def trend_select(tenant: Any, start: Any, now: Any, unit: Any) -> Select[Any]:
+    """Per UTC period of the window: incidents created, how many resolved, average ms."""
+    periods = _periods(start, now, unit)
+    w = (
+        select(
+            func.date_trunc(unit, func.timezone(_WHOLE, _inc.c.created_at)).label("period"),
+            _inc.c.resolved_at,
+            _inc.c.created_at,
+        )
+        .where(_inc.c.tenant_id == tenant, _inc.c.created_at >= start)
+        .subquery("w")
+    )
+    resolved = w.c.resolved_at.is_not(None)
+    return (
+        select(
+            func.timezone(_WHOLE, periods.c.period).label("period_start"),
+            func.count(w.c.period).label("count"),
+            func.count(w.c.period).filter(resolved).label("resolved_count"),
+            func.avg(_ttr_ms(w)).filter(resolved).label("average_resolution_ms"),
+        )
+        .select_from(periods.outerjoin(w, w.c.period == periods.c.period))
+        .group_by(periods.c.period)
+        .order_by(periods.c.period)
+    )
+
+
+def distribution_select(tenant: Any, start: Any) -> Select[Any]:
+    """Counts and percentages by category, severity and cause type, plus a `total` row.
+
+    The total is the grouping set () row's count, the largest of all: max(count) over ().
+    """
+    w = (
+        select(
+            func.coalesce(_inc.c.category, literal_column("'UNCATEGORIZED'")).label("category"),
+            _inc.c.severity,
+            _inc.c.cause_type,
+        )
+        .where(_inc.c.tenant_id == tenant, _inc.c.created_at >= start)
+        .subquery("w")
+    )
+    dim = case(
+        (func.grouping(w.c.category) == 0, literal_column("'category'")),
+        (func.grouping(w.c.severity) == 0, literal_column("'severity'")),
+        (func.grouping(w.c.cause_type) == 0, literal_column("'cause_type'")),
+        else_=literal_column("'total'"),
+    ).label("dimension")
+    n = func.count()
+    total = func.max(n).over()
+    pct = func.round(n * literal_column("100.0") / func.nullif(total, 0), 2)
+    key = func.coalesce(w.c.category, w.c.severity, w.c.cause_type).label("key")
+    return (
+        select(dim, key, n.label("count"), pct.label("percentage"))
+        .select_from(w)
+        .group_by(
+            func.grouping_sets(
+                tuple_(w.c.category), tuple_(w.c.severity), tuple_(w.c.cause_type), tuple_()
+            )
+        )
+        .order_by(dim, n.desc(), key)
+    )
+
+
+def cost_trend_select(tenant: Any, start: Any, now: Any, unit: Any) -> Select[Any]:
+    """Per UTC period: sum of cost_impact, incidents with a known cost, average per incident."""
+    periods = _periods(start, now, unit)
+    w = (
+        select(
+            func.date_trunc(unit, func.timezone(_WHOLE, _inc.c.created_at)).label("period"),
+            _inc.c.cost_impact,
+        )
+        .where(
+            _inc.c.tenant_id == tenant,
+            _inc.c.created_at >= start,
+            _inc.c.cost_impact.is_not(None),
+        )
+        .subquery("w")
+    )
+    return (
+        select(
+            func.timezone(_WHOLE, periods.c.period).label("period_start"),
+            func.coalesce(func.sum(w.c.cost_impact), literal_column("0.00")).label("total_cost"),
+            func.count(w.c.period).label("count"),
+            func.round(func.avg(w.c.cost_impact), 2).label("average_cost"),
+        )
+        .select_from(periods.outerjoin(w, w.c.period == periods.c.period))
+        .group_by(periods.c.period)
+        .order_by(periods.c.period)
+    )
+
+
+def _bound(tenant_id: str, start: datetime) -> tuple[Any, Any]:
+    return (
+        bindparam("tenant", tenant_id, type_=Text),
+        bindparam("start", start, type_=DateTime(timezone=True)),
+    )
+
+
+async def _run(conn: AsyncConnection, stmt: Select[Any]) -> list[Any]:
+    with map_db_errors():
+        return list((await conn.execute(stmt)).all())
 
 
 async def fetch_cost_impact(
     conn: AsyncConnection, *, tenant_id: str, now: datetime, baseline_days: int, limit: int
 ) -> list[CostImpactRow]:
     """Known cost_impact by (category, resolution_method), costliest first."""
-    start = now - timedelta(days=baseline_days)
-    rows = await _rows(conn, _COST_IMPACT, {"tenant": tenant_id, "start": start, "limit": limit})
+    tenant, start = _bound(tenant_id, now - timedelta(days=baseline_days))
+    rows = await _run(conn, cost_impact_select(tenant, start, bindparam("limit", limit)))
     return [CostImpactRow(*r) for r in rows]
 
 
-# Every period from the window start's period to now's, so charts get zero rows for gaps.
-_PERIODS = """
-periods AS (
-  SELECT generate_series(
-    date_trunc(:unit, CAST(:start AS timestamptz) AT TIME ZONE 'UTC'),
-    date_trunc(:unit, CAST(:now AS timestamptz) AT TIME ZONE 'UTC'),
-    CAST(CAST(:step AS text) AS interval)
-  ) AS period
-)"""
-
-_TREND = f"""
-WITH {_PERIODS},
-w AS (
-  SELECT date_trunc(:unit, created_at AT TIME ZONE 'UTC') AS period, resolved_at, created_at
-  FROM incidents WHERE tenant_id = :tenant AND created_at >= :start
-)
-SELECT p.period AT TIME ZONE 'UTC', count(w.period),
-       count(w.period) FILTER (WHERE w.resolved_at IS NOT NULL),
-       avg({TTR_MS.format(p="w.")}) FILTER (WHERE w.resolved_at IS NOT NULL)
-FROM periods p LEFT JOIN w ON w.period = p.period
-GROUP BY p.period ORDER BY p.period
-"""  # noqa: S608 - constants only; values are bound
-
-
-def _period_params(
+def _period_args(
     tenant_id: str, now: datetime, window_days: int, granularity: str
-) -> dict[str, Any]:
-    unit = GRANULARITY_UNITS[granularity]
-    return {
-        "tenant": tenant_id,
-        "start": now - timedelta(days=window_days),
-        "now": now,
-        "unit": unit,
-        "step": f"1 {unit}",
-    }
+) -> tuple[Any, Any, Any, Any]:
+    tenant, start = _bound(tenant_id, now - timedelta(days=window_days))
+    return (
+        tenant,
+        start,
+        bindparam("now", now, type_=DateTime(timezone=True)),
+        bindparam("unit", GRANULARITY_UNITS[granularity], type_=Text),
+    )
 
 
 async def fetch_trend(
     conn: AsyncConnection, *, tenant_id: str, now: datetime, window_days: int, granularity: str
 ) -> list[TrendRow]:
     """Per UTC period of the window: incidents created, how many are resolved, average ms."""
-    rows = await _rows(conn, _TREND, _period_params(tenant_id, now, window_days, granularity))
-    return [TrendRow(*r) for r in rows]
-
-
-_DISTRIBUTION = """
-WITH w AS (
-  SELECT coalesce(category, 'UNCATEGORIZED') AS category, severity, cause_type
-  FROM incidents WHERE tenant_id = :tenant AND created_at >= :start
-)
-SELECT CASE WHEN GROUPING(category) = 0 THEN 'category'
-            WHEN GROUPING(severity) = 0 THEN 'severity'
-            WHEN GROUPING(cause_type) = 0 THEN 'cause_type'
-            ELSE 'total' END AS dim,
-       coalesce(category, severity, cause_type) AS key,
-       count(*) AS n,
-       round(count(*) * 100.0 / nullif((SELECT count(*) FROM w), 0), 2)
-FROM w
-GROUP BY GROUPING SETS ((category), (severity), (cause_type), ())
-ORDER BY dim, n DESC, key
-"""
+    stmt = trend_select(*_period_args(tenant_id, now, window_days, granularity))
+    return [TrendRow(*r) for r in await _run(conn, stmt)]
 
 
 async def fetch_distribution(
     conn: AsyncConnection, *, tenant_id: str, now: datetime, window_days: int
 ) -> list[DistributionRow]:
     """Counts and percentages by category, severity and cause type, plus a `total` row."""
-    start = now - timedelta(days=window_days)
-    rows = await _rows(conn, _DISTRIBUTION, {"tenant": tenant_id, "start": start})
-    return [DistributionRow(*r) for r in rows]
-
-
-_COST_TREND = f"""
-WITH {_PERIODS},
-w AS (
-  SELECT date_trunc(:unit, created_at AT TIME ZONE 'UTC') AS period, cost_impact
-  FROM incidents
-  WHERE tenant_id = :tenant AND created_at >= :start AND cost_impact IS NOT NULL
-)
-SELECT p.period AT TIME ZONE 'UTC', coalesce(sum(w.cost_impact), 0.00), count(w.period),
-       round(avg(w.cost_impact), 2)
-FROM periods p LEFT JOIN w ON w.period = p.period
-GROUP BY p.period ORDER BY p.period
-"""  # noqa: S608 - constants only; values are bound
+    stmt = distribution_select(*_bound(tenant_id, now - timedelta(days=window_days)))
+    return [DistributionRow(*r) for r in await _run(conn, stmt)]
 
 
 async def fetch_cost_trend(
     conn: AsyncConnection, *, tenant_id: str, now: datetime, window_days: int, granularity: str
 ) -> list[CostTrendRow]:
     """Per UTC period: sum of cost_impact, incidents with a known cost, average per incident."""
-    rows = await _rows(conn, _COST_TREND, _period_params(tenant_id, now, window_days, granularity))
-    return [CostTrendRow(*r) for r in rows]
+    stmt = cost_trend_select(*_period_args(tenant_id, now, window_days, granularity))
+    return [CostTrendRow(*r) for r in await _run(conn, stmt)]

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from cachetools import LRUCache
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Float,
@@ -49,8 +50,10 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.types import TypeDecorator
 
+from drivers import alerts, analytics, patterns
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
+    ANALYTICS_RANGES,
     BREAKER_ABSENT,
     BREAKER_DEFAULT_NAME,
     BUDGET_HALT,
@@ -67,6 +70,10 @@ from drivers.mapping import (
     METRICS_SEVERITIES,
     METRICS_SEVERITY,
     METRICS_WINDOW_DAYS,
+    RECURRENCE_GROUP_LENGTH,
+    RECURRENCE_GROUP_MAX,
+    RECURRENCE_GROUP_ORDER,
+    RECURRENCE_GROUP_SIGNATURE,
     RELATION_ARGS,
     RELATION_SWITCHES,
     RELATIONS,
@@ -120,9 +127,9 @@ class Plan:
     # Trailing elements after the roots: per circuit-breaker root, a JSON array of the names
     # of its breakers whose TTL recovery is due (run first, then the statement again).
     settle: int = 0
-    # Integer arguments the resolvers range-check: node index -> (argument, low, high). A value
-    # outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
-    checks: Mapping[int, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
+    # Integer arguments the resolvers range-check: node index -> ((argument, low, high), ...). A
+    # value outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
+    checks: Mapping[int, tuple[tuple[str, int, int], ...]] = dataclasses.field(default_factory=dict)
 
 
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -291,7 +298,7 @@ class _Compiler:
         }
         self._aliases = 0
         self.settle: list[ColumnElement[Any]] = []  # see Plan.settle
-        self.checks: dict[int, tuple[str, int, int]] = {}  # see Plan.checks
+        self.checks: dict[int, tuple[tuple[str, int, int], ...]] = {}  # see Plan.checks
 
     # -- parameters and aliases -------------------------------------------------------------
     def const(self, value: Any, type_: Any = String) -> BindParameter[Any]:
@@ -775,7 +782,7 @@ class _Compiler:
         The aggregates are computed in an inner query and formatted outside it, so each is
         written (and computed) once.
         """
-        self.checks[self.index[id(f)]] = ("window_days", *METRICS_WINDOW_DAYS)
+        self.checks[self.index[id(f)]] = (("window_days", *METRICS_WINDOW_DAYS),)
         alias, adapt = self.alias(INCIDENT)
         now = func.now()
         start = now - func.make_interval(0, 0, 0, self.arg(f, "window_days", Integer))
@@ -855,6 +862,155 @@ class _Compiler:
         )
         return type_coerce(halts.scalar_subquery(), JsonText)
 
+    # -- incident analytics (drivers/analytics.py: the resolver path's very statements) --------
+    def window_start(self, f: Field, days: str) -> ColumnElement[Any]:
+        """now() - `days` days (the read pool's session is in UTC: a day is 24 hours)."""
+        return func.now() - func.make_interval(0, 0, 0, self.arg(f, days, Integer))
+
+    def check(self, f: Field, *args: str) -> None:
+        """Leave `f` to the resolver path when an argument is out of its range."""
+        self.checks[self.index[id(f)]] = tuple((a, *ANALYTICS_RANGES[a]) for a in args)
+
+    def rows_json(
+        self, rows: FromClause, f: Field, order: Sequence[Any], where: Any = None
+    ) -> ColumnElement[Any]:
+        """A JSON array of one object per row of `rows` (leaves named as its columns)."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif (f.type_name, sub.attr) in _ID_LISTS:
+                pairs.append(
+                    (sub.key, type_coerce(cast(func.to_json(rows.c[sub.attr]), Text), JsonText))
+                )
+            elif sub.leaf and sub.attr in rows.c:
+                pairs.append((sub.key, _format(rows.c[sub.attr], sub)))
+            else:
+                raise NotCompilable(f"{f.type_name}.{sub.name}")
+        return _array(self.obj(pairs), order, where)
+
+    def periods(self, f: Field, build: Callable[..., Select[Any]]) -> ColumnElement[Any]:
+        """IncidentTrend / incidentCostTrend: one object per UTC period, oldest first."""
+        self.check(f, "window_days")
+        unit = self.arg(f, "granularity", Text, analytics.GRANULARITY_UNITS.__getitem__)
+        stmt = build(self.tenant, self.window_start(f, "window_days"), func.now(), unit)
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        body = self.rows_json(rows, f, [rows.c.period_start])
+        return select(body).select_from(rows).scalar_subquery()
+
+    def incident_trend(self, f: Field) -> ColumnElement[Any]:
+        return self.periods(f, analytics.trend_select)
+
+    def incident_cost_trend(self, f: Field) -> ColumnElement[Any]:
+        return self.periods(f, analytics.cost_trend_select)
+
+    def incident_cost_impact(self, f: Field) -> ColumnElement[Any]:
+        self.check(f, "baseline_days", "limit")
+        stmt = analytics.cost_impact_select(
+            self.tenant, self.window_start(f, "baseline_days"), self.arg(f, "limit", Integer)
+        )
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        c = rows.c
+        order = analytics.cost_impact_order(c.total_cost, c.category, c.resolution_method)
+        return select(self.rows_json(rows, f, order)).select_from(rows).scalar_subquery()
+
+    def incident_recurrence(self, f: Field) -> ColumnElement[Any]:
+        """RecurrenceReport: the groups and the sum of their totals, from one subquery."""
+        self.check(f, "baseline_days", "threshold", "limit")
+        stmt = patterns.recurrence_select(
+            self.tenant,
+            self.window_start(f, "baseline_days"),
+            self.arg(f, "threshold", Integer),
+            self.arg(f, "limit", Integer),
+        )
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        c = rows.c
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr in ("baseline_days", "threshold"):
+                pairs.append((sub.key, self.arg(f, sub.attr, Integer)))
+            elif sub.attr == "total_recurring":
+                pairs.append((sub.key, cast(func.coalesce(func.sum(c.total), 0), BigInteger)))
+            elif sub.attr == "groups":
+                order = patterns.recurrence_order(c.total, c.category, c.resolution_method)
+                pairs.append((sub.key, self.rows_json(rows, sub, order)))
+            else:
+                raise NotCompilable(f"RecurrenceReport.{sub.name}")
+        # HAVING: one group, so one row even without groups or when no aggregate is selected.
+        return select(self.obj(pairs)).select_from(rows).having(true()).scalar_subquery()
+
+    def recurrence_group(self, f: Field) -> ColumnElement[Any]:
+        """The newest RECURRENCE_GROUP_MAX incidents with the signature, as full Incidents."""
+        self.checks[self.index[id(f)]] = (("signature", *RECURRENCE_GROUP_LENGTH),)
+        inner, inner_adapt = self.alias(INCIDENT)
+        signature = self.arg(f, "signature", Text)
+        newest = (
+            select(inner.c.id)
+            .where(
+                inner.c.tenant_id == self.tenant,
+                inner_adapt(RECURRENCE_GROUP_SIGNATURE) == signature,
+            )
+            .order_by(*(inner_adapt(o) for o in RECURRENCE_GROUP_ORDER))
+            .limit(self.const(RECURRENCE_GROUP_MAX, Integer))
+        )
+        alias, adapt = self.alias(INCIDENT)
+        body = self.entity_object(INCIDENT, alias, adapt, f.fields, f.type_name)
+        agg = _array(body, [adapt(o) for o in RECURRENCE_GROUP_ORDER])
+        group = select(agg).where(alias.c.tenant_id == self.tenant, alias.c.id.in_(newest))
+        return type_coerce(group.scalar_subquery(), JsonText)
+
+    def alert_outbox_stats(self, f: Field) -> ColumnElement[Any]:
+        """The tenant's outbox counts: drivers/alerts.py's one-row select, as a subquery."""
+        self._aliases += 1
+        row = alerts.outbox_stats_select(self.tenant).subquery(f"a{self._aliases}")
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.leaf and sub.attr in row.c:
+                pairs.append((sub.key, _format(row.c[sub.attr], sub)))
+            else:
+                raise NotCompilable(f"AlertOutboxStats.{sub.name}")
+        return select(self.obj(pairs)).select_from(row).scalar_subquery()
+
+    def incident_distribution(self, f: Field) -> ColumnElement[Any]:
+        """The rows of all dimensions at once; each bucket list aggregates its own (FILTER)."""
+        self.check(f, "window_days")
+        stmt = analytics.distribution_select(self.tenant, self.window_start(f, "window_days"))
+        self._aliases += 1
+        rows = stmt.subquery(f"a{self._aliases}")
+        # DistributionBucket as the resolver builds it: key or "", percentage or 0 as a float.
+        self._aliases += 1
+        buckets = select(
+            rows.c.dimension,
+            rows.c.count,
+            func.coalesce(rows.c.key, literal_column("''")).label("key"),
+            cast(func.coalesce(rows.c.percentage, 0), Float(precision=53)).label("percentage"),
+            rows.c.key.label("sort_key"),
+        ).subquery(f"a{self._aliases}")
+        order = (buckets.c.count.desc(), buckets.c.sort_key)
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            dimension = _DISTRIBUTION_LISTS.get(sub.attr)
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr == "window_days":
+                pairs.append((sub.key, self.arg(f, "window_days", Integer)))
+            elif sub.attr == "total":
+                total = func.max(buckets.c.count).filter(buckets.c.dimension == "total")
+                pairs.append((sub.key, func.coalesce(total, 0)))
+            elif dimension is not None:
+                match = buckets.c.dimension == self.const(dimension)
+                pairs.append((sub.key, self.rows_json(buckets, sub, order, match)))
+            else:
+                raise NotCompilable(f"IncidentDistribution.{sub.name}")
+        return select(self.obj(pairs)).select_from(buckets).having(true()).scalar_subquery()
+
     def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
         """The roots that compile, planned one by one; the others are left out (resolver path).
 
@@ -890,6 +1046,29 @@ _NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], Colum
     "lessonStats": (frozenset(), _Compiler.lesson_stats),
     "budgetHalts": (frozenset({"first"}), _Compiler.budget_halts),
     "incidentMetrics": (frozenset({"window_days"}), _Compiler.incident_metrics),
+    "incidentTrend": (frozenset({"window_days", "granularity"}), _Compiler.incident_trend),
+    "incidentCostTrend": (
+        frozenset({"window_days", "granularity"}),
+        _Compiler.incident_cost_trend,
+    ),
+    "incidentCostImpact": (frozenset({"baseline_days", "limit"}), _Compiler.incident_cost_impact),
+    "incidentDistribution": (frozenset({"window_days"}), _Compiler.incident_distribution),
+    "alertOutboxStats": (frozenset(), _Compiler.alert_outbox_stats),
+    "recurrenceGroup": (frozenset({"signature"}), _Compiler.recurrence_group),
+    "incidentRecurrence": (
+        frozenset({"baseline_days", "threshold", "limit"}),
+        _Compiler.incident_recurrence,
+    ),
+}
+
+# Leaves that are lists of IDs (text[] columns): printed as a JSON array of strings.
+_ID_LISTS = frozenset({("RecurrenceGroup", "recent_incident_ids")})
+
+# IncidentDistribution's bucket lists: field -> the `dimension` of their rows.
+_DISTRIBUTION_LISTS = {
+    "by_category": "category",
+    "by_severity": "severity",
+    "by_cause_type": "cause_type",
 }
 
 

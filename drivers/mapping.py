@@ -1130,3 +1130,19 @@ INCIDENT_METRICS: dict[str, ColumnElement[Any]] = {
 METRICS_SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")  # by_severity, in this order
 METRICS_SEVERITY = _inc.c.severity
 METRICS_CREATED_AT = _inc.c.created_at
+
+# Ranges of the analytics roots' integer arguments, as resolvers/analytics.py checks them
+# (MAX_WINDOW_DAYS, MAX_BASELINE_DAYS, MAX_ROWS, MAX_THRESHOLD): outside, the resolver path answers.
+ANALYTICS_RANGES: dict[str, tuple[int, int]] = {
+    "window_days": METRICS_WINDOW_DAYS,
+    "baseline_days": (1, 90),
+    "limit": (1, 100),
+    "threshold": (2, 10_000),  # MAX_THRESHOLD
+}
+
+# recurrenceGroup(signature:): the tenant's incidents with that recurrence_signature, newest
+# first, at most RECURRENCE_GROUP_MAX (resolvers/incidents.py; the signature is 1..128 chars).
+RECURRENCE_GROUP_SIGNATURE = _inc.c.recurrence_signature
+RECURRENCE_GROUP_ORDER = (_inc.c.created_at.desc(), _inc.c.id.desc())
+RECURRENCE_GROUP_LENGTH = (1, 128)
+RECURRENCE_GROUP_MAX = 50  # DOMAIN.md §3.11

@@ -11,11 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    Numeric,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers.errors import map_db_errors
 from drivers.rules.patterns import CASCADE_MIN_COUNT, CLUSTER_MIN_COUNT, SPIKE_MIN_COUNT
+from drivers.tables import incidents
 
 __all__ = [
     "PatternRow",
@@ -23,6 +38,8 @@ __all__ = [
     "RecurrenceRow",
     "fetch_patterns",
     "fetch_recurrence_groups",
+    "recurrence_order",
+    "recurrence_select",
 ]
 
 # SEVERITY_SPIKE looks at the last hour whatever the window (DOMAIN.md §3.18).
@@ -111,21 +128,52 @@ class RecurrenceRow:
     recent_incident_ids: list[str]
 
 
-_DAY = "(created_at AT TIME ZONE 'UTC')::date"
-_RECURRENCE = f"""
-SELECT coalesce(category, 'UNCATEGORIZED') AS cat, resolution_method, count(*) AS total,
-       count(DISTINCT {_DAY}),
-       round(count(*)::numeric / greatest(count(DISTINCT {_DAY}), 1), 2)::float8,
-       min(created_at), max(created_at),
-       (array_agg(id ORDER BY created_at DESC, id DESC))[1:{RECURRENCE_IDS}]
-FROM incidents
-WHERE tenant_id = :tenant AND created_at >= :start
-  AND (CAST(:category AS text) IS NULL OR coalesce(category, 'UNCATEGORIZED') = :category)
-GROUP BY cat, resolution_method
-HAVING count(*) >= :threshold
-ORDER BY total DESC, cat, resolution_method NULLS FIRST
-LIMIT :limit
-"""  # noqa: S608 - constants only; values are bound
+_inc = incidents
+
+
+def recurrence_order(total: Any, category: Any, method: Any) -> tuple[Any, ...]:
+    """The order of recurrence groups: largest first; (category, method) is unique."""
+    return (total.desc(), category, method.nulls_first())
+
+
+def recurrence_select(
+    tenant: Any, start: Any, threshold: Any, limit: Any, category: Any = None
+) -> Select[Any]:
+    """Groups of (category or UNCATEGORIZED, resolution_method) with >= threshold incidents.
+
+    Both read paths run it: the resolver path with bound values, the compiled path with its own
+    parameters. `category` (None: every category) keeps that category's groups only.
+    """
+    cat = func.coalesce(_inc.c.category, literal_column("'UNCATEGORIZED'")).label("category")
+    day = cast(func.timezone(literal_column("'UTC'"), _inc.c.created_at), Date)
+    total = func.count().label("total")
+    days = func.count(day.distinct())
+    ids = func.array_agg(
+        aggregate_order_by(_inc.c.id, _inc.c.created_at.desc(), _inc.c.id.desc()),
+        type_=ARRAY(Text),
+    )
+    where = [_inc.c.tenant_id == tenant, _inc.c.created_at >= start]
+    if category is not None:
+        where.append(cat == category)
+    return (
+        select(
+            cat,
+            _inc.c.resolution_method,
+            total,
+            days.label("distinct_days"),
+            cast(
+                func.round(cast(func.count(), Numeric) / func.greatest(days, 1), 2), Float(53)
+            ).label("occurrences_per_day"),
+            func.min(_inc.c.created_at).label("first_occurrence"),
+            func.max(_inc.c.created_at).label("last_occurrence"),
+            ids[1:RECURRENCE_IDS].label("recent_incident_ids"),
+        )
+        .where(*where)
+        .group_by(cat, _inc.c.resolution_method)
+        .having(func.count() >= threshold)
+        .order_by(*recurrence_order(total, cat, _inc.c.resolution_method))
+        .limit(limit)
+    )
 
 
 async def fetch_recurrence_groups(
@@ -143,15 +191,15 @@ async def fetch_recurrence_groups(
     With `category`, only that category's groups (the per-category variant asks for the largest
     one with threshold 1 and limit 1).
     """
-    params: dict[str, Any] = {
-        "tenant": tenant_id,
-        "start": now - timedelta(days=baseline_days),
-        "threshold": threshold,
-        "limit": limit,
-        "category": category,
-    }
+    stmt = recurrence_select(
+        bindparam("tenant", tenant_id, type_=Text),
+        bindparam("start", now - timedelta(days=baseline_days), type_=DateTime(timezone=True)),
+        bindparam("threshold", threshold),
+        bindparam("limit", limit),
+        None if category is None else bindparam("category", category, type_=Text),
+    )
     with map_db_errors():
-        rows = (await conn.execute(text(_RECURRENCE), params)).all()
+        rows = (await conn.execute(stmt)).all()
     return [
         RecurrenceRow(cat, method, total, days, per_day, first, last, list(ids))
         for cat, method, total, days, per_day, first, last, ids in rows

@@ -158,13 +158,20 @@ def _bind(ctx: Context, root: tuple[Field, ...]) -> BoundPlan | None:
                 refused.add(owner[index])  # the resolver path answers it, with its error
                 continue
             pages[index] = (checked.first, checked.after)
-        for index, (arg, low, high) in plan.checks.items():
-            if not low <= nodes[index].args[arg] <= high:
+        for index, checks in plan.checks.items():
+            if any(
+                not low <= _checked(nodes[index].args[arg]) <= high for arg, low, high in checks
+            ):
                 refused.add(owner[index])  # out of range: the resolver path's BAD_USER_INPUT
         if not refused:
             return bind_plan(plan, root, pages)
         root = tuple(f for f in root if f.key not in refused)
     return None
+
+
+def _checked(value: int | str) -> int:
+    """What a plan's range check compares: an integer, or a string's length."""
+    return len(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ from drivers.mapping import (
     INCIDENT_LESSONS,
     INCIDENT_SOURCE_RUN,
     QUERY_INCIDENT,
+    RECURRENCE_GROUP_LENGTH,
+    RECURRENCE_GROUP_MAX,
 )
 from drivers.records import (
     IncidentDerivedRecord,
@@ -65,7 +67,6 @@ __all__ = [
 ]
 
 RESOLVE_METHODS = ("AUTO", "MANUAL", "ROLLBACK")
-RECURRENCE_GROUP_MAX = 50  # §3.11
 
 
 async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:
@@ -76,7 +77,7 @@ async def get_incident(ctx: Context, incident_id: str) -> IncidentRecord | None:
 async def recurrence_group(ctx: Context, signature: str) -> list[IncidentRecord]:
     """The tenant's incidents sharing a recurrence_signature, newest first, at most 50."""
     principal = require_role(ctx)
-    check_length("signature", signature, 128, 1)
+    check_length("signature", signature, RECURRENCE_GROUP_LENGTH[1], RECURRENCE_GROUP_LENGTH[0])
     with translate_errors():
         async with ctx.db.reads.connect() as conn:
             return await db.fetch_recurrence_group(

@@ -210,7 +210,10 @@ async def test_fields_outside_the_mapping_run_on_the_resolver_path(client, compi
     run_id = data.runs["t1"][0]["id"]
     queries = [
         (f'{{ run(id: "{run_id}") {{ id thresholdEvaluation {{ state }} }} }}', "resolver"),
-        ("{ alertOutboxStats { pending } effectiveThresholds { maxTokens } }", "resolver"),
+        (
+            "{ incidentPatterns { incidentsAnalyzed } effectiveThresholds { maxTokens } }",
+            "resolver",
+        ),
         (
             f'{{ run(id: "{run_id}") {{ id thresholdEvaluation {{ state }} }} '
             "lessons(first: 3) { nodes { id } } }",

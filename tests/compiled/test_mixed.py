@@ -83,7 +83,7 @@ async def test_mixed_answers_use_one_compiled_statement(compiled_client, engine,
     # when
     response = await _post(
         compiled_client,
-        "{ incidents(first: 5) { totalCount nodes { id } } alertOutboxStats { pending } }",
+        "{ incidents(first: 5) { totalCount nodes { id } } effectiveThresholds { maxTokens } }",
         {},
     )
     # then: one JSON statement for the mapped root (the resolver root reads on its own)
@@ -138,7 +138,7 @@ async def test_a_repeated_mixed_operation_reuses_its_bound_plan(
     data = await seed(engine)
     query = """query($id: ID!) {
       incident(id: $id) { id title }
-      alertOutboxStats { pending }
+      effectiveThresholds { maxTokens }
     }"""
     first = await _post(compiled_client, query, {"id": data.incidents["t1"][2]["id"]})
     count_statements.reset()

@@ -116,6 +116,7 @@ def _root(draw: st.DrawFn, data: Seeded, n: int) -> str:
                 "lessons",
                 "incidentMetrics",
                 "alertOutboxStats",
+                "effectiveThresholds",
             ]
         )
     )
@@ -162,7 +163,9 @@ def _root(draw: st.DrawFn, data: Seeded, n: int) -> str:
     if kind == "lessons":
         return f"{key}lessons(first: 3) {{ totalCount nodes {{ id title }} }}"
     if kind == "alertOutboxStats":
-        return f"{key}alertOutboxStats {{ pending failed }}"
+        return f"{key}alertOutboxStats {{ {draw(_pick('AlertOutboxStats'))} }}"
+    if kind == "effectiveThresholds":
+        return f"{key}effectiveThresholds {{ maxTokens maxCostUsd }}"
     days = draw(st.sampled_from([None, 1, 3, 30, 365]))
     args = "" if days is None else f"(windowDays: {days})"
     picked = draw(
@@ -221,8 +224,8 @@ async def test_generated_queries_over_the_new_roots_are_identical(client, compil
         if got != want:
             mismatches.append((query, tenant, want, got))
         if path == "resolver":
-            # only an operation of resolver roots alone (alertOutboxStats) stays there
-            assert set(re.findall(r"\br\d+: (\w+)", query)) == {"alertOutboxStats"}, query
+            # only an operation of resolver roots alone (effectiveThresholds) stays there
+            assert set(re.findall(r"\br\d+: (\w+)", query)) == {"effectiveThresholds"}, query
     # then
     assert not mismatches, (len(mismatches), mismatches[:2])
     assert served["compiled"] >= 100 and served["mixed"] >= 8, served

@@ -80,7 +80,7 @@ async def test_recurrence_group_is_newest_first_tenant_only_and_at_most_50(clien
     assert body["errors"][0]["extensions"]["field"] == "signature"
 
 
-async def test_recurrence_group_runs_on_the_resolver_path_under_compiled_reads(
+async def test_recurrence_group_compiles_with_the_resolver_paths_answer(
     client, compiled_client, engine
 ):
     await insert_rows(engine, t.incidents, [incident_row(recurrence_signature="sig-c")])
@@ -90,7 +90,7 @@ async def test_recurrence_group_runs_on_the_resolver_path_under_compiled_reads(
         await http.post("/graphql", json={"query": query}, headers=headers)
         for http in (client, compiled_client)
     ]
-    assert [a.headers["x-gateway-read-path"] for a in answers] == ["resolver", "resolver"]
+    assert [a.headers["x-gateway-read-path"] for a in answers] == ["resolver", "compiled"]
     assert answers[0].json() == answers[1].json()
     assert answers[0].json()["data"]["recurrenceGroup"][0]["evidenceCount"] == 0
 
