@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -18,9 +19,11 @@ from drivers.records import LimitOverrideRecord
 from drivers.rules.overrides import OPEN_STATUSES
 
 __all__ = [
+    "OverriddenLimit",
     "RequestOutcome",
     "active_after_lock",
     "claim_due",
+    "fetch_overridden_limit",
     "fetch_override",
     "insert_requested_override",
     "set_override_status",
@@ -60,6 +63,34 @@ async def active_after_lock(conn: AsyncConnection, *, tenant_id: str) -> int:
                 await conn.execute(select(func.limit_overrides_active_after_lock(tenant_id)))
             ).scalar_one()
         )
+
+
+@dataclass(frozen=True, slots=True)
+class OverriddenLimit:
+    """What an override request copies from its limit: the row, the audit document and payload."""
+
+    id: str
+    name: str
+    max_value: Decimal
+
+
+_LIMIT_SQL = "SELECT id, name, max_value FROM limits WHERE tenant_id = $1 AND id = $2"
+
+
+async def fetch_overridden_limit(
+    conn: AsyncConnection, *, tenant_id: str, limit_id: str
+) -> OverriddenLimit:
+    """The three values of the limit a request needs, or NotFound (no derived columns).
+
+    Why not limits.fetch_limit: that one computes every derived value of a Limit (breach counts,
+    effective value), which a request never shows; this is a plain primary-key read sent as is.
+    """
+    with map_db_errors():
+        row = (await conn.exec_driver_sql(_LIMIT_SQL, (tenant_id, limit_id))).first()
+    if row is None:
+        raise NotFound("Limit", limit_id)
+    limit_row, name, max_value = tuple(row)
+    return OverriddenLimit(str(limit_row), str(name), max_value)
 
 
 @dataclass(frozen=True, slots=True)

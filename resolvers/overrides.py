@@ -10,12 +10,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from drivers import audit
-from drivers import limits as limits_db
 from drivers import overrides as db
 from drivers.errors import NotFound, UniqueViolation
 from drivers.incidents import new_id
 from drivers.mapping import QUERY_OVERRIDE
-from drivers.records import LimitOverrideRecord, LimitRecord
+from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, RateLimited
@@ -105,7 +104,7 @@ def _cap_reached() -> RateLimited:
 
 
 def _planned(
-    data: RequestOverrideInput, limit: LimitRecord, actor: str, now: datetime
+    data: RequestOverrideInput, limit: db.OverriddenLimit, actor: str, now: datetime
 ) -> LimitOverrideRecord:
     """The override a request inserts, exactly as PostgreSQL will store it.
 
@@ -147,7 +146,7 @@ async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOve
     """
     _check_request(data)
     async with unit_of_work(ctx, "requestOverride", one_statement=True) as uow:
-        limit = await limits_db.fetch_limit(
+        limit = await db.fetch_overridden_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
         )
         planned = _planned(data, limit, uow.principal.subject, _now())
