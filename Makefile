@@ -13,7 +13,7 @@ DATA_DIR ?= $(or $(GATEWAY_DATA_DIR),.pgdata)
 TEST_DATA_DIR ?= .pgdata-test
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help run test lint format schema stop clean install install-dev bench bench-fanout
+.PHONY: help run test lint format schema stop clean install install-dev bench bench-fanout bench-writes
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -73,8 +73,11 @@ bench: install bench/node_modules/.installed ## benchmark vs PostGraphile 5 and 
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk)
 	$(PY) -m bench.run
 
-bench-fanout: install ## 1,000 subscribers to circuitBreakerChanged: mutation-to-last-event p50/p99, RSS
+bench-fanout: install ## 1,000 and 10,000 subscribers to circuitBreakerChanged: mutation-to-last-event p50/p99, RSS
 	$(PY) -m bench.fanout
+
+bench-writes: install ## writes/s at 16 and 64 writers, NOTIFY_MODE direct vs outbox (pgbench), added latency
+	$(PY) -m bench.write_throughput
 
 stop: ## stop the embedded PostgreSQL of `make run` and of the tests if one is running
 	@if [ -x $(PY) ]; then $(PY) -c 'import sys; from gateway.database import stop_embedded; \

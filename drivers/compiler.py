@@ -21,8 +21,10 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Integer,
+    Select,
     String,
     Text,
+    and_,
     bindparam,
     case,
     cast,
@@ -30,19 +32,37 @@ from sqlalchemy import (
     func,
     literal_column,
     null,
+    or_,
     select,
     true,
     type_coerce,
+    union,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB, aggregate_order_by, array
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import ClauseAdapter
 
 from drivers.keyset import Ordering, OrderKey
 from drivers.mapping import (
+    BREAKER_ABSENT,
+    BREAKER_DEFAULT_NAME,
+    BUDGET_HALT,
+    BUDGET_HALT_MATCHES,
+    BUDGET_HALT_ORDER,
+    BUDGET_HALT_WHERE,
+    CIRCUIT_BREAKER,
     COMPUTED,
+    INCIDENT,
+    INCIDENT_METRICS,
+    LESSON,
+    LESSON_COUNTS,
+    METRICS_CREATED_AT,
+    METRICS_SEVERITIES,
+    METRICS_SEVERITY,
+    METRICS_WINDOW_DAYS,
     RELATION_ARGS,
+    RELATION_SWITCHES,
     RELATIONS,
     ROOT_LISTS,
     ArgFilter,
@@ -80,6 +100,15 @@ class Plan:
     dynamic: Mapping[str, Getter]
     # Connections whose `first`/`after` the resolvers check: node index -> ordering.
     connections: Mapping[int, Ordering]
+    # Response keys of the root fields the statement answers, in selection order: one text
+    # element each. The operation's other roots are left to the resolver path.
+    roots: tuple[str, ...] = ()
+    # Trailing elements after the roots: per circuit-breaker root, a JSON array of the names
+    # of its breakers whose TTL recovery is due (run first, then the statement again).
+    settle: int = 0
+    # Integer arguments the resolvers range-check: node index -> (argument, low, high). A value
+    # outside leaves that root to the resolver path, which answers BAD_USER_INPUT.
+    checks: Mapping[int, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
 
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -98,8 +127,75 @@ def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return padded.op("||", return_type=Text)(literal_column("'+00:00'"))
 
 
+def _float_json(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """float8 -> JSON number text exactly as orjson prints the Python float (the resolver path).
+
+    PostgreSQL's float8 output (extra_float_digits >= 1, the default) has the shortest digits
+    that round-trip, as Python's repr; only the layout differs. orjson writes plain notation
+    with at least one fraction digit for decimal exponents -5..15 (`100.0`, `0.00001`) and
+    `1.5e+16` / `1e-6` outside. NaN and infinities fail the statement (the resolver path then
+    answers with GraphQL's Float error).
+    """
+    s = cast(expr, Text)
+    a = func.ltrim(s, literal_column("'-'"))
+    mantissa = func.split_part(a, literal_column("'e'"), 1)
+    exp10 = cast(
+        func.coalesce(func.nullif(func.split_part(a, literal_column("'e'"), 2), ""), "0"),
+        Integer,
+    )
+    whole = func.split_part(mantissa, literal_column("'.'"), 1)
+    digits = whole.op("||", return_type=Text)(func.split_part(mantissa, literal_column("'.'"), 2))
+    significant = func.ltrim(digits, literal_column("'0'"))
+    e = exp10 + func.length(whole) - 1 - (func.length(digits) - func.length(significant))
+    d = func.rtrim(significant, literal_column("'0'"))
+    sign = case((func.left(s, 1) == "-", "-"), else_="")
+
+    def cat(*parts: ColumnElement[Any] | str) -> ColumnElement[Any]:
+        """Concatenate; a str part is a constant of this function, written as a SQL literal."""
+        exprs = [literal_column(f"'{p}'", Text) if isinstance(p, str) else p for p in parts]
+        out = exprs[0]
+        for part in exprs[1:]:
+            out = out.op("||", return_type=Text)(part)
+        return out
+
+    sci = cat(
+        func.left(d, 1),
+        case((func.length(d) > 1, cat(".", func.substr(d, 2))), else_=""),
+        "e",
+        case((e >= 0, "+"), else_="-"),
+        cast(func.abs(e), Text),
+    )
+    plain_big = case(
+        (func.length(d) <= e + 1, cat(d, func.repeat("0", e + 1 - func.length(d)), ".0")),
+        else_=cat(func.left(d, e + 1), ".", func.substr(d, e + 2)),
+    )
+    plain_small = cat("0.", func.repeat("0", -e - 1), d)
+    text = case(
+        # NaN or an infinity: the cast fails the statement, and the resolver path answers.
+        (or_(a == cat("NaN"), a == cat("Infinity")), cast(cast(s, Integer), Text)),
+        (d == "", cat(sign, "0.0")),
+        (or_(e >= 16, e < -5), cat(sign, sci)),
+        (e >= 0, cat(sign, plain_big)),
+        else_=cat(sign, plain_small),
+    )
+    return cast(text, JSON)
+
+
 def _json_text(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(func.to_json(cast(expr, Text)), Text)
+
+
+def _format(expr: ColumnElement[Any], f: Field) -> ColumnElement[Any]:
+    """A leaf's SQL value as the resolver path renders it."""
+    if f.type_name == "DateTime":
+        return _iso(expr)
+    if f.type_name in ("Decimal", "ID"):
+        return cast(expr, Text)
+    if f.type_name == "Float":
+        return _float_json(expr)
+    if f.enum or f.type_name in _RAW_SCALARS:
+        return expr
+    raise NotCompilable(f"scalar {f.type_name}")
 
 
 class _Compiler:
@@ -115,6 +211,8 @@ class _Compiler:
             "role": bindparam("role", type_=String),
         }
         self._aliases = 0
+        self.settle: list[ColumnElement[Any]] = []  # see Plan.settle
+        self.checks: dict[int, tuple[str, int, int]] = {}  # see Plan.checks
 
     # -- parameters and aliases -------------------------------------------------------------
     def const(self, value: Any, type_: Any = String) -> BindParameter[Any]:
@@ -165,13 +263,7 @@ class _Compiler:
             raise NotCompilable(f"{entity.name}.{f.name}")
         else:
             expr = adapt(entity.expr(f.attr))
-        if f.type_name == "DateTime":
-            return _iso(expr)
-        if f.type_name in ("Decimal", "ID"):
-            return cast(expr, Text)
-        if f.enum or f.type_name in _RAW_SCALARS:
-            return expr  # type: ignore[no-any-return]
-        raise NotCompilable(f"scalar {f.type_name}")
+        return _format(expr, f)
 
     def entity_object(
         self,
@@ -189,6 +281,9 @@ class _Compiler:
                 pairs.append((f.key, self.leaf(entity, adapt, f)))
             else:
                 relation = _relation(entity.name, f.name)
+                switch = RELATION_SWITCHES.get((entity.name, f.name))
+                if switch is not None and f.args.get(switch[0]):
+                    relation = _relation(*switch[1])
                 if relation is None:
                     raise NotCompilable(f"{entity.name}.{f.name}")
                 parent_expr = adapt(entity.expr(relation.parent_field))
@@ -217,13 +312,15 @@ class _Compiler:
         parent: str,
         relation: Relation[Any],
         parent_expr: ColumnElement[Any],
-        parent_alias: FromClause,
+        parent_alias: FromClause | None,
         f: Field,
     ) -> ColumnElement[Any]:
         entity = relation.target
         where = self._child_where(relation, parent_expr)
         if relation.kind == "connection":
-            if relation.ordering is None or set(f.args) - {"first", "after"}:
+            switch = RELATION_SWITCHES.get((parent, f.name))
+            allowed = {"first", "after"} | ({switch[0]} if switch else set())
+            if relation.ordering is None or set(f.args) - allowed:
                 raise NotCompilable(f"{parent}.{f.name} arguments")
             return self.connection(entity, where, relation.ordering, f, parent_alias)
         alias, adapt = self.alias(entity)
@@ -445,20 +542,260 @@ class _Compiler:
                 raise NotCompilable(f"Viewer.{sub.name}")
         return self.obj(pairs)
 
-    def operation(self, root: tuple[Field, ...]) -> ColumnElement[Any]:
+    def root(self, f: Field) -> ColumnElement[Any]:
+        """One root field's JSON, or NotCompilable."""
+        if f.name == "__typename":
+            return func.to_json(self.const("Query"))
+        if ("Query", f.name) in ROOT_LISTS:
+            return self.root_list(f)
+        named = _NAMED_ROOTS.get(f.name)
+        if named is not None and set(f.args) == named[0]:
+            return named[1](self, f)
+        relation = _relation("Query", f.name)
+        if relation is not None and relation.kind != "connection":
+            if relation.kind == "one":
+                return self.root_one(f, relation)
+            return self.root_keyed_list(f, relation)
+        raise NotCompilable(f"Query.{f.name}")
+
+    def root_keyed_list(self, f: Field, relation: Relation[Any]) -> ColumnElement[Any]:
+        """A root list keyed by its one argument (`executionScopes(incidentId:)`)."""
+        if set(f.args) != {relation.parent_field}:
+            raise NotCompilable(f"Query.{f.name} arguments")
+        key = self.arg(f, relation.parent_field, relation.child_key.type, str)
+        return self.relation("Query", relation, key, None, dataclasses.replace(f, args={}))
+
+    # -- circuit breakers -------------------------------------------------------------------
+    def breaker_rows(self, want: Select[Any]) -> tuple[FromClause, Callable[[Any], Any]]:
+        """The tenant's breakers named by `want` (one `name` column); an unwritten one CLOSED."""
+        self._aliases += 1
+        n = self._aliases
+        table = CIRCUIT_BREAKER.table
+        row = table.alias(f"t{n}")
+        names = want.subquery(f"w{n}")
+        columns = []
+        for c in table.c:
+            if c.name == "name":
+                expr: ColumnElement[Any] = names.c.name
+            elif c.name == "tenant_id":
+                expr = self.tenant
+            elif c.name in BREAKER_ABSENT:
+                expr = func.coalesce(row.c[c.name], BREAKER_ABSENT[c.name])
+            else:
+                expr = row.c[c.name]
+            columns.append(expr.label(c.name))
+        joined = names.outerjoin(
+            row, and_(row.c.tenant_id == self.tenant, row.c.name == names.c.name)
+        )
+        rows = select(*columns).select_from(joined).subquery(f"b{n}")
+        adapter = ClauseAdapter(
+            rows, include_fn=lambda col: getattr(col, "table", None) is table, adapt_on_names=True
+        )
+        return rows, adapter.traverse
+
+    def due_breakers(self, name: ColumnElement[Any] | None) -> None:
+        """Ask the statement for the breakers (all, or `name`) whose TTL recovery is due."""
+        self._aliases += 1
+        row = CIRCUIT_BREAKER.table.alias(f"t{self._aliases}")
+        clauses = [
+            row.c.tenant_id == self.tenant,
+            row.c.disabled.is_(True),
+            row.c.disabled_until <= func.now(),
+        ]
+        if name is not None:
+            clauses.append(row.c.name == name)
+        names = func.coalesce(func.json_agg(row.c.name), _EMPTY)
+        self.settle.append(select(names).select_from(row).where(*clauses).scalar_subquery())
+
+    def circuit_breaker(self, f: Field) -> ColumnElement[Any]:
+        name = self.arg(f, "name", Text)
+        rows, adapt = self.breaker_rows(select(name.label("name")))
+        body = self.entity_object(CIRCUIT_BREAKER, rows, adapt, f.fields, f.type_name)
+        self.due_breakers(self.arg(f, "name", Text))
+        return select(body).select_from(rows).scalar_subquery()
+
+    def circuit_breakers(self, f: Field) -> ColumnElement[Any]:
+        """Every breaker by name, the default one listed before its first write.
+
+        Ordered as the resolver path: by the database's collation, and by code point (Python's
+        sort) when the default breaker was added without a row.
+        """
+        self._aliases += 1
+        written = CIRCUIT_BREAKER.table.alias(f"t{self._aliases}")
+        default = self.const(BREAKER_DEFAULT_NAME, Text)
+        want = union(
+            select(written.c.name).where(written.c.tenant_id == self.tenant),
+            select(default.label("name")),
+        )
+        rows, adapt = self.breaker_rows(select(want.subquery().c.name))
+        self._aliases += 1
+        existing = CIRCUIT_BREAKER.table.alias(f"t{self._aliases}")
+        has_default = (
+            select(existing.c.id)
+            .where(existing.c.tenant_id == self.tenant, existing.c.name == default)
+            .exists()
+        )
+        body = self.entity_object(CIRCUIT_BREAKER, rows, adapt, f.fields, f.type_name)
+        order = (case((has_default, rows.c.name)), rows.c.name.collate("C"))
+        agg = func.json_agg(aggregate_order_by(body, *order))
+        self.due_breakers(None)
+        return func.coalesce(select(agg).select_from(rows).scalar_subquery(), _EMPTY)
+
+    # -- lessons and runs -------------------------------------------------------------------
+    def lesson_stats(self, f: Field) -> ColumnElement[Any]:
+        """Totals of the tenant's lessons: every type and status in enum order, zeros too."""
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            alias, adapt = self.alias(LESSON)
+            counted = select(func.count()).select_from(alias)
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr == "total":
+                pairs.append(
+                    (sub.key, counted.where(alias.c.tenant_id == self.tenant).scalar_subquery())
+                )
+            elif sub.attr in LESSON_COUNTS:
+                column, values = LESSON_COUNTS[sub.attr]
+                cells = (
+                    func.unnest(self.const(list(values), ARRAY(Text)))
+                    .table_valued("v", with_ordinality="n")
+                    .render_derived(name=f"u{self._aliases}")
+                )
+                cell: list[tuple[str, ColumnElement[Any]]] = []
+                for leaf in sub.fields:
+                    if leaf.name == "__typename":
+                        cell.append((leaf.key, self.const(sub.type_name)))
+                    elif leaf.attr == "count":
+                        where = (alias.c.tenant_id == self.tenant, adapt(column) == cells.c.v)
+                        cell.append((leaf.key, counted.where(*where).scalar_subquery()))
+                    elif leaf.enum:
+                        cell.append((leaf.key, cells.c.v))
+                    else:
+                        raise NotCompilable(f"{sub.type_name}.{leaf.name}")
+                agg = func.json_agg(aggregate_order_by(self.obj(cell), cells.c.n))
+                pairs.append((sub.key, select(agg).select_from(cells).scalar_subquery()))
+            else:
+                raise NotCompilable(f"LessonStats.{sub.name}")
+        return self.obj(pairs)
+
+    def incident_metrics(self, f: Field) -> ColumnElement[Any]:
+        """One aggregate over the incidents created in the last `windowDays` days.
+
+        The aggregates are computed in an inner query and formatted outside it, so each is
+        written (and computed) once.
+        """
+        self.checks[self.index[id(f)]] = ("window_days", *METRICS_WINDOW_DAYS)
+        alias, adapt = self.alias(INCIDENT)
+        now = func.now()
+        start = now - func.make_interval(0, 0, 0, self.arg(f, "window_days", Integer))
+        values: dict[str, ColumnElement[Any]] = {
+            "start": start,
+            "end": now,
+            **{name: adapt(expr) for name, expr in INCIDENT_METRICS.items()},
+        }
+        for severity in METRICS_SEVERITIES:
+            match = adapt(METRICS_SEVERITY) == self.const(severity)
+            values[severity] = func.count().filter(match)
+        window = (alias.c.tenant_id == self.tenant, adapt(METRICS_CREATED_AT) >= start)
+        row = (
+            select(*(v.label(k) for k, v in values.items()))
+            .select_from(alias)
+            .where(*window)
+            .subquery(f"m{self._aliases}")
+        )
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for sub in f.fields:
+            if sub.name == "__typename":
+                pairs.append((sub.key, self.const(f.type_name)))
+            elif sub.attr == "window_days":
+                pairs.append((sub.key, self.arg(f, "window_days", Integer)))
+            elif sub.attr in ("window_start", "window_end"):
+                pairs.append((sub.key, _iso(row.c[sub.attr.removeprefix("window_")])))
+            elif sub.attr in INCIDENT_METRICS:
+                pairs.append((sub.key, _format(row.c[sub.attr], sub)))
+            elif sub.attr == "by_severity":
+                pairs.append((sub.key, self.severity_counts(sub, row)))
+            else:
+                raise NotCompilable(f"IncidentMetrics.{sub.name}")
+        return select(self.obj(pairs)).select_from(row).scalar_subquery()
+
+    def severity_counts(self, f: Field, row: FromClause) -> ColumnElement[Any]:
+        """`bySeverity`: one object per severity, CRITICAL first, from the row's counts."""
+        cells = []
+        for severity in METRICS_SEVERITIES:
+            cell: list[tuple[str, ColumnElement[Any]]] = []
+            for leaf in f.fields:
+                if leaf.name == "__typename":
+                    cell.append((leaf.key, self.const(f.type_name)))
+                elif leaf.attr == "severity":
+                    cell.append((leaf.key, self.const(severity)))
+                elif leaf.attr == "count":
+                    cell.append((leaf.key, row.c[severity]))
+                else:
+                    raise NotCompilable(f"{f.type_name}.{leaf.name}")
+            cells.append(self.obj(cell))
+        return func.json_build_array(*cells)
+
+    def budget_halts(self, f: Field) -> ColumnElement[Any]:
+        """The newest `first` halted runs, then those whose message holds the amounts."""
+        entity = BUDGET_HALT
+        inner, inner_adapt = self.alias(entity)
+        newest = (
+            select(inner.c.id)
+            .where(inner.c.tenant_id == self.tenant, inner_adapt(BUDGET_HALT_WHERE))
+            .order_by(*(inner_adapt(o) for o in BUDGET_HALT_ORDER))
+            .limit(self.arg(f, "first", Integer))
+        )
+        alias, adapt = self.alias(entity)
+        body = self.entity_object(entity, alias, adapt, f.fields, f.type_name)
+        agg = func.json_agg(aggregate_order_by(body, *(adapt(o) for o in BUDGET_HALT_ORDER)))
+        halts = (
+            select(agg)
+            .select_from(alias)
+            .where(
+                alias.c.tenant_id == self.tenant,
+                alias.c.id.in_(newest),
+                adapt(BUDGET_HALT_MATCHES),
+            )
+        )
+        return func.coalesce(halts.scalar_subquery(), _EMPTY)
+
+    def operation(self, root: tuple[Field, ...]) -> list[tuple[str, ColumnElement[Any]]]:
+        """The roots that compile, planned one by one; the others are left out (resolver path).
+
+        A root that does not compile leaves nothing behind: the parameters and connections it
+        registered are dropped, so binding the plan never evaluates them.
+        """
         pairs: list[tuple[str, ColumnElement[Any]]] = []
         for f in root:
-            if f.name == "__typename":
-                pairs.append((f.key, self.const("Query")))
-            elif ("Query", f.name) in ROOT_LISTS:
-                pairs.append((f.key, self.root_list(f)))
-            elif f.name == "viewer" and not f.args:
-                pairs.append((f.key, self.viewer(f)))
-            elif (rel := _relation("Query", f.name)) is not None and rel.kind == "one":
-                pairs.append((f.key, self.root_one(f, rel)))
-            else:
-                raise NotCompilable(f"Query.{f.name}")
-        return cast(self.obj(pairs), Text)
+            static, dynamic, connections = (
+                len(self.static),
+                len(self.dynamic),
+                set(self.connections),
+            )
+            try:
+                pairs.append((f.key, self.root(f)))
+            except NotCompilable:
+                for name in list(self.static)[static:]:
+                    del self.static[name]
+                for name in list(self.dynamic)[dynamic:]:
+                    del self.dynamic[name]
+                for index in set(self.connections) - connections:
+                    del self.connections[index]
+        if not pairs:
+            raise NotCompilable("no root field compiles")
+        return pairs
+
+
+# Root fields with a root function of their own: name -> (their arguments, the function).
+_NAMED_ROOTS: dict[str, tuple[frozenset[str], Callable[[_Compiler, Field], ColumnElement[Any]]]] = {
+    "viewer": (frozenset(), _Compiler.viewer),
+    "circuitBreaker": (frozenset({"name"}), _Compiler.circuit_breaker),
+    "circuitBreakers": (frozenset(), _Compiler.circuit_breakers),
+    "lessonStats": (frozenset(), _Compiler.lesson_stats),
+    "budgetHalts": (frozenset({"first"}), _Compiler.budget_halts),
+    "incidentMetrics": (frozenset({"window_days"}), _Compiler.incident_metrics),
+}
 
 
 def _relation(parent: str, name: str) -> Relation[Any] | None:
@@ -468,9 +805,15 @@ def _relation(parent: str, name: str) -> Relation[Any] | None:
 
 
 def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
-    """Compile a query operation's selection into one statement, or raise NotCompilable."""
+    """Compile the operation's compilable roots into one statement returning one text per root.
+
+    Raises NotCompilable when no root compiles.
+    """
     compiler = _Compiler(root)
-    stmt = select(compiler.operation(root).label("body"))
+    pairs = compiler.operation(root)
+    parts: list[ColumnElement[str]] = [cast(v, Text) for _k, v in pairs]
+    parts += [cast(due, Text) for due in compiler.settle]
+    stmt = select(array(parts, type_=Text).label("roots"))  # type: ignore[misc]
     compiled = stmt.compile(dialect=dialect)
     return Plan(
         sql=compiled.string,
@@ -486,10 +829,16 @@ def compile_operation(root: tuple[Field, ...], dialect: Dialect) -> Plan:
         },
         dynamic=dict(compiler.dynamic),
         connections=dict(compiler.connections),
+        roots=tuple(k for k, _v in pairs),
+        settle=len(compiler.settle),
+        checks=dict(compiler.checks),
     )
 
 
-_ORDER_ARGS = frozenset(s.order_arg for s in ROOT_LISTS.values() if s.order_arg)
+# Arguments whose values (not only null-ness) change the SQL: orderings and relation switches.
+_ORDER_ARGS = frozenset(s.order_arg for s in ROOT_LISTS.values() if s.order_arg) | {
+    arg for arg, _ in RELATION_SWITCHES.values()
+}
 
 
 class PlanCache:
@@ -528,6 +877,8 @@ class BoundPlan:
     sql: str
     template: tuple[Any, ...]
     caller: tuple[tuple[int, str], ...]  # (parameter index, "tenant" | "actor" | "role")
+    roots: tuple[str, ...]  # Plan.roots: the response key of each text the statement returns
+    settle: int  # Plan.settle
 
     def params(self, *, tenant_id: str, actor: str, role: str) -> list[Any]:
         """The statement's parameters for one caller; the tenant comes only from here."""
@@ -546,4 +897,4 @@ def bind_plan(plan: Plan, root: tuple[Field, ...], pages: Pages) -> BoundPlan:
         values[name] = getter(nodes, pages)
     template = tuple(None if name in _CALLER else values[name] for name in plan.positions)
     caller = tuple((i, name) for i, name in enumerate(plan.positions) if name in _CALLER)
-    return BoundPlan(plan.sql, template, caller)
+    return BoundPlan(plan.sql, template, caller, plan.roots, plan.settle)

@@ -225,11 +225,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _add_event_sql() -> str:
+def _add_event_sql(mode: audit.NotifyMode) -> str:
     """AddIncidentEvent's whole write as ONE statement; see add_event_touching_incident."""
     inc_cols = ", ".join(c.name for c in INCIDENT.columns)
     ev_cols = ", ".join(c.name for c in INCIDENT_EVENT.columns)
-    audit_sql, notifies = audit.audit_cte(8, 2, "ev")
+    audit_sql, notifies = audit.audit_cte(8, 2, "ev", mode=mode)
     return (
         "WITH inc AS (UPDATE incidents SET updated_at = $3::timestamptz "  # noqa: S608 - constants
         f"WHERE tenant_id = $1 AND id = $2 RETURNING {inc_cols}), "
@@ -242,7 +242,10 @@ def _add_event_sql() -> str:
     )
 
 
-_ADD_EVENT_SQL = _add_event_sql()
+_ADD_EVENT_SQL: dict[audit.NotifyMode, str] = {
+    "outbox": _add_event_sql("outbox"),
+    "direct": _add_event_sql("direct"),
+}
 _EVENT_WIDTH = len(INCIDENT_EVENT.columns)
 _INCIDENT_END = _EVENT_WIDTH + len(INCIDENT.columns)
 
@@ -277,7 +280,7 @@ async def add_event_touching_incident(
         *entry.params(),
     )
     with map_db_errors():
-        row = (await conn.exec_driver_sql(_ADD_EVENT_SQL, params)).first()
+        row = (await conn.exec_driver_sql(_ADD_EVENT_SQL[entry.mode], params)).first()
     if row is None:
         raise NotFound("Incident", event.incident_id)
     return (

@@ -16,12 +16,13 @@ import asyncpg
 from drivers.audit import NOTIFY_CHANNEL
 from drivers.db import async_url
 
-__all__ = ["LISTEN_APPLICATION_NAME", "ListenConnection"]
+__all__ = ["LISTEN_APPLICATION_NAME", "ListenConnection", "asyncpg_dsn"]
 
 LISTEN_APPLICATION_NAME = "gateway-listen"  # its application_name in pg_stat_activity
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
+    """The URL for asyncpg.connect (a connection outside the SQLAlchemy pool)."""
     # async_url validates the scheme and turns sslmode= into asyncpg's ssl=.
     return async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -39,7 +40,7 @@ class ListenConnection:
     ) -> ListenConnection:
         """Connect and LISTEN; `on_payload` gets each notification's payload string."""
         conn = await asyncpg.connect(
-            _asyncpg_dsn(url),
+            asyncpg_dsn(url),
             timeout=connect_timeout,
             # named, so that operators (and tests) can find it in pg_stat_activity
             server_settings={"application_name": LISTEN_APPLICATION_NAME},

@@ -532,7 +532,6 @@ CIRCUIT_BREAKER_CURRENT_INCIDENT = Relation(
     _bi.c.id,
     "one",
     on=("CircuitBreaker", "currentIncident"),
-    compiled=False,
 )
 # Unresolved only (the default), and every incident (includeResolved: true).
 CIRCUIT_BREAKER_INCIDENTS = Relation(
@@ -543,7 +542,6 @@ CIRCUIT_BREAKER_INCIDENTS = Relation(
     _breaker_incidents_newest,
     where=_bi.c.resolved.is_(False),
     on=("CircuitBreaker", "incidents"),
-    compiled=False,
 )
 CIRCUIT_BREAKER_ALL_INCIDENTS = Relation(
     BREAKER_INCIDENT,
@@ -552,7 +550,6 @@ CIRCUIT_BREAKER_ALL_INCIDENTS = Relation(
     "connection",
     _breaker_incidents_newest,
     on=("CircuitBreaker", "allIncidents"),
-    compiled=False,
 )
 QUERY_OVERRIDE = Relation(LIMIT_OVERRIDE, "id", _ovr.c.id, "one", on=("Query", "override"))
 QUERY_THRESHOLD_SIGNAL = Relation(
@@ -570,7 +567,6 @@ INCIDENT_EXECUTION_SCOPES = Relation(
     "list",
     _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
     on=("Incident", "executionScopes"),
-    compiled=False,
 )
 
 
@@ -1038,3 +1034,99 @@ COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
     ),
     **{("Incident", name): expr for name, expr in INCIDENT_DERIVED.items()},
 }
+
+
+# === roots compiled since issue 14 (helper `roots`): breakers, lesson stats, scopes, halts ======
+# Declarations only; drivers/compiler.py plans them (one root function each) and
+# tests/compiled/ proves each byte-equal to its resolver.
+from sqlalchemy import Integer, Text  # noqa: E402
+
+from drivers.enums import LessonStatus, LessonType  # noqa: E402
+from drivers.rules.breaker import DEFAULT_BREAKER  # noqa: E402
+from drivers.rules.budget import HALT_AMOUNTS, HALT_MARKER  # noqa: E402
+
+# `executionScopes(incidentId:)`: a root list keyed by its argument, as Incident.executionScopes.
+QUERY_EXECUTION_SCOPES = Relation(
+    EXECUTION_SCOPE,
+    "incident_id",
+    _scp.c.incident_id,
+    "list",
+    _desc_ts("SCOPES_NEWEST", _scp.c.created_at, _scp.c.id),
+    on=("Query", "executionScopes"),
+)
+RELATIONS[("Query", "executionScopes")] = QUERY_EXECUTION_SCOPES
+
+# CircuitBreaker: a breaker never written reads as CLOSED with no failures (drivers/breakers.py
+# closed_breaker); these columns are what such a breaker holds instead of NULL.
+BREAKER_ABSENT: dict[str, ColumnElement[Any]] = {
+    "disabled": literal_column("false"),
+    "consecutive_failures": literal_column("0"),
+}
+BREAKER_DEFAULT_NAME = DEFAULT_BREAKER  # listed by circuitBreakers even before its first write
+
+# BudgetHalt rows: HALTED runs whose message names the hard budget limit, newest first; the
+# amounts come from the message (drivers/rules/budget.py), rows without them are skipped.
+BUDGET_HALT = Entity("BudgetHalt", _run, r.RunRecord)
+BUDGET_HALT_WHERE = (_run.c.status == "HALTED") & _run.c.error_message.contains(
+    HALT_MARKER, autoescape=True
+)
+BUDGET_HALT_ORDER = (_run.c.completed_at.desc().nulls_last(), _run.c.id.desc())
+_amounts = func.regexp_match(_run.c.error_message, HALT_AMOUNTS, type_=ARRAY(Text))
+
+# lessonStats: every lesson type and status, in enum order, zeros too.
+LESSON_COUNTS: dict[str, tuple[ColumnElement[Any], tuple[str, ...]]] = {
+    "by_type": (_les.c.lesson_type, tuple(v.value for v in LessonType)),
+    "by_status": (_les.c.status, tuple(v.value for v in LessonStatus)),
+}
+
+COMPUTED.update(
+    {
+        ("ExecutionScope", "attempts_remaining"): _scp.c.max_attempts - _scp.c.attempts_used,
+        ("CircuitBreaker", "state"): case((_cb.c.disabled, "OPEN"), else_="CLOSED"),
+        ("CircuitBreaker", "is_open"): _cb.c.disabled,
+        ("CircuitBreaker", "reason"): _cb.c.disabled_reason,
+        ("CircuitBreaker", "incident_id"): _cb.c.incident_id,
+        # A bound int4: an amount over 2^31-1 fails the statement and the resolver path answers
+        # (with GraphQL's Int error), as for any compiled read that fails.
+        ("BudgetHalt", "run_id"): _run.c.id,
+        ("BudgetHalt", "consumed_cents"): cast(_amounts[1], Integer),
+        ("BudgetHalt", "limit_cents"): cast(_amounts[2], Integer),
+        ("BudgetHalt", "total_steps"): _run.c.plan_step_count,
+        ("BudgetHalt", "completed_steps"): _run.c.completed_step_count,
+        ("BudgetHalt", "step_cost_cents"): literal_column("0"),
+        ("BudgetHalt", "completed_at"): _run.c.completed_at,
+        ("BudgetHalt", "error_message"): _run.c.error_message,
+    }
+)
+BUDGET_HALT_MATCHES = _amounts.is_not(None)
+
+# A boolean argument that switches a relation for another (argument, relation's key).
+RELATION_SWITCHES: dict[tuple[str, str], tuple[str, tuple[str, str]]] = {
+    ("CircuitBreaker", "incidents"): ("include_resolved", ("CircuitBreaker", "allIncidents")),
+}
+
+# incidentMetrics(windowDays:): one aggregate over the incidents created in the window, as
+# drivers/analytics.py _METRICS (the window starts at the statement's now() - windowDays).
+METRICS_WINDOW_DAYS = (1, 365)  # resolvers/analytics.py MAX_WINDOW_DAYS
+_ttr_ms = cast(
+    func.extract("epoch", _inc.c.resolved_at - _inc.c.created_at) * 1000, Float(precision=53)
+)
+_resolved = _inc.c.resolved_at.is_not(None)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.count().filter(condition)
+
+
+INCIDENT_METRICS: dict[str, ColumnElement[Any]] = {
+    "open": _count_if(_inc.c.status == "OPEN"),
+    "acknowledged": _count_if(_inc.c.status == "ACKNOWLEDGED"),
+    "active": _count_if((_inc.c.status == "OPEN") | (_inc.c.status == "ACKNOWLEDGED")),
+    "resolved": _count_if(_inc.c.status == "RESOLVED"),
+    "total": func.count(),
+    "average_resolution_ms": func.avg(_ttr_ms).filter(_resolved),
+    "median_resolution_ms": func.percentile_cont(0.5).within_group(_ttr_ms).filter(_resolved),
+}
+METRICS_SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")  # by_severity, in this order
+METRICS_SEVERITY = _inc.c.severity
+METRICS_CREATED_AT = _inc.c.created_at

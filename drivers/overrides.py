@@ -128,13 +128,13 @@ _CASTS = {
 }
 
 
-def _request_sql() -> str:
+def _request_sql(mode: audit.NotifyMode) -> str:
     """The checks and write of requestOverride as ONE statement; see insert_requested_override."""
     # $1 tenant, $2 limit, $3.. the other written values in _WRITTEN order, then the cap, then
     # the audit row's placeholders.
     values = [f"${3 + i}::{_CASTS.get(name, 'text')}" for i, name in enumerate(_WRITTEN)]
     cap = 3 + len(_WRITTEN)
-    audit_sql, _ = audit.audit_cte(cap + 1, 0, "ins")
+    audit_sql, _ = audit.audit_cte(cap + 1, 0, "ins", mode=mode)
     open_list = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     return (
         "WITH slots AS (SELECT limit_overrides_active_after_lock($1::text) AS active), "  # noqa: S608 - constants only, values are bind parameters
@@ -149,7 +149,10 @@ def _request_sql() -> str:
     )
 
 
-_REQUEST_SQL = _request_sql()
+_REQUEST_SQL: dict[audit.NotifyMode, str] = {
+    "outbox": _request_sql("outbox"),
+    "direct": _request_sql("direct"),
+}
 
 
 async def insert_requested_override(
@@ -175,7 +178,7 @@ async def insert_requested_override(
     written = tuple(getattr(planned, name) for name in _WRITTEN)
     params = (tenant_id, planned.limit_id, *written, max_active, *entry.params())
     with map_db_errors():
-        first = (await conn.exec_driver_sql(_REQUEST_SQL, params)).first()
+        first = (await conn.exec_driver_sql(_REQUEST_SQL[entry.mode], params)).first()
     if first is None:  # pragma: no cover - the statement always answers one row
         raise RuntimeError("requestOverride's statement answered no row")
     row: tuple[Any, ...] = tuple(first)

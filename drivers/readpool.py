@@ -18,7 +18,10 @@ import asyncpg
 from drivers.db import UNNAMED_STATEMENTS, timeout_setting
 from drivers.errors import DriverError, Unavailable
 
-__all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_text"]
+__all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_parts", "fetch_json_text"]
+
+# Longest statement text kept prepared per connection (asyncpg's default is 15 KiB).
+MAX_CACHED_STATEMENT_BYTES = 1024 * 1024
 
 # Called with the SQL of every statement a pool connection sent (tests count statements here).
 QUERY_HOOKS: list[Callable[[str], None]] = []
@@ -63,6 +66,9 @@ async def create_read_pool(
         init=_init,
         reset=_no_reset,
         connect=connect,
+        # Compiled statements are often longer than asyncpg's 15 KiB caching limit (a Float
+        # field's formatting alone is ~11 KiB): keep them prepared like the short ones.
+        max_cacheable_statement_size=MAX_CACHED_STATEMENT_BYTES,
         **({} if prepared_statements else UNNAMED_STATEMENTS),
         # DateStyle ISO: the compiled SQL formats timestamps from their text output.
         server_settings={
@@ -74,12 +80,23 @@ async def create_read_pool(
     return pool
 
 
-async def fetch_json_text(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> str:
-    """Run one statement that returns one text value (the response JSON) and return it."""
+async def _fetchval(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> Any:
     try:
-        body = await pool.fetchval(sql, *params)
+        return await pool.fetchval(sql, *params)
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
         raise Unavailable(f"database unavailable: {exc}") from exc
     except asyncpg.PostgresError as exc:
         raise DriverError(f"compiled read failed: {exc}") from exc
-    return str(body)
+
+
+async def fetch_json_text(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> str:
+    """Run one statement that returns one text value (the response JSON) and return it."""
+    return str(await _fetchval(pool, sql, params))
+
+
+async def fetch_json_parts(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[str]:
+    """Run one statement that returns one text[] value (a JSON text per root field).
+
+    A SQL NULL element is JSON's null (a point lookup that found nothing).
+    """
+    return ["null" if part is None else str(part) for part in await _fetchval(pool, sql, params)]

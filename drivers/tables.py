@@ -62,6 +62,7 @@ __all__ = [
     "api_keys",
     "audit_log",
     "breaker_incidents",
+    "change_outbox",
     "circuit_breakers",
     "enum_check",
     "execution_scopes",
@@ -1272,4 +1273,20 @@ trusted_documents = sa.Table(
     sa.Column("operation_names", sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
     _created_at(),
     sa.CheckConstraint("hash ~ '^sha256:[0-9a-f]{64}$'", name="hash"),
+)
+
+# --- Change outbox (docs/decisions.md § Change notifications through an outbox) --------------
+
+# A committed transaction's change notifications, waiting for the one publisher
+# (gateway/publisher.py) to send them with pg_notify and delete them: the table holds only
+# what is not yet published. id is the order within a transaction (and between transactions
+# that touched the same row); a row is the payload {"tenant_id", "kind", "id"}.
+change_outbox = sa.Table(
+    "change_outbox",
+    metadata,
+    _identity_id(),
+    _tenant(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    _created_at(),
 )

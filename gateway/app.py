@@ -28,6 +28,7 @@ from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
 from gateway.pipeline import GRAPHQL_PATH
 from gateway.prepared_reads import PreparedReads
+from gateway.publisher import notify_mode_options, publisher_for
 from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
@@ -101,7 +102,9 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     direct_url = settings.database_listen_url or url
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade_head, direct_url)
-    primary = make_engine(url, **_engine_options(settings))
+    primary = make_engine(
+        url, **_engine_options(settings), execution_options=notify_mode_options(settings)
+    )
     # Reads: their own AUTOCOMMIT pools, on the replica if there is one (gateway/replica.py).
     reads = await open_read_side(settings, url, primary, _engine_options(settings))
     auth = Authenticator(
@@ -130,6 +133,9 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         breaker=breaker_settings(settings),
     )
     await runtime.hub.start()
+    publisher = publisher_for(settings, direct_url)
+    if publisher is not None:
+        publisher.start()
     await reads.start()
     _tune_gc()
     jobs = Runner(primary, default_jobs(settings)) if settings.gateway_background_jobs else None
@@ -140,6 +146,8 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     finally:
         if jobs is not None:
             await jobs.stop()
+        if publisher is not None:
+            await publisher.stop()
         await runtime.hub.stop()
         await runtime.sessions.stop()
         await reads.close()

@@ -348,6 +348,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_worker(url: str, settings: Settings) -> None:
     from drivers.db import make_engine  # noqa: PLC0415
+    from gateway.publisher import notify_mode_options, publisher_for  # noqa: PLC0415
     from gateway.worker import Runner, default_jobs  # noqa: PLC0415 - only the worker needs it
 
     engine = make_engine(
@@ -356,17 +357,24 @@ async def _run_worker(url: str, settings: Settings) -> None:
         max_overflow=2,
         pool_pre_ping=True,
         prepared_statements=settings.db_prepared_statements,
+        execution_options=notify_mode_options(settings),
     )
     runner = Runner(engine, default_jobs(settings))
+    # The worker can be the database's outbox publisher too (gateway/publisher.py).
+    publisher = publisher_for(settings, _direct(settings, url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner.start()
+    if publisher is not None:
+        publisher.start()
     try:
         await stop.wait()
     finally:
         await runner.stop()
+        if publisher is not None:
+            await publisher.stop()
         await engine.dispose()
 
 

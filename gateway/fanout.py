@@ -53,14 +53,15 @@ _CAPACITY = 256  # events x groups kept (initial states too); eviction only cost
 
 def operation_identity(
     query: str, operation_name: str | None, variables: dict[str, object] | None
-) -> tuple[str, str | None, bytes] | None:
+) -> tuple[str, str | None, str] | None:
     """An operation's identity: document, operation name, variables as canonical JSON.
 
     Equal identities run the same operation (variable key order does not matter); None when the
-    variables cannot be serialised.
+    variables cannot be serialised. The JSON is kept as text: the bytes orjson returns hold a
+    4 KiB buffer each, and an identity lives as long as its subscription or cache entry.
     """
     try:
-        canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return None
     return (query, operation_name, canonical)

@@ -29,6 +29,7 @@ __all__ = [
     "ERROR_CODE_ATTRIBUTE",
     "GRAPHQL_ERRORS",
     "GRAPHQL_OPERATIONS",
+    "GRAPHQL_ROOT_FIELDS",
     "HTTP_REQUESTS",
     "HTTP_SECONDS",
     "PREPARED_READS",
@@ -50,6 +51,11 @@ HTTP_SECONDS = Histogram(
 )
 GRAPHQL_OPERATIONS = Counter(
     "gateway_graphql_operations_total", "GraphQL operations by read path", ["path"]
+)
+GRAPHQL_ROOT_FIELDS = Counter(
+    "gateway_graphql_root_fields_total",
+    "Root fields of executed GraphQL operations by the read path that answered each",
+    ["path"],
 )
 PREPARED_READS = Counter(
     "gateway_prepared_reads_total",
@@ -82,12 +88,21 @@ DATABASE_GAUGES_TIMEOUT = 2.0
 
 
 def count_operation(data: object) -> str:
-    """Count an executed operation by the read path that served it, and return that path.
+    """Count an executed operation and its root fields by read path; return the operation's.
 
-    A compiled result's data is PostgreSQL's JSON text, handed on as an orjson.Fragment.
+    A compiled root's value is PostgreSQL's JSON text, handed on as an orjson.Fragment: an
+    operation is `compiled` when every root is, `mixed` when some are, else `resolver`. Roots
+    are counted as far as `data` shows them (none when it is null).
     """
-    path = "compiled" if isinstance(data, orjson.Fragment) else "resolver"
+    values = data.values() if isinstance(data, dict) else ()
+    compiled = sum(1 for v in values if isinstance(v, orjson.Fragment))
+    resolved = len(values) - compiled
+    path = "resolver" if not compiled else "mixed" if resolved else "compiled"
     GRAPHQL_OPERATIONS.labels(path).inc()
+    if compiled:
+        GRAPHQL_ROOT_FIELDS.labels("compiled").inc(compiled)
+    if resolved:
+        GRAPHQL_ROOT_FIELDS.labels("resolver").inc(resolved)
     return path
 
 

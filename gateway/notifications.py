@@ -1,14 +1,23 @@
 """The process's one LISTEN connection and its fan-out to WebSocket subscribers.
 
-Mutations pg_notify inside their transaction, so PostgreSQL delivers a notification only after
-commit, to every replica's listener. The hub keeps exactly one LISTEN connection per process
-(outside the pool), reconnects it with jittered exponential backoff when the database goes away,
-and for each notification that some subscriber of that tenant wants, loads the changed row ONCE
-and puts the resulting Change on each interested subscriber's bounded queue.
+Changes reach this channel only after their commit, on every replica: with NOTIFY_MODE=outbox
+the database's one outbox publisher (gateway/publisher.py) sends the committed change_outbox
+rows, with `direct` each mutation's own pg_notify does (delivered at its commit). The hub keeps
+exactly one LISTEN connection per process (outside the pool), reconnects it with jittered
+exponential backoff when the database goes away, and for each notification that some
+subscriber of that tenant wants, loads the changed row ONCE and puts the resulting Change on
+each interested subscriber's bounded queue.
 
 A subscriber whose queue is full is cut off (its stream ends with SERVICE_UNAVAILABLE,
 reason SLOW_SUBSCRIBER) rather than silently losing events or holding memory for ever: a client
 that resubscribes reads the current state again (docs/decisions.md).
+
+Every change the hub hands out carries a sequence number (one per notification or resync, in
+dispatch order). A subscriber registered while a `Watcher` is set in the context (a WebSocket
+operation of a fan-out group, gateway/groups.py) can be PARKED once it has read everything: the
+hub then skips it, and the group's one shared stream writes its events to the socket instead,
+those after the sequence number the subscriber was parked at. Unparking hands it back its own
+queue, optionally with changes to replay.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Literal, Protocol, cast
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +47,7 @@ from resolvers.subscriptions import (
     load_change,
 )
 
-__all__ = ["NotificationHub"]
+__all__ = ["NOTIFICATIONS_DELIVERED", "WATCHER", "NotificationHub", "Subscription", "Watcher"]
 
 log = logging.getLogger("gateway.notifications")
 
@@ -63,13 +73,84 @@ ListenerState = Literal["stopped", "connecting", "connected", "reconnecting"]
 _OVERFLOW = object()
 
 
+class Watcher(Protocol):
+    """Told what one subscriber's stream does (gateway/groups.py parks it from `idle`)."""
+
+    def attached(self, hub: NotificationHub, subscription: Subscription) -> None:
+        """The subscriber was registered with the hub."""
+
+    def idle(self) -> None:
+        """Everything queued was read (and handled by the consumer): the stream waits."""
+
+    def taking(self, seq: int, change: Change) -> None:
+        """The stream is about to yield this change."""
+
+    def detached(self) -> None:
+        """The subscriber left the hub (its stream ended or it was cut off)."""
+
+
+# Set by the task that opens a subscription: the hub attaches it to the subscriber it registers.
+WATCHER: ContextVar[Watcher | None] = ContextVar("gateway_hub_watcher", default=None)
+
+
+class _Inbox:
+    """A subscriber's FIFO of (sequence number, change): asyncio.Queue's part that is used.
+
+    An idle subscriber holds no buffer and no waiter list (a Queue holds four deques, ~2 KiB,
+    for as long as the subscription lives); one reader only.
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[tuple[int, object]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: tuple[int, object]) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> tuple[int, object]:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    async def get(self) -> tuple[int, object]:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self.get_nowait()
+
+
 @dataclass(eq=False, slots=True)
-class _Subscriber:
+class Subscription:
+    """One registered subscriber: what it wants, its queue of (sequence number, change)."""
+
     tenant_id: str
     kinds: frozenset[str]
     accepts: Accepts
     resync: bool
-    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+    watcher: Watcher | None = None
+    counted: bool = True  # in gateway_subscribers; a group's shared stream is not a subscriber
+    bounded: bool = True  # cut off when its queue overflows; a group's shared stream never is
+    parked: bool = False  # the hub skips it: its group's shared stream writes to its socket
+    queue: _Inbox = field(default_factory=_Inbox)
 
 
 class NotificationHub:
@@ -91,7 +172,8 @@ class NotificationHub:
         self._ping_interval = ping_interval
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
-        self._subscribers: dict[str, set[_Subscriber]] = defaultdict(set)
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._seq = 0  # sequence number of the last change handed out
         self._inbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._first_attempt = asyncio.Event()
@@ -190,17 +272,21 @@ class NotificationHub:
         if note is None:
             log.warning("ignoring malformed notification %r", payload)
             return
-        interested = [s for s in self._subscribers.get(note.tenant_id, ()) if note.kind in s.kinds]
-        if not interested:
+        if not any(note.kind in s.kinds for s in self._subscribers.get(note.tenant_id, ())):
             return
         NOTIFICATION_LOADS.inc()
         change = await load_change(self._loads, note)
         if change is None:
             return
+        # Who gets it is decided after the load, in one step with its sequence number: a
+        # subscriber parked meanwhile gets it from its group's stream, never twice or not at all.
+        self._seq += 1
         delivered = 0
-        for subscriber in interested:
-            if subscriber.accepts(change) and self._offer(subscriber, change):
-                delivered += 1
+        for subscriber in list(self._subscribers.get(note.tenant_id, ())):
+            if subscriber.parked or note.kind not in subscriber.kinds:
+                continue
+            if subscriber.accepts(change) and self._offer(subscriber, self._seq, change):
+                delivered += subscriber.counted  # a group's stream counts its members itself
         NOTIFICATIONS_DELIVERED.inc(delivered)  # once per notification, not per subscriber
 
     def _resync(self) -> None:
@@ -210,36 +296,74 @@ class NotificationHub:
         of an equal operation still share the execution of the signal (gateway/fanout.py).
         """
         marker = Resync(datetime.now(UTC))
+        self._seq += 1
         for tenant_id, subs in list(self._subscribers.items()):
             change = Change(tenant_id, RESYNC, "", marker)
             for subscriber in list(subs):
-                if subscriber.resync and self._offer(subscriber, change):
-                    NOTIFICATIONS_DELIVERED.inc()
+                if (
+                    subscriber.resync
+                    and not subscriber.parked
+                    and self._offer(subscriber, self._seq, change)
+                ):
+                    NOTIFICATIONS_DELIVERED.inc(subscriber.counted)
 
-    def _offer(self, subscriber: _Subscriber, change: Change) -> bool:
+    def _offer(self, subscriber: Subscription, seq: int, change: Change) -> bool:
         """Queue the change; False when the subscriber was too slow and is cut off instead."""
-        if subscriber.queue.qsize() < self._queue_size:
-            subscriber.queue.put_nowait(change)
+        if not subscriber.bounded or subscriber.queue.qsize() < self._queue_size:
+            subscriber.queue.put_nowait((seq, change))
             return True
-        # Too slow: drop what it has not read, tell it once, and stop feeding it.
+        self.cut_off(subscriber)
+        return False
+
+    def cut_off(self, subscriber: Subscription) -> None:
+        """Too slow: drop what it has not read, tell it once (SLOW_SUBSCRIBER), stop feeding it."""
         SLOW_SUBSCRIBERS.inc()
         log.warning("subscriber of tenant %s fell behind; cutting it off", subscriber.tenant_id)
         self._remove(subscriber)
+        subscriber.parked = False
         while not subscriber.queue.empty():
             subscriber.queue.get_nowait()
-        subscriber.queue.put_nowait(_OVERFLOW)
-        return False
+        subscriber.queue.put_nowait((self._seq, _OVERFLOW))
 
-    def _remove(self, subscriber: _Subscriber) -> None:
+    # --- parking (gateway/groups.py) ------------------------------------------------------------
+
+    def park(self, subscriber: Subscription) -> int:
+        """Stop queueing changes for it; returns the sequence number it has seen everything up to.
+
+        Only for a subscriber that has read its whole queue (its watcher's `idle`).
+        """
+        subscriber.parked = True
+        return self._seq
+
+    def unpark(self, subscriber: Subscription, replay: Iterable[tuple[int, Change]] = ()) -> None:
+        """Queue its changes again, first `replay` (changes its group did not deliver to it)."""
+        subscriber.parked = False
+        if not self._registered(subscriber):
+            return  # cut off or gone meanwhile
+        for seq, change in replay:
+            self._offer(subscriber, seq, change)
+
+    def _registered(self, subscriber: Subscription) -> bool:
+        return subscriber in self._subscribers.get(subscriber.tenant_id, ())
+
+    def _remove(self, subscriber: Subscription) -> None:
         subs = self._subscribers.get(subscriber.tenant_id)
         if subs is not None and subscriber in subs:
             subs.discard(subscriber)
-            SUBSCRIBERS.dec()
+            if subscriber.counted:
+                SUBSCRIBERS.dec()
             if not subs:
                 del self._subscribers[subscriber.tenant_id]
+            if subscriber.watcher is not None:
+                subscriber.watcher.detached()
+
+    @property
+    def queue_size(self) -> int:
+        """Changes a subscriber may leave unread before it is cut off."""
+        return self._queue_size
 
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+        return sum(s.counted for subs in self._subscribers.values() for s in subs)
 
     @asynccontextmanager
     async def subscribe(
@@ -249,20 +373,30 @@ class NotificationHub:
 
         With `resync`, the stream also gets a RESYNC change after each LISTEN reconnect.
         """
-        subscriber = _Subscriber(tenant_id, kinds, accepts, resync)
+        watcher = WATCHER.get()
+        subscriber = Subscription(tenant_id, kinds, accepts, resync, watcher)
+        if watcher is not None:
+            watcher.attached(self, subscriber)  # may mark it a group's stream (not counted)
         self._subscribers[tenant_id].add(subscriber)
-        SUBSCRIBERS.inc()
+        if subscriber.counted:
+            SUBSCRIBERS.inc()
         try:
             yield self._stream(subscriber)
         finally:
             self._remove(subscriber)
 
-    async def _stream(self, subscriber: _Subscriber) -> AsyncIterator[Change]:
+    async def _stream(self, subscriber: Subscription) -> AsyncIterator[Change]:
+        watcher = subscriber.watcher
         while True:
-            item = await subscriber.queue.get()
+            if watcher is not None and subscriber.queue.empty():
+                watcher.idle()
+            seq, item = await subscriber.queue.get()
             if item is _OVERFLOW:
                 raise SubscriberTooSlow(
                     "this subscriber fell too far behind and was cut off; subscribe again",
                     reason="SLOW_SUBSCRIBER",
                 )
-            yield cast("Change", item)
+            change = cast("Change", item)
+            if watcher is not None:
+                watcher.taking(seq, change)
+            yield change

@@ -9,6 +9,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.groups import ASGI_SEND
 from gateway.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from gateway.pipeline import header, state
 from gateway.sse import EVENT_STREAM_PATH, wants_event_stream
@@ -32,6 +33,9 @@ class RequestContextMiddleware:
         incoming = header(scope, b"x-request-id") or ""
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         state(scope)["request_id"] = request_id
+        if scope["type"] == "websocket":
+            # the server's own send: fan-out groups write to its transport (gateway/groups.py)
+            state(scope)[ASGI_SEND] = send
         path = scope["path"] if scope["path"] in _PATHS else "other"
         if wants_event_stream(scope):  # a stream's duration is not a request's latency
             path = EVENT_STREAM_PATH

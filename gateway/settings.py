@@ -145,6 +145,22 @@ class Settings(BaseSettings):
         description="off: ignore document ids; allow: ids, APQ and any query; only: registered ids",
     )
 
+    # Change notifications through an outbox (issue #16 item 3; docs/decisions.md).
+    notify_mode: Literal["outbox", "direct"] = Field(
+        default="outbox",
+        description="outbox: change rows a publisher sends after commit; direct: pg_notify in "
+        "each write transaction (no publisher hop, but commits queue on the NOTIFY lock)",
+    )
+    outbox_publisher: bool = Field(
+        default=True, description="this process may be the database's outbox publisher"
+    )
+    outbox_poll_seconds: float = Field(
+        default=0.01, gt=0, description="how often the publisher looks for new outbox rows"
+    )
+    outbox_batch_size: int = Field(
+        default=1000, ge=1, description="outbox rows deleted and sent per publisher statement"
+    )
+
 
 def breaker_settings(settings: Settings) -> BreakerSettings:
     """The plain breaker/alert settings the resolvers and jobs receive."""

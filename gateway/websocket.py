@@ -26,7 +26,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
-from gateway import fanout
+from gateway import fanout, groups
+from gateway.notifications import WATCHER
 from gateway.runtime import Runtime
 from gateway.trusted_documents import DOCUMENT_IDS, DocumentIds
 from resolvers.context import Context
@@ -82,8 +83,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         key = fanout.share_key(
             self.context.principal, operation.query, operation.operation_name, operation.variables
         )
+        schema = fanout.sharing_schema(self.schema)
+        if key is not None:
+            # once its own stream has caught up, the group's shared stream serves this operation
+            sink = groups.SocketSink.of(
+                cast("TextWebSocketAdapter", self.websocket).ws, self.operations, operation
+            )
+            if sink is not None:
+                spec = groups.OperationSpec(
+                    schema,
+                    operation.query,
+                    operation.variables,
+                    operation.operation_name,
+                    self.context,
+                    self.root_value,
+                )
+                WATCHER.set(groups.Member(key, sink, spec))  # this operation's task only
         try:
-            result_source = await fanout.sharing_schema(self.schema).stream(
+            result_source = await schema.stream(
                 operation.query,
                 variable_values=operation.variables,
                 context_value=self.context,

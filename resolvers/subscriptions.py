@@ -1,7 +1,8 @@
 """Live subscriptions, framework-free: what a notification means, loading it, who may see it.
 
-A mutation publishes `{"tenant_id", "kind", "id"}` with pg_notify inside its transaction
-(resolvers/unit_of_work.py), so PostgreSQL delivers it only after commit. Each process has one
+A mutation publishes `{"tenant_id", "kind", "id"}` from inside its transaction
+(resolvers/unit_of_work.py; an outbox row or a pg_notify, drivers/audit.py), and it is
+delivered only after commit. Each process has one
 listener (the gateway's hub); for every notification somebody of that tenant wants, the hub calls
 `load_change` ONCE and hands the resulting `Change` to every interested subscriber. The functions
 here turn that feed into the records each root subscription field yields.
@@ -221,9 +222,12 @@ async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[Circu
     """The breaker's current state first (every breaker's, without a name), then each change.
 
     The subscriber registers with the feed BEFORE reading the current state, so a change that
-    commits in between is delivered after it (at worst the same state twice), never lost. After
-    the process's LISTEN connection reconnects, the current state is sent again (changes made
-    while it was down were not heard).
+    commits in between is delivered after it, never lost. A change whose loaded row equals the
+    one this subscriber got last is not sent again: the notification of a change that committed
+    before the current state was read can arrive after it (sooner or later: through the outbox
+    publisher, tens of milliseconds), and it carries nothing new. After the process's LISTEN
+    connection reconnects, the current state is sent again, even unchanged (changes made while
+    it was down were not heard).
     """
     principal = require_role(ctx, Role.VIEWER)
 
@@ -236,14 +240,18 @@ async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[Circu
         return [await breakers.get_circuit_breaker(ctx, name)]
 
     feed = _feed(ctx)
+    last: dict[str, CircuitBreakerRecord] = {}  # by breaker name: what this subscriber got
     async with feed.subscribe(principal.tenant_id, BREAKER_KINDS, accepts, resync=True) as stream:
         for record in await current():
+            last[record.name] = record
             yield record
         async for change in stream:
             _renew_loaders(ctx)
             if change.kind == RESYNC:
                 # LISTEN was down for a while: send the current state again.
                 for record in await current():
+                    last[record.name] = record
                     yield record
-            else:
+            elif last.get(change.record.name) != change.record:
+                last[change.record.name] = change.record
                 yield change.record

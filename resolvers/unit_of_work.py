@@ -5,9 +5,11 @@
         uow.audit("incidents", incident.id, before=old, after=new)
         uow.notify("INCIDENT_ACKNOWLEDGED", incident.id)
 
-On a clean exit the audit row and the pg_notify calls are written inside the same transaction,
-then it commits; any exception rolls everything back and nothing is published (PostgreSQL only
-delivers NOTIFY on commit). Forgetting the audit row is a programming error, caught here.
+On a clean exit the audit row and the notifications are written inside the same transaction,
+then it commits; any exception rolls everything back and nothing is published (change_outbox
+rows of a rolled-back transaction never existed, and PostgreSQL only delivers NOTIFY on commit;
+drivers/audit.py says which of the two the engine uses). Forgetting the audit row is a
+programming error, caught here.
 
 `unit_of_work(..., one_statement=True)` is for a mutation whose whole write is ONE statement
 that also carries the audit row and notifications (the driver gets them from
@@ -92,6 +94,7 @@ class UnitOfWork:
             operation=self.operation,
             request_id=self.request_id,
             notifications=tuple(self._notifications),
+            mode=audit.notify_mode(self.conn),
             **self._audit,
         )
 

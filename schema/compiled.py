@@ -1,9 +1,13 @@
-"""Dispatch query operations to the compiled read path (ARCHITECTURE.md § Reads).
+"""Dispatch query operations to the compiled read path, root field by root field.
 
 Runs in `on_execute`, i.e. after parsing, validation and the QueryLimits checks (which already
-answer `first` out of range and over-complex documents). When the whole operation compiles, the
-result's data is PostgreSQL's JSON text wrapped in an `orjson.Fragment`, so the gateway writes
-it out without decoding it; otherwise execution continues on the resolver path untouched.
+answer `first` out of range and over-complex documents). The roots the mapping describes are
+answered by one SQL statement (resolvers/compiled.py); when every root compiled, GraphQL does
+not execute at all. Otherwise GraphQL executes a document of the remaining roots only, with
+its usual per-root error semantics (a failing nullable root is null with its error; a failing
+non-null root makes `data` null), and the answer is put together in selection order: each
+compiled root is PostgreSQL's JSON text wrapped in an `orjson.Fragment`, which the gateway
+writes out without decoding it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-import orjson
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLError,
@@ -26,17 +30,30 @@ from graphql import (
     GraphQLString,
     OperationDefinitionNode,
     OperationType,
+    SelectionSetNode,
     Undefined,
     parse,
     type_from_ast,
     validate,
 )
+from graphql import (
+    ExecutionResult as GraphQLExecutionResult,
+)
 from sqlalchemy.engine import Dialect
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
-from resolvers.compiled import run_compiled, warm_plan
+from resolvers.compiled import (
+    CompiledRoots,
+    PreparedRead,
+    compile_roots,
+    fetch_prepared,
+    mixed_read,
+    remember,
+    warm_plan,
+)
 from resolvers.context import Context
-from schema.selection import build_selection
+from schema.selection import RootSelection, build_selection
 
 __all__ = ["CompiledReads", "warm_plans"]
 
@@ -50,6 +67,23 @@ _SAMPLES: dict[str, Any] = {
 }
 
 
+def _rest_document(
+    document: DocumentNode, selection: RootSelection, keys: set[str]
+) -> DocumentNode:
+    """The operation reduced to the root fields `keys` (already collected: directives applied)."""
+    op = selection.operation
+    nodes = tuple(node for key in selection.keys if key in keys for node in selection.nodes[key])
+    reduced = OperationDefinitionNode(
+        operation=op.operation,
+        name=op.name,
+        variable_definitions=op.variable_definitions,
+        directives=op.directives,
+        selection_set=SelectionSetNode(selections=nodes),
+    )
+    fragments = tuple(d for d in document.definitions if isinstance(d, FragmentDefinitionNode))
+    return DocumentNode(definitions=(reduced, *fragments))
+
+
 class CompiledReads(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context
@@ -61,17 +95,49 @@ class CompiledReads(SchemaExtension):
             and ctx.graphql_document is not None
             and not ctx.pre_execution_errors
         ):
-            root = build_selection(
-                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
-            )
-            if root is not None:
-                body = await run_compiled(context, root)
-                if body is not None:
-                    ctx.result = GraphQLExecutionResult(
-                        data=orjson.Fragment(body),  # type: ignore[arg-type]
-                        errors=None,
-                    )
+            read = mixed_read(context)
+            if read is not None:
+                data = await fetch_prepared(context, read)
+                if data is not None:
+                    assert isinstance(read.rest, DocumentNode)  # noqa: S101 - built below
+                    async for _ in _mixed(ctx, read.rest, read.keys, data):
+                        yield
+                    return
+            else:
+                selection = build_selection(
+                    ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
+                )
+                compiled = None
+                if selection is not None and selection.fields:
+                    compiled = await compile_roots(context, selection.fields)
+                if selection is not None and compiled is not None:
+                    rest = set(selection.keys) - set(compiled.data)
+                    if not rest:
+                        remember(context, PreparedRead(compiled.bound, selection.keys))
+                        ctx.result = GraphQLExecutionResult(data=compiled.data, errors=None)
+                    else:
+                        document = _rest_document(ctx.graphql_document, selection, rest)
+                        remember(context, PreparedRead(compiled.bound, selection.keys, document))
+                        async for _ in _mixed(ctx, document, selection.keys, compiled.data):
+                            yield
+                        return
         yield
+
+
+async def _mixed(
+    ctx: ExecutionContext, rest: DocumentNode, keys: tuple[str, ...], compiled: CompiledRoots
+) -> AsyncIterator[None]:
+    """GraphQL executes the `rest` document; its roots and the compiled ones, in key order."""
+    document = ctx.graphql_document
+    ctx.graphql_document = rest
+    try:
+        yield
+    finally:
+        ctx.graphql_document = document
+    result = ctx.result
+    if isinstance(result, GraphQLExecutionResult) and result.data is not None:
+        resolved = result.data
+        result.data = {k: compiled[k] if k in compiled else resolved[k] for k in keys}
 
 
 class _NoSample(Exception):
@@ -131,7 +197,7 @@ def warm_plans(schema: Any, documents: Iterable[str], dialect: Dialect) -> int:
             except _NoSample:
                 continue
             name = op.name.value if op.name else None
-            root = build_selection(graphql_schema, document, name, variables)
-            if root is not None and warm_plan(root, dialect):
+            selection = build_selection(graphql_schema, document, name, variables)
+            if selection is not None and selection.fields and warm_plan(selection.fields, dialect):
                 compiled += 1
     return compiled

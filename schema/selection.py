@@ -3,8 +3,9 @@
 Fields are collected as GraphQL's CollectFields does: fragments and inline fragments inlined,
 `@skip`/`@include` applied with the request's variables, repeated response keys merged.
 Arguments are coerced by graphql-core and converted to plain values (enums to their value, input
-objects to dicts keyed by Python name). Anything the tree cannot express (introspection,
-abstract types, invalid variables) yields None: the operation then runs on the resolver path.
+objects to dicts keyed by Python name). A root field the tree cannot express (introspection,
+abstract types) is left out of the tree and runs on the resolver path; an operation that is not
+a query, or whose variables do not coerce, yields None.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -46,7 +48,7 @@ from strawberry.utils.str_converters import to_camel_case
 from drivers.selection import Field
 from schema.operation import fragments_of
 
-__all__ = ["build_selection"]
+__all__ = ["RootSelection", "build_selection"]
 
 
 class _Unsupported(Exception):
@@ -174,13 +176,23 @@ class _Builder:
         return Field(key, name, attr, named.name, False, False, resolver, args, children)
 
 
+@dataclass(frozen=True, slots=True)
+class RootSelection:
+    """The operation's root fields: every response key, and the trees of those expressible."""
+
+    operation: OperationDefinitionNode
+    keys: tuple[str, ...]  # every root response key, in selection order
+    fields: tuple[Field, ...]  # the roots the neutral tree expresses, in selection order
+    nodes: Mapping[str, list[FieldNode]]  # each key's field nodes (merged by execution)
+
+
 def build_selection(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
-) -> tuple[Field, ...] | None:
-    """The operation's neutral selection tree, or None when only the resolver path can run it."""
+) -> RootSelection | None:
+    """The operation's root fields and their neutral trees; None: only the resolver path runs it."""
     operation = get_operation_ast(document, operation_name)
     if not isinstance(operation, OperationDefinitionNode):
         return None
@@ -195,7 +207,13 @@ def build_selection(
     root = schema.query_type
     if root is None:
         return None
-    try:
-        return _Builder(schema, fragments, coerced).fields([operation.selection_set], root)
-    except (_Unsupported, KeyError):
-        return None
+    builder = _Builder(schema, fragments, coerced)
+    grouped: dict[str, list[FieldNode]] = {}
+    builder.collect(operation.selection_set, root, grouped, set())
+    fields = []
+    for key, group in grouped.items():
+        try:
+            fields.append(builder.field(key, group, root))
+        except (_Unsupported, KeyError):
+            continue  # this root runs on the resolver path
+    return RootSelection(operation, tuple(grouped), tuple(fields), grouped)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HALT_MARKER", "parse_halt"]
+__all__ = ["HALT_AMOUNTS", "HALT_MARKER", "parse_halt"]
 
 HALT_MARKER = "Hard budget limit"
-_AMOUNTS = re.compile(r"(\d+)c consumed >= (\d+)c limit")
+# The amounts of a halt message; also matched in SQL by the compiled read path (POSIX regex).
+HALT_AMOUNTS = r"(\d+)c consumed >= (\d+)c limit"
+_AMOUNTS = re.compile(HALT_AMOUNTS)
 
 
 def parse_halt(message: str | None) -> tuple[int, int] | None:

@@ -99,7 +99,7 @@ async def test_existing_documents_are_identical(client, compiled_client, engine)
     data = await seed(engine)
     docs = _existing_documents()
     assert len(docs) >= 8
-    served: dict[str, int] = {"compiled": 0, "resolver": 0}
+    served: dict[str, int] = {"compiled": 0, "mixed": 0, "resolver": 0}
     # when / then
     for doc in docs:
         for variables in _variables_for(doc, data):
@@ -156,7 +156,7 @@ async def test_generated_queries_are_identical(client, compiled_client, engine):
 
     collect()
     assert len(cases) >= 500
-    served: dict[str, int] = {"compiled": 0, "resolver": 0}
+    served: dict[str, int] = {"compiled": 0, "mixed": 0, "resolver": 0}
     mismatches = []
     # when
     compiled_roots: dict[str, int] = dict.fromkeys(ROOTS, 0)
@@ -201,27 +201,28 @@ async def test_wide_objects_and_metrics(client, compiled_client, engine):
     assert 'gateway_graphql_operations_total{path="resolver"}' in metrics
 
 
-async def test_fields_outside_the_compiled_relations_run_on_the_resolver_path(
-    client, compiled_client, engine
-):
-    # given: root fields and relations added after the compiler (rules of their own: a breaker
-    # that was never written reads CLOSED)
+async def test_fields_outside_the_mapping_run_on_the_resolver_path(client, compiled_client, engine):
+    # given: a field computed in Python sends its root to the resolver path; a root beside it
+    # still compiles (tests/compiled/test_mixed.py); alone, the operation is the resolver's
     data = await seed(engine)
-    incident_id = data.incidents["t1"][0]["id"]
+    run_id = data.runs["t1"][0]["id"]
     queries = [
-        '{ circuitBreaker(name: "costsim_v2") { name } }',
-        '{ thresholdSignals(runId: "r1") { nodes { id currentValue } } }',
-        "{ lessonStats { total } lessons(first: 3) { nodes { id } } }",
-        f'{{ incident(id: "{incident_id}") {{ id executionScopes {{ id }} }} }}',
+        (f'{{ run(id: "{run_id}") {{ id thresholdEvaluation {{ state }} }} }}', "resolver"),
+        ("{ alertOutboxStats { pending } effectiveThresholds { maxTokens } }", "resolver"),
+        (
+            f'{{ run(id: "{run_id}") {{ id thresholdEvaluation {{ state }} }} '
+            "lessons(first: 3) { nodes { id } } }",
+            "mixed",
+        ),
     ]
-    for query in queries:
+    for query, expected in queries:
         # when
         path, want, got = await both(client, compiled_client, query, None)
         # then
-        assert path == "resolver", query
+        assert path == expected, query
         assert got == want
         assert "errors" not in got, got
-    assert want["data"]["incident"]["id"] == incident_id
+    assert want["data"]["run"]["id"] == run_id
 
 
 async def test_source_incident_follows_only_incident_sources(client, compiled_client, engine):

@@ -88,15 +88,16 @@ async def test_setting_off_serves_the_resolver_path(client):
 
 
 async def test_mutations_and_introspection_use_the_resolver_path(compiled_client):
-    for query in (
-        "{ __schema { queryType { name } } }",
-        '{ incidents(first: 1) { totalCount } __type(name: "Incident") { name } }',
-        'mutation { acknowledgeIncident(id: "nope") { id } }',
+    for query, path in (
+        ("{ __schema { queryType { name } } }", "resolver"),
+        # Introspection beside a mapped root: only the introspection root resolves.
+        ('{ incidents(first: 1) { totalCount } __type(name: "Incident") { name } }', "mixed"),
+        ('mutation { acknowledgeIncident(id: "nope") { id } }', "resolver"),
     ):
         response = await compiled_client.post(
             "/graphql", json={"query": query}, headers={"authorization": f"Bearer {token()}"}
         )
-        assert response.headers["x-gateway-read-path"] == "resolver", query
+        assert response.headers["x-gateway-read-path"] == path, query
 
 
 async def test_viewer_is_compiled(client, compiled_client):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.factories_breaker import (
     expire_breaker,
     outbox,
 )
+from tests.factories_incwrites import published
 from tests.helpers import error_codes, gql
 
 
@@ -374,7 +374,7 @@ async def test_two_racing_sweepers_recover_each_trip_once(client, engine):
 async def test_state_changes_notify_breaker_changed(client, engine, database_url):
     received: list[dict[str, Any]] = []
     listener = await asyncpg.connect(database_url)
-    await listener.add_listener(NOTIFY_CHANNEL, lambda *a: received.append(json.loads(a[3])))
+    await listener.add_listener(NOTIFY_CHANNEL, published(received))
     try:
         await gql(client, DISABLE, {"reason": "x"})
         await gql(client, DISABLE, {"reason": "x"})  # no-op: no notification

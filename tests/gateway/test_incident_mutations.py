@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from drivers import tables as t
 from drivers.audit import NOTIFY_CHANNEL
 from tests.factories import incident_row, insert_rows
+from tests.factories_incwrites import published
 from tests.helpers import error_codes, gql, token
 
 ACKNOWLEDGE = """mutation($id: ID!, $note: String) { acknowledgeIncident(id: $id, note: $note) {
@@ -307,7 +308,7 @@ async def test_notifications_are_delivered_on_commit_only(client, engine, databa
     await insert_rows(engine, t.incidents, [doomed, kept])
     received: list[dict[str, Any]] = []
     listener = await asyncpg.connect(database_url)
-    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: received.append(json.loads(args[3])))
+    await listener.add_listener(NOTIFY_CHANNEL, published(received))
     try:
         # when one acknowledge rolls back and the next one commits
         async with _failing_audit_inserts(engine):

@@ -6,12 +6,14 @@ import contextlib
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from drivers import api_keys
 from drivers import tables as t
 from tests.factories import incident_row, insert_rows
 from tests.helpers import error_codes, gql, token
+from tests.live.servers import ThreadedServer
 from tests.live.wsclient import GraphQLWS, metric, subscriber, wait_for_subscribers, ws_connect
 
 INCIDENT_CHANGED = """subscription($severity: [Severity!]) { incidentChanged(severity: $severity) {
@@ -24,6 +26,14 @@ EVENT_ADDED = """subscription($id: ID!) { incidentEventAdded(incidentId: $id) {
 ACK = 'mutation($id: ID!) { acknowledgeIncident(id: $id, note: "on it") { id status } }'
 RESOLVE = """mutation($id: ID!) { resolveIncident(id: $id, input: {method: MANUAL, notes: "fixed"}) {
     id status } }"""
+
+
+@pytest.fixture(scope="module", params=["outbox", "direct"])
+def live_server(request, live_settings):
+    """Every test here runs against both ways a change leaves its transaction (NOTIFY_MODE)."""
+    settings = live_settings.model_copy(update={"notify_mode": request.param})
+    with ThreadedServer(settings) as server:
+        yield server
 
 
 async def _ack(http, incident_id: str, tenant: str = "t1") -> dict[str, Any]:
