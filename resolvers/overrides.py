@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from drivers import audit
-from drivers import limits as limits_db
 from drivers import overrides as db
-from drivers.errors import UniqueViolation
+from drivers.errors import NotFound, UniqueViolation
+from drivers.incidents import new_id
 from drivers.mapping import QUERY_OVERRIDE
 from drivers.records import LimitOverrideRecord
 from drivers.rules import overrides as rules
@@ -20,7 +20,7 @@ from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, RateLimited
 from resolvers.limit_writes import check_decimal
 from resolvers.lists import root_one
-from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
+from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
 
 # num(20,4): at most 16 digits before the point.
 _NUMERIC_20_4_MAX = Decimal(10) ** 16
+_NUMERIC_SCALE = Decimal("0.0001")
 _ENTITY = "limit_overrides"
 
 log = logging.getLogger("gateway.overrides")
@@ -85,19 +86,13 @@ def _stacking(limit_id: str) -> Conflict:
     )
 
 
-async def _reload(uow: UnitOfWork, override_id: str) -> LimitOverrideRecord:
-    return await db.fetch_override(uow.conn, tenant_id=uow.tenant_id, override_id=override_id)
-
-
 async def _active_slots_left(conn: AsyncConnection, tenant_id: str) -> int:
     """Lock the tenant's overrides (until commit), then count its free ACTIVE slots.
 
-    Every path to ACTIVE (request, approval, activation job) calls this first, so the cap of
-    §3.3 holds under concurrency across processes: the advisory lock serializes them.
+    Every path to ACTIVE (request, approval, activation job) counts under that lock, so the cap
+    of §3.3 holds under concurrency across processes.
     """
-    await db.lock_tenant_overrides(conn, tenant_id=tenant_id)
-    active = await db.count_active_overrides(conn, tenant_id=tenant_id)
-    return rules.MAX_ACTIVE_PER_TENANT - active
+    return rules.MAX_ACTIVE_PER_TENANT - await db.active_after_lock(conn, tenant_id=tenant_id)
 
 
 def _cap_reached() -> RateLimited:
@@ -108,42 +103,71 @@ def _cap_reached() -> RateLimited:
     )
 
 
+def _planned(
+    data: RequestOverrideInput, limit: db.OverriddenLimit, actor: str, now: datetime
+) -> LimitOverrideRecord:
+    """The override a request inserts, exactly as PostgreSQL will store it.
+
+    Built before the write so its audit document travels in the same statement: the value is
+    rounded like numeric(20,4) rounds, times are converted to UTC as the driver sends them.
+    """
+    starts = now if data.start_immediately or data.scheduled_start is None else data.scheduled_start
+    starts = starts.astimezone(UTC)
+    status = "ACTIVE" if data.start_immediately else "PENDING"
+    value = data.override_value.quantize(_NUMERIC_SCALE, rounding=ROUND_HALF_UP)
+    return LimitOverrideRecord(
+        id=new_id(),
+        limit_id=limit.id,
+        original_value=limit.max_value,
+        override_value=value,
+        status=status,
+        requested_at=now,
+        requested_by=actor,
+        reason=data.reason,
+        starts_at=starts,
+        expires_at=starts + timedelta(hours=data.duration_hours),
+        approved_at=now if data.start_immediately else None,
+        approved_by=actor if data.start_immediately else None,
+        rejection_reason=None,
+        cancelled_at=None,
+        cancelled_by=None,
+        effective_value=rules.effective_value(status, value, limit.max_value),
+        limit_name=limit.name,
+    )
+
+
 async def request_override(ctx: Context, data: RequestOverrideInput) -> LimitOverrideRecord:
-    """Checks in the order of §3.3; an immediate request approves itself and is ACTIVE."""
+    """Checks in the order of §3.3; an immediate request approves itself and is ACTIVE.
+
+    Two round trips, no BEGIN/COMMIT (unit_of_work one_statement=True): the limit is read (its
+    value and name go into the row and the audit document), then ONE statement takes the
+    tenant's lock, counts the cap, checks stacking and inserts the override and its audit row
+    (drivers/overrides.py insert_requested_override); the lock is never held across a round trip.
+    """
     _check_request(data)
-    async with unit_of_work(ctx, "requestOverride") as uow:
-        limit = await limits_db.fetch_limit(
+    async with unit_of_work(ctx, "requestOverride", one_statement=True) as uow:
+        limit = await db.fetch_overridden_limit(
             uow.conn, tenant_id=uow.tenant_id, limit_id=data.limit_id
         )
-        if await _active_slots_left(uow.conn, uow.tenant_id) <= 0:
-            raise _cap_reached()
-        if await db.fetch_open_override_id(uow.conn, tenant_id=uow.tenant_id, limit_id=limit.id):
-            raise _stacking(limit.id)
-        now = _now()
-        actor = uow.principal.subject
-        starts = (
-            now if data.start_immediately or data.scheduled_start is None else data.scheduled_start
-        )
-        values = {
-            "limit_id": limit.id,
-            "original_value": limit.max_value,
-            "override_value": data.override_value,
-            "status": "ACTIVE" if data.start_immediately else "PENDING",
-            "requested_at": now,
-            "requested_by": actor,
-            "reason": data.reason,
-            "starts_at": starts,
-            "expires_at": starts + timedelta(hours=data.duration_hours),
-        }
-        if data.start_immediately:
-            values |= {"approved_at": now, "approved_by": actor}
+        planned = _planned(data, limit, uow.principal.subject, _now())
+        uow.audit(_ENTITY, planned.id, before=None, after=as_json(planned))
         try:
-            override_id = await db.insert_override(uow.conn, tenant_id=uow.tenant_id, values=values)
+            outcome = await db.insert_requested_override(
+                uow.conn,
+                tenant_id=uow.tenant_id,
+                planned=planned,
+                max_active=rules.MAX_ACTIVE_PER_TENANT,
+                entry=uow.take_audit(),
+            )
         except UniqueViolation as exc:  # a concurrent request won the race
             raise _stacking(limit.id) from exc
-        after = await _reload(uow, override_id)
-        uow.audit(_ENTITY, override_id, before=None, after=as_json(after))
-    return after
+        if outcome.active >= rules.MAX_ACTIVE_PER_TENANT:
+            raise _cap_reached()
+        if outcome.open_taken:
+            raise _stacking(limit.id)
+        if outcome.stored is None:  # the limit was deleted since it was read
+            raise NotFound("Limit", limit.id)
+    return outcome.stored
 
 
 def _illegal(
@@ -189,14 +213,13 @@ async def approve_override(
         if adjusted_duration_hours is not None:
             base = max(before.starts_at, now)
             values["expires_at"] = base + timedelta(hours=adjusted_duration_hours)
-        await db.set_override_status(
+        after = await db.set_override_status(
             uow.conn,
             tenant_id=uow.tenant_id,
             override_id=override_id,
             expected=("PENDING",),
             values=values,
         )
-        after = await _reload(uow, override_id)
         uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
     return after
 
@@ -210,7 +233,7 @@ async def reject_override(ctx: Context, override_id: str, reason: str) -> LimitO
         )
         if before.status != "PENDING":
             raise _illegal("reject", before)
-        await db.set_override_status(
+        after = await db.set_override_status(
             uow.conn,
             tenant_id=uow.tenant_id,
             override_id=override_id,
@@ -222,7 +245,6 @@ async def reject_override(ctx: Context, override_id: str, reason: str) -> LimitO
                 "approved_by": uow.principal.subject,
             },
         )
-        after = await _reload(uow, override_id)
         uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
     return after
 
@@ -235,7 +257,7 @@ async def cancel_override(ctx: Context, override_id: str) -> LimitOverrideRecord
         )
         if before.status not in rules.CANCELLABLE:
             raise _illegal("cancel", before, reason="CANNOT_CANCEL")
-        await db.set_override_status(
+        after = await db.set_override_status(
             uow.conn,
             tenant_id=uow.tenant_id,
             override_id=override_id,
@@ -246,7 +268,6 @@ async def cancel_override(ctx: Context, override_id: str) -> LimitOverrideRecord
                 "cancelled_by": uow.principal.subject,
             },
         )
-        after = await _reload(uow, override_id)
         uow.audit(_ENTITY, override_id, before=as_json(before), after=as_json(after))
     return after
 
@@ -284,14 +305,13 @@ async def _move_due(
                 )
                 continue
             before = await db.fetch_override(conn, tenant_id=tenant_id, override_id=override_id)
-            await db.set_override_status(
+            after = await db.set_override_status(
                 conn,
                 tenant_id=tenant_id,
                 override_id=override_id,
                 expected=(status,),
                 values={"status": to},
             )
-            after = await db.fetch_override(conn, tenant_id=tenant_id, override_id=override_id)
             await audit.insert_audit(
                 conn,
                 tenant_id=tenant_id,

@@ -15,7 +15,8 @@ programming error, caught here.
 that also carries the audit row and notifications (the driver gets them from
 `uow.take_audit()`): the connection is AUTOCOMMIT, so that statement is its own transaction and
 the mutation costs one round trip instead of BEGIN, statements and COMMIT. Its body must send
-exactly that one statement; finishing without take_audit() is the same programming error.
+exactly that one write (reads before it are their own transactions: requestOverride reads the
+limit first); finishing without take_audit() is the same programming error.
 """
 
 from __future__ import annotations

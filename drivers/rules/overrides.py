@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 __all__ = [
     "CANCELLABLE",
     "MAX_ACTIVE_PER_TENANT",
@@ -10,6 +12,7 @@ __all__ = [
     "OPEN_STATUSES",
     "REASON_MAX",
     "REASON_MIN",
+    "effective_value",
 ]
 
 MIN_DURATION_HOURS = 1
@@ -21,3 +24,12 @@ MAX_ACTIVE_PER_TENANT = 5
 # At most one of these per limit (the unique partial index limit_overrides_no_stacking).
 OPEN_STATUSES = ("PENDING", "APPROVED", "ACTIVE")
 CANCELLABLE = OPEN_STATUSES
+
+
+def effective_value(status: str, override_value: Decimal, original_value: Decimal) -> Decimal:
+    """The limit's value while the override is in `status`: the override's only while ACTIVE.
+
+    The same rule as the mapping's derived SQL (drivers/mapping.py LIMIT_OVERRIDE), for a record
+    built before it is stored (requestOverride's audit document); a test compares the two.
+    """
+    return override_value if status == "ACTIVE" else original_value

@@ -36,7 +36,12 @@ TRIGGERS = {
     ("failure_evidence", "failure_evidence_append_only"),
     ("audit_log", "audit_log_append_only"),
 }
-FUNCTIONS = {"limit_integrity_required", "threshold_signals_immutable", "reject_append_only_change"}
+FUNCTIONS = {
+    "limit_integrity_required",
+    "threshold_signals_immutable",
+    "reject_append_only_change",
+    "limit_overrides_active_after_lock",
+}
 
 
 def _canon(sql: str) -> str:
