@@ -346,7 +346,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 # --- worker ---------------------------------------------------------------------------------
 
 
-async def _run_worker(url: str, settings: Settings) -> None:
+async def _run_worker(url: str, direct_url: str, settings: Settings) -> None:
     from drivers.db import make_engine  # noqa: PLC0415
     from gateway.publisher import notify_mode_options, publisher_for  # noqa: PLC0415
     from gateway.worker import Runner, default_jobs  # noqa: PLC0415 - only the worker needs it
@@ -361,7 +361,7 @@ async def _run_worker(url: str, settings: Settings) -> None:
     )
     runner = Runner(engine, default_jobs(settings))
     # The worker can be the database's outbox publisher too (gateway/publisher.py).
-    publisher = publisher_for(settings, _direct(settings, url))
+    publisher = publisher_for(settings, direct_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -385,8 +385,9 @@ def _worker(settings: Settings, metrics_host: str, metrics_port: int | None) -> 
     where only the worker runs jobs, the gateways' /metrics never see them.
     """
     url = _database(settings)
+    direct_url = _direct(settings, url)  # checked here: check_database runs its own event loop
     if settings.migrate_on_start:
-        _migrate(_direct(settings, url))
+        _migrate(direct_url)
     if metrics_port is not None:
         from prometheus_client import start_http_server  # noqa: PLC0415
 
@@ -398,7 +399,7 @@ def _worker(settings: Settings, metrics_host: str, metrics_port: int | None) -> 
             ) from exc
         print(f"metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
     print("worker running background jobs; stop with Ctrl-C", flush=True)
-    asyncio.run(_run_worker(url, settings))
+    asyncio.run(_run_worker(url, direct_url, settings))
     print("worker stopped", flush=True)
     return 0
 
