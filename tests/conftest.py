@@ -39,6 +39,9 @@ _SERVER_ENV = "GW_TEST_SERVER_URL"
 _TEMPLATE_ENV = "GW_TEST_TEMPLATE_DB"
 # A throwaway cluster: durability buys nothing here, and fsync made every TRUNCATE cost ~0.5 s.
 _EMBEDDED_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+# Live gateways each hold pools, a LISTEN and an outbox-publisher connection, and the prepared-
+# writes differential test runs the mutation tests twice in subprocesses: 100 was exhausted.
+_EMBEDDED_MAX_CONNECTIONS = 400
 
 
 def with_database(url: str, name: str) -> str:
@@ -70,6 +73,14 @@ async def drop_database(server_url: str, name: str) -> None:
     await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def _max_connections(server_url: str) -> int:
+    conn = await asyncpg.connect(_asyncpg_dsn(with_database(server_url, "postgres")))
+    try:
+        return int(await conn.fetchval("SHOW max_connections"))
+    finally:
+        await conn.close()
+
+
 class _Run:
     """The controller's part: the server (started here or not) and the migrated template."""
 
@@ -82,7 +93,12 @@ class _Run:
         if not self.server_url:
             self.server_url, self.started_server = start_embedded(TEST_DATA_DIR)
             settings = [f"ALTER SYSTEM SET {k} = '{v}'" for k, v in _EMBEDDED_SETTINGS.items()]
+            settings.append(f"ALTER SYSTEM SET max_connections = '{_EMBEDDED_MAX_CONNECTIONS}'")
             asyncio.run(_on_server(self.server_url, *settings, "SELECT pg_reload_conf()"))
+            if asyncio.run(_max_connections(self.server_url)) < _EMBEDDED_MAX_CONNECTIONS:
+                # max_connections takes a restart: only the first run on a new data folder pays it.
+                stop_embedded(TEST_DATA_DIR)
+                self.server_url, _ = start_embedded(TEST_DATA_DIR)
         template = f"gw_test_{secrets.token_hex(4)}_template"
         asyncio.run(create_database(self.server_url, template))
         self.template = template
