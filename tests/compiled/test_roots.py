@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from drivers import tables as t
 from tests.compiled.queries import SCHEMA
+from tests.compiled.test_differential import both
 from tests.factories_breaker import expire_breaker
 from tests.factories_compiler import BASE, Seeded, seed
 from tests.factories_roots import seed_roots
@@ -41,13 +42,9 @@ async def _both(
     variables: dict[str, Any] | None = None,
     tenant: str = "t1",
 ) -> tuple[str, Any, Any]:
-    headers = {"authorization": f"Bearer {token(tenant)}"}
-    body = {"query": query, "variables": variables or {}}
-    a = await resolver.post("/graphql", json=body, headers=headers)
-    b = await compiled.post("/graphql", json=body, headers=headers)
-    assert a.headers[PATH] == "resolver"
-    assert a.status_code == b.status_code, (query, a.text, b.text)
-    return b.headers[PATH], _lexemes(a.text), _lexemes(b.text)
+    """test_differential.both, with each body parsed into lexemes (numbers kept as text)."""
+    path, a, b = await both(resolver, compiled, query, variables, tenant)
+    return path, _lexemes(a.decode()), _lexemes(b.decode())
 
 
 def _leaves(type_name: str) -> list[str]:
