@@ -256,7 +256,8 @@ async def _mutation_transcript(
         # pg_notify payloads in the order they were heard (only counted when requests overlapped)
         "notifications": [normaliser.text(payload) for payload in heard],
         "metrics": moved,
-        "concurrent": recorder.concurrent,
+        # A test marked `races` writes from racing tasks besides its requests (two sweepers).
+        "concurrent": recorder.concurrent or request.node.get_closest_marker("races") is not None,
         "prepared_writes": prepared,
     }
     with Path(path).open("ab") as out:  # noqa: ASYNC230 - one short append per test

@@ -99,16 +99,17 @@ def _comparable(line: dict[str, Any]) -> Any:
     appearance, so references between them are compared too. Rows: each table as a multiset
     with ids masked, since tests may also race background jobs (two sweepers), whose order
     decides which row gets which id. Overlapping requests race too, and which one wins may
-    differ between runs: then only what the race cannot change is compared, the statuses and
-    headers of the answers and the number of rows per table and of notifications (the error
-    counters are compared for every test).
+    differ between runs: then only what the race cannot change is compared, the number of rows
+    per table and of notifications. How many racers were told CONFLICT rather than replayed
+    depends on timing (test_concurrent_requests_with_one_key_write_once), so neither the
+    answers' statuses nor the error counters of such a test are compared; the counters of every
+    other test are.
     """
     if not line["concurrent"]:
         tables = {name: sorted(map(_blind, rows)) for name, rows in line["tables"].items()}
-        return line["requests"], line["notifications"], tables
-    answers = sorted(_blind([r["status"], r["headers"]]) for r in line["requests"])
+        return line["requests"], line["notifications"], tables, line["metrics"]
     counts = {name: len(rows) for name, rows in line["tables"].items()}
-    return answers, len(line["notifications"]), counts
+    return len(line["notifications"]), counts
 
 
 def _lines(path: Path) -> dict[str, dict[str, Any]]:
@@ -123,11 +124,7 @@ async def test_every_mutation_of_the_suite_answers_and_writes_alike_both_ways(
     fast, view = _lines(on), _lines(off)
     assert fast.keys() == view.keys()
     # Same answers (status, headers, bytes), notifications, rows and counters, test by test.
-    differ = [
-        test
-        for test, line in fast.items()
-        if _comparable(line) != _comparable(view[test]) or line["metrics"] != view[test]["metrics"]
-    ]
+    differ = [test for test, line in fast.items() if _comparable(line) != _comparable(view[test])]
     assert differ == [], f"transcripts in {tmp_path}"
     assert all(line["prepared_writes"] == 0 for line in view.values())
     # The plan served most of them (refusals before execution fall through to the view) ...
