@@ -1,9 +1,10 @@
 """Run as a script by test_new_column.py: a column added to `incidents` reaches the API by itself.
 
 The table gains the column here, before anything imports the mapping or the schema (as a new
-`Column(...)` line in drivers/tables.py would); nothing else is edited. The script serves the
+`Column(...)` line in drivers/tables.py would), and the incidents root list gains one filter on
+it (as one `ArgFilter` line in drivers/mapping.py would); nothing else is edited. The script serves the
 real app on a database that a scratch migration gave the column, reads the column through both
-read paths and introspection, and prints what it saw as JSON.
+read paths (plain and filtered) and introspection, and prints what it saw as JSON.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from drivers import tables as t
 # Never imported by the tests (that would extend the table for the whole session): run only.
 if __name__ != "__main__":
     raise ImportError("tests/schema/scratch_column.py runs as a script")
-URL, COLUMN, COMMENT = sys.argv[1:4]
+URL, COLUMN, COMMENT, FILTER_DESCRIPTION = sys.argv[1:5]
 
 t.incidents.append_column(sa.Column(COLUMN, sa.Integer, comment=COMMENT))
 
 # Below this line every module sees the extended table.
+from drivers import mapping  # noqa: E402
+
+# The one mapping line a filter takes (a filter is a decision: which column, which operator):
+# in drivers/mapping.py it is an entry of ROOT_LISTS[("Query", "incidents")].filters.
+mapping.ROOT_LISTS[("Query", "incidents")].filters[COLUMN] = mapping.ArgFilter(  # type: ignore[index]
+    t.incidents.c[COLUMN], "gte", int, FILTER_DESCRIPTION
+)
+
 from drivers.db import make_engine  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from tests.factories import incident_row  # noqa: E402
@@ -34,8 +43,12 @@ QUERY = """
 query($id: ID!) {
   incident(id: $id) { id blastRadius }
   incidents(first: 5) { nodes { title blastRadius } }
+  filtered: incidents(first: 5, filter: {blastRadius: 5}) { nodes { title blastRadius } }
   __type(name: "Incident") {
     fields { name description type { kind name ofType { name } } }
+  }
+  filterInput: __type(name: "IncidentFilter") {
+    inputFields { name description type { kind name } }
   }
 }
 """
@@ -48,6 +61,9 @@ async def main(url: str) -> dict[str, Any]:
     async with engine.begin() as conn:
         await conn.execute(sa.insert(t.incidents).values(row))
         await conn.execute(sa.insert(t.incidents).values(incident_row(title="Unknown reach")))
+        small = incident_row(title="Small reach")
+        small[COLUMN] = 3
+        await conn.execute(sa.insert(t.incidents).values(small))
     await engine.dispose()
     settings = Settings(
         database_url=url,
