@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from drivers import audit
 from drivers import tables as t
 from drivers.db import json_dumps
 from drivers.errors import NotFound, StaleState, map_db_errors
-from drivers.mapping import INCIDENT, INCIDENT_DERIVED, INCIDENT_EVENT, INCIDENT_EVIDENCE
+from drivers.mapping import INCIDENT, INCIDENT_EVENT, INCIDENT_EVIDENCE, INCIDENT_LOADED
 from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
@@ -52,7 +51,7 @@ async def fetch_derived_by_ids(
     """The §1.18 derived values of many incidents in one statement, by incident id."""
     stmt = select(
         _inc.c.id,
-        *(INCIDENT_DERIVED[f.name] for f in fields(IncidentDerivedRecord)),
+        *(derived.expr for derived in INCIDENT_LOADED.fields.values()),
     ).where(_inc.c.tenant_id == tenant_id, _inc.c.id.in_(list(ids)))
     with map_db_errors():
         result = await conn.execute(stmt)

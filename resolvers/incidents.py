@@ -15,10 +15,6 @@ from drivers import audit
 from drivers import incidents as db
 from drivers.mapping import (
     INCIDENT_BREACHES,
-    INCIDENT_EVENTS,
-    INCIDENT_EVIDENCE_ROWS,
-    INCIDENT_LESSONS,
-    INCIDENT_SOURCE_RUN,
     QUERY_INCIDENT,
     RECURRENCE_GROUP_LENGTH,
     RECURRENCE_GROUP_MAX,
@@ -26,23 +22,17 @@ from drivers.mapping import (
 from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
-    IncidentEvidenceRecord,
     IncidentRecord,
-    LessonRecord,
     LimitBreachRecord,
-    RunRecord,
 )
 from drivers.rules.incidents import AUTO_RESOLVE_AFTER_SECONDS
 from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
 from resolvers.lists import (
-    nested_connection,
     nested_list,
-    nested_one,
     root_one,
 )
-from resolvers.pagination import ConnectionResult
 from resolvers.unit_of_work import as_json, unit_of_work
 from resolvers.validation import check_length
 
@@ -58,10 +48,6 @@ __all__ = [
     "get_incident",
     "incident_breaches",
     "incident_derived",
-    "incident_events",
-    "incident_evidence",
-    "incident_lessons",
-    "incident_source_run",
     "recurrence_group",
     "resolve_incident",
 ]
@@ -88,38 +74,9 @@ async def recurrence_group(ctx: Context, signature: str) -> list[IncidentRecord]
             )
 
 
-async def incident_events(
-    ctx: Context,
-    incident: IncidentRecord,
-    *,
-    first: int,
-    after: str | None,
-    with_total: bool = False,
-) -> ConnectionResult[IncidentEventRecord]:
-    """The incident's timeline, newest first (with its count when totalCount is asked)."""
-    return await nested_connection(
-        ctx, INCIDENT_EVENTS, incident.id, first=first, after=after, with_total=with_total
-    )
-
-
 async def incident_breaches(ctx: Context, incident: IncidentRecord) -> list[LimitBreachRecord]:
     """Limit breaches linked to the incident, newest first."""
     return await nested_list(ctx, INCIDENT_BREACHES, incident.id)
-
-
-async def incident_lessons(ctx: Context, incident: IncidentRecord) -> list[LessonRecord]:
-    """Lessons learned from the incident, newest first."""
-    return await nested_list(ctx, INCIDENT_LESSONS, incident.id)
-
-
-async def incident_source_run(ctx: Context, incident: IncidentRecord) -> RunRecord | None:
-    """The run the incident came from, if any (batched)."""
-    return await nested_one(ctx, INCIDENT_SOURCE_RUN, incident.source_run_id)
-
-
-async def incident_evidence(ctx: Context, incident: IncidentRecord) -> list[IncidentEvidenceRecord]:
-    """The incident's evidence rows, newest first (batched)."""
-    return await nested_list(ctx, INCIDENT_EVIDENCE_ROWS, incident.id)
 
 
 async def incident_derived(ctx: Context, incident: IncidentRecord) -> IncidentDerivedRecord:

@@ -19,14 +19,12 @@ from schema.enums import (
     ResolutionMethod,
 )
 from schema.filters import PAGE_SIZES, FilterInput
-from schema.lessons import Lesson
 from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
 
 if TYPE_CHECKING:
     from schema.limits import LimitBreach
-    from schema.runs import IncidentEvidence, Run
     from schema.scopes import ExecutionScope
 
 __all__ = [
@@ -40,17 +38,11 @@ __all__ = [
 
 _LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 _ExecutionScope = Annotated["ExecutionScope", strawberry.lazy("schema.scopes")]
-_Run = Annotated["Run", strawberry.lazy("schema.runs")]
-_IncidentEvidence = Annotated["IncidentEvidence", strawberry.lazy("schema.runs")]
 
 
 @mapped_type(INCIDENT_EVENT, description="One entry of an incident's append-only timeline.")
 class IncidentEvent:
     record: strawberry.Private[IncidentEventRecord]
-
-
-def _event(record: IncidentEventRecord) -> IncidentEvent:
-    return from_record(IncidentEvent, record)
 
 
 def _resolution_ms(incident: IncidentRecord) -> int | None:
@@ -60,25 +52,30 @@ def _resolution_ms(incident: IncidentRecord) -> int | None:
     return int((incident.resolved_at - incident.created_at).total_seconds() * 1000)
 
 
-@mapped_type(INCIDENT, description="Something went wrong for a tenant; the unit of response.")
+@mapped_type(
+    INCIDENT,
+    description="Something went wrong for a tenant; the unit of response.",
+    load=uc.incident_derived,
+)
 class Incident:
+    """Descriptions of the Python-logic fields: drivers/mapping.py INCIDENT_COMPUTED."""
+
     record: strawberry.Private[IncidentRecord]
 
-    @strawberry.field(description="Same as createdAt.")
+    @strawberry.field
     def first_seen_at(self) -> datetime:
         return self.record.created_at
 
-    @strawberry.field(description="ACTIVE while OPEN or ACKNOWLEDGED, RESOLVED once resolved.")
+    @strawberry.field
     def topic(self) -> IncidentTopic:
         return IncidentTopic.RESOLVED if self.record.status == "RESOLVED" else IncidentTopic.ACTIVE
 
-    @strawberry.field(description="resolvedAt - createdAt in milliseconds; null while open.")
+    @strawberry.field
     def time_to_resolution_millis(self) -> Long | None:
         millis = _resolution_ms(self.record)
         return None if millis is None else Long(millis)
 
     @strawberry.field(
-        description="resolvedAt - createdAt in milliseconds as a 32-bit Int; null while open.",
         deprecation_reason=(
             "Int overflows after ~24.8 days: null beyond 2147483647 ms. "
             "Use timeToResolutionMillis (Long)."
@@ -88,41 +85,7 @@ class Incident:
         millis = _resolution_ms(self.record)
         return millis if millis is not None and INT32_MIN <= millis <= INT32_MAX else None
 
-    @strawberry.field(description="When the latest timeline event was added, else createdAt.")
-    async def last_seen_at(self, info: Info) -> datetime:
-        return (await uc.incident_derived(info.context, self.record)).last_seen_at
-
-    @strawberry.field(description="How many evidence rows are attached to this incident.")
-    async def evidence_count(self, info: Info) -> int:
-        return (await uc.incident_derived(info.context, self.record)).evidence_count
-
-    @strawberry.field(description="Whether any evidence records an executed recovery action.")
-    async def recovery_attempted(self, info: Info) -> bool:
-        return (await uc.incident_derived(info.context, self.record)).recovery_attempted
-
-    @strawberry.field(
-        description=(
-            "Incidents of the same category (null: uncategorized ones) created in the 30 days "
-            "before this one."
-        )
-    )
-    async def recurrence_count(self, info: Info) -> int:
-        return (await uc.incident_derived(info.context, self.record)).recurrence_count
-
-    @strawberry.field(description="The timeline, newest first.")
-    async def events(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[IncidentEvent]:
-        page = await uc.incident_events(
-            info.context,
-            self.record,
-            first=first,
-            after=after,
-            with_total=selects(info, "totalCount"),
-        )
-        return connection(page, _event)
-
-    @strawberry.field(description="Limit breaches linked to this incident, newest first.")
+    @strawberry.field
     async def breaches(self, info: Info) -> list[_LimitBreach]:
         from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
 
@@ -131,32 +94,12 @@ class Incident:
             await prefetch_breach_limits(info.context, rows)  # each breach's limit then sync
         return [breach(b) for b in rows]
 
-    @strawberry.field(description="Lessons learned from this incident, newest first.")
-    async def lessons(self, info: Info) -> list[Lesson]:
-        return [
-            from_record(Lesson, r) for r in await uc.incident_lessons(info.context, self.record)
-        ]
-
-    @strawberry.field(description="Execution scopes bound to this incident, newest first.")
+    @strawberry.field
     async def execution_scopes(self, info: Info) -> list[_ExecutionScope]:
         from resolvers.scopes import incident_scopes  # noqa: PLC0415 - controls-owned module
         from schema.scopes import execution_scope  # noqa: PLC0415 - cycle between the modules
 
         return [execution_scope(s) for s in await incident_scopes(info.context, self.record.id)]
-
-    @strawberry.field(description="The run this incident came from, if any.")
-    async def source_run(self, info: Info) -> _Run | None:
-        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
-
-        record = await uc.incident_source_run(info.context, self.record)
-        return None if record is None else run(record)
-
-    @strawberry.field(description="Append-only evidence attached to this incident, newest first.")
-    async def evidence(self, info: Info) -> list[_IncidentEvidence]:
-        from schema.runs import IncidentEvidence  # noqa: PLC0415 - cycle between the two modules
-
-        rows = await uc.incident_evidence(info.context, self.record)
-        return [from_record(IncidentEvidence, r) for r in rows]
 
 
 def incident(record: IncidentRecord) -> Incident:

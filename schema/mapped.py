@@ -11,16 +11,21 @@ replaces the generated one of the same name. The values are copied from the reco
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
+from strawberry.annotation import StrawberryAnnotation
 from strawberry.scalars import JSON
 
-from drivers.mapping import Attribute, Entity
+from drivers.mapping import RELATIONS, Attribute, Entity, Relation
+from resolvers.context import Context
+from resolvers.lists import nested_connection, nested_list, nested_one
 from schema import enums  # noqa: F401 - registers every enum an attribute may name
+from schema.base import Info, from_record, selects
+from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
 
 __all__ = ["mapped_type"]
@@ -48,15 +53,127 @@ def _annotation(attribute: Attribute) -> Any:
     return python | None if attribute.nullable else python
 
 
-def mapped_type(entity: Entity[Any], *, description: str) -> Callable[[type[T]], type[T]]:
-    """Make `cls` the Strawberry type of `entity`, its plain fields generated first."""
+# Every mapped Strawberry type by GraphQL name, filled by @mapped_type: the namespace in which
+# generated relation fields name their child type, resolved when the schema is built.
+_TYPES: dict[str, Any] = {"Connection": Connection}
+
+
+def _relation_field(relation: Relation[Any]) -> Any:
+    """The field of a plain relation: its child rows through the relation's batch loader."""
+    child = relation.target.name
+    key = relation.parent_field
+
+    def convert(record: Any) -> Any:
+        return from_record(_TYPES[child], record)
+
+    if relation.kind == "one":
+
+        async def one(self: Any, info: Info) -> Any:
+            found = await nested_one(info.context, relation, getattr(self.record, key))
+            return None if found is None else convert(found)
+
+        resolve, annotation = one, f"{child} | None"
+    elif relation.kind == "list":
+
+        async def many(self: Any, info: Info) -> Any:
+            rows = await nested_list(info.context, relation, getattr(self.record, key))
+            return [convert(r) for r in rows]
+
+        resolve, annotation = many, f"list[{child}]"
+    else:
+
+        async def page(self: Any, info: Info, first: First = 20, after: After = None) -> Any:
+            result = await nested_connection(
+                info.context,
+                relation,
+                getattr(self.record, key),
+                first=first,
+                after=after,
+                with_total=selects(info, "totalCount"),
+            )
+            return connection(result, convert)
+
+        resolve, annotation = page, f"Connection[{child}]"
+    resolve.__name__ = relation.attr
+    # The child type is named in the registry, found when the schema is built (it may not be
+    # decorated yet); `_name_children` sets it once Strawberry has processed the class.
+    resolve.__annotations__ = {"info": Info, "return": Any}
+    if relation.kind == "connection":
+        resolve.__annotations__.update(first=First, after=After)
+    resolved = strawberry.field(resolver=resolve, description=relation.description)
+    _CHILDREN[resolved] = annotation
+    return resolved
+
+
+_CHILDREN: dict[Any, str] = {}
+
+
+def _name_children(cls: type[Any]) -> None:
+    for f in cls.__strawberry_definition__.fields:
+        annotation = _CHILDREN.pop(f, None)
+        if annotation is not None:
+            f.type_annotation = StrawberryAnnotation(annotation, namespace=_TYPES)
+
+
+# The batch loader of an entity's `loaded` fields: (context, record) -> the loaded record.
+Load = Callable[[Context, Any], Awaitable[Any]]
+
+
+def _loaded_field(attribute: Attribute, load: Load) -> Any:
+    """A field read from the entity's batch loader (one statement per request level)."""
+    name = attribute.name
+
+    async def resolve(self: Any, info: Info) -> Any:
+        return getattr(await load(info.context, self.record), name)
+
+    resolve.__name__ = name
+    resolve.__annotations__ = {"info": Info, "return": _annotation(attribute)}
+    return strawberry.field(resolver=resolve, description=attribute.description)
+
+
+def _describe(entity: Entity[Any], cls: type[Any], name: str, description: str) -> None:
+    """Give a Python-logic field the description the mapping holds for it."""
+    resolver = vars(cls)[name]
+    if not hasattr(resolver, "base_resolver"):
+        raise TypeError(f"{entity.name}.{name}: described in the mapping, not a resolver")
+    if resolver.description is not None:
+        raise TypeError(f"{entity.name}.{name}: described in the mapping, not here")
+    resolver.description = description
+
+
+def _move_last(cls: type[Any], names: list[str]) -> None:
+    """Put these fields last, in this order (Strawberry keeps the class's field order)."""
+    for name in names:
+        value = vars(cls)[name]
+        delattr(cls, name)
+        setattr(cls, name, value)
+
+
+def mapped_type(
+    entity: Entity[Any], *, description: str, load: Load | None = None
+) -> Callable[[type[T]], type[T]]:
+    """Make `cls` the Strawberry type of `entity`, its plain fields generated first.
+
+    Then come the class's own fields (Python logic; a `computed` one takes its description
+    from the mapping), the entity's batch-loaded fields, read through `load`, and last its
+    relations (drivers/mapping.py RELATIONS with a description, in their order): generated
+    from the Relation unless the class declares one with Python logic.
+    """
 
     def wrap(cls: type[T]) -> type[T]:
         own: dict[str, Any] = dict(inspect.get_annotations(cls))
         declared = set(own) | {k for k, v in vars(cls).items() if hasattr(v, "base_resolver")}
         annotations: dict[str, Any] = {"record": own.pop("record")}
+        for name, derived in entity.computed.items():
+            _describe(entity, cls, name, derived.description)
+        relations = [
+            r for (parent, _), r in RELATIONS.items() if parent == entity.name and r.description
+        ]
+        loaded = [a for a in entity.attributes if a.loaded and a.name not in declared]
+        if loaded and load is None:
+            raise TypeError(f"{entity.name}: batch-loaded fields need `load`")
         for attribute in entity.attributes:
-            if attribute.name in declared:
+            if attribute.name in declared or attribute.loaded:
                 continue
             if not attribute.description:
                 raise TypeError(f"{entity.table.name}.{attribute.name} needs a column comment")
@@ -64,6 +181,17 @@ def mapped_type(entity: Entity[Any], *, description: str) -> Callable[[type[T]],
             setattr(cls, attribute.name, strawberry.field(description=attribute.description))
         annotations.update(own)
         cls.__annotations__ = annotations
-        return strawberry.type(cls, name=entity.name, description=description)
+        for attribute in loaded:
+            setattr(cls, attribute.name, _loaded_field(attribute, load))  # type: ignore[arg-type]
+        for relation in relations:
+            if relation.attr in declared:
+                _describe(entity, cls, relation.attr, relation.description)
+            else:
+                setattr(cls, relation.attr, _relation_field(relation))
+        _move_last(cls, [a.name for a in loaded] + [r.attr for r in relations])
+        typed = strawberry.type(cls, name=entity.name, description=description)
+        _name_children(typed)
+        _TYPES[entity.name] = typed
+        return typed
 
     return wrap
