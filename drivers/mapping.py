@@ -289,6 +289,9 @@ class Relation(Generic[R]):
     # Relation (its shape decides the return type and the paging arguments) unless the type
     # declares it with Python logic (which then takes this description).
     description: str = ""
+    # A to-one child that always exists (foreign key, same tenant): the field is non-null and
+    # a missing row is an internal error.
+    required: bool = False
 
     @property
     def attr(self) -> str:
@@ -614,6 +617,7 @@ LIMIT_BREACHES = Relation(
     "connection",
     _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
     on=("Limit", "breaches"),
+    description="Breach history, newest first.",
 )
 LIMIT_OVERRIDES = Relation(
     LIMIT_OVERRIDE,
@@ -622,9 +626,16 @@ LIMIT_OVERRIDES = Relation(
     "list",
     _desc_ts("OVERRIDES_NEWEST", _ovr.c.requested_at, _ovr.c.id),
     on=("Limit", "overrides"),
+    description="Overrides of this limit, newest request first.",
 )
 LIMIT_INTEGRITY_ROW = Relation(
-    LIMIT_INTEGRITY, "id", t.limit_integrity.c.limit_id, "one", on=("Limit", "integrity")
+    LIMIT_INTEGRITY,
+    "id",
+    t.limit_integrity.c.limit_id,
+    "one",
+    on=("Limit", "integrity"),
+    description="The limit's integrity row.",
+    required=True,
 )
 LIMIT_ACTIVE_OVERRIDE = Relation(
     LIMIT_OVERRIDE,
@@ -633,12 +644,34 @@ LIMIT_ACTIVE_OVERRIDE = Relation(
     "one",
     where=_ovr.c.status == "ACTIVE",
     on=("Limit", "activeOverride"),
+    description="The ACTIVE override, if any.",
 )
-LIMIT_BREACH_LIMIT = Relation(LIMIT, "limit_id", _lim.c.id, "one", on=("LimitBreach", "limit"))
+LIMIT_BREACH_LIMIT = Relation(
+    LIMIT,
+    "limit_id",
+    _lim.c.id,
+    "one",
+    on=("LimitBreach", "limit"),
+    description="The limit that was breached.",
+    required=True,
+)
 LIMIT_BREACH_INCIDENT = Relation(
-    INCIDENT, "incident_id", _inc.c.id, "one", on=("LimitBreach", "incident")
+    INCIDENT,
+    "incident_id",
+    _inc.c.id,
+    "one",
+    on=("LimitBreach", "incident"),
+    description="The incident this breach is linked to, if any.",
 )
-LIMIT_OVERRIDE_LIMIT = Relation(LIMIT, "limit_id", _lim.c.id, "one", on=("LimitOverride", "limit"))
+LIMIT_OVERRIDE_LIMIT = Relation(
+    LIMIT,
+    "limit_id",
+    _lim.c.id,
+    "one",
+    on=("LimitOverride", "limit"),
+    description="The limit this override raises.",
+    required=True,
+)
 QUERY_LESSON = Relation(LESSON, "id", _les.c.id, "one", on=("Query", "lesson"))
 # Only lessons whose source_event_type is INCIDENT follow this one (checked by the resolver).
 LESSON_SOURCE_INCIDENT = Relation(
@@ -648,9 +681,15 @@ LESSON_SOURCE_INCIDENT = Relation(
     "one",
     parent_where=_les.c.source_event_type == "INCIDENT",
     on=("Lesson", "sourceIncident"),
+    description="The incident this lesson came from (null for run lessons).",
 )
 LESSON_DRAFT_PROPOSAL = Relation(
-    POLICY_PROPOSAL, "draft_proposal_id", _pp.c.id, "one", on=("Lesson", "draftProposal")
+    POLICY_PROPOSAL,
+    "draft_proposal_id",
+    _pp.c.id,
+    "one",
+    on=("Lesson", "draftProposal"),
+    description="The draft policy this lesson was converted into, if any.",
 )
 QUERY_CIRCUIT_BREAKER = Relation(
     CIRCUIT_BREAKER, "name", _cb.c.name, "one", on=("Query", "circuitBreaker"), compiled=False
@@ -661,6 +700,7 @@ CIRCUIT_BREAKER_CURRENT_INCIDENT = Relation(
     _bi.c.id,
     "one",
     on=("CircuitBreaker", "currentIncident"),
+    description="The incident of the current trip while OPEN.",
 )
 # Unresolved only (the default), and every incident (includeResolved: true).
 CIRCUIT_BREAKER_INCIDENTS = Relation(
@@ -671,6 +711,7 @@ CIRCUIT_BREAKER_INCIDENTS = Relation(
     _breaker_incidents_newest,
     where=_bi.c.resolved.is_(False),
     on=("CircuitBreaker", "incidents"),
+    description="The breaker's incidents, newest first.",
 )
 CIRCUIT_BREAKER_ALL_INCIDENTS = Relation(
     BREAKER_INCIDENT,
@@ -754,6 +795,7 @@ RUN_INCIDENTS = Relation(
     "connection",
     _desc_ts("RUN_INCIDENTS_NEWEST", _inc.c.created_at, _inc.c.id),
     on=("Run", "incidents"),
+    description="Incidents whose source is this run, newest first.",
 )
 RUN_BREACHES = Relation(
     LIMIT_BREACH,
@@ -762,6 +804,7 @@ RUN_BREACHES = Relation(
     "connection",
     _desc_ts("BREACHES_NEWEST", _brk.c.breached_at, _brk.c.id),
     on=("Run", "breaches"),
+    description="Limit breaches recorded against this run, newest first.",
 )
 RUN_STEPS = Relation(
     RUN_STEP,
@@ -770,6 +813,7 @@ RUN_STEPS = Relation(
     "connection",
     Ordering("STEPS_IN_ORDER", (OrderKey(_stp.c.step_index, False, "int"),)),
     on=("Run", "steps"),
+    description="The run's steps in step order.",
 )
 RUN_FAILURES = Relation(
     RUN_FAILURE,
@@ -778,6 +822,7 @@ RUN_FAILURES = Relation(
     "connection",
     _desc_ts("FAILURES_NEWEST", _fail.c.created_at, _fail.c.id),
     on=("Run", "failures"),
+    description="LLM failures of this run, newest first.",
 )
 RUN_VIOLATIONS = Relation(
     POLICY_VIOLATION,
@@ -786,6 +831,7 @@ RUN_VIOLATIONS = Relation(
     "connection",
     _desc_ts("VIOLATIONS_NEWEST", _viol.c.created_at, _viol.c.id),
     on=("Run", "violations"),
+    description="Policy violations of this run (one per policy), newest first.",
 )
 LLM_FAILURE_EVIDENCE = Relation(
     FAILURE_EVIDENCE,
@@ -794,13 +840,34 @@ LLM_FAILURE_EVIDENCE = Relation(
     "list",
     _desc_ts("FAILURE_EVIDENCE_NEWEST", _fev.c.created_at, _fev.c.id),
     on=("LlmFailure", "evidence"),
+    description="Evidence captured with the failure.",
 )
 POLICY_VIOLATION_INCIDENT = Relation(
-    INCIDENT, "incident_id", _inc.c.id, "one", on=("PolicyViolation", "incident")
+    INCIDENT,
+    "incident_id",
+    _inc.c.id,
+    "one",
+    on=("PolicyViolation", "incident"),
+    description="The incident the violation was aggregated into.",
 )
-LESSON_SOURCE_RUN = Relation(RUN, "source_run_id", _run.c.id, "one", on=("Lesson", "sourceRun"))
-LIMIT_BREACH_RUN = Relation(RUN, "run_id", _run.c.id, "one", on=("LimitBreach", "run"))
+LESSON_SOURCE_RUN = Relation(
+    RUN,
+    "source_run_id",
+    _run.c.id,
+    "one",
+    on=("Lesson", "sourceRun"),
+    description="The run this lesson refers to, if any.",
+)
+LIMIT_BREACH_RUN = Relation(
+    RUN,
+    "run_id",
+    _run.c.id,
+    "one",
+    on=("LimitBreach", "run"),
+    description="The run this breach happened in, if any.",
+)
 
+# In each type's field order (schema/mapped.py generates the fields in this order).
 RELATIONS: dict[tuple[str, str], Relation[Any]] = {
     r.on: r
     for r in (
@@ -809,15 +876,16 @@ RELATIONS: dict[tuple[str, str], Relation[Any]] = {
         INCIDENT_EVENTS,
         INCIDENT_BREACHES,
         INCIDENT_LESSONS,
+        LIMIT_INTEGRITY_ROW,
         LIMIT_BREACHES,
         LIMIT_OVERRIDES,
-        LIMIT_INTEGRITY_ROW,
         LIMIT_ACTIVE_OVERRIDE,
         LIMIT_BREACH_LIMIT,
         LIMIT_BREACH_INCIDENT,
         LIMIT_OVERRIDE_LIMIT,
         QUERY_LESSON,
         LESSON_SOURCE_INCIDENT,
+        LESSON_SOURCE_RUN,
         LESSON_DRAFT_PROPOSAL,
         QUERY_CIRCUIT_BREAKER,
         CIRCUIT_BREAKER_CURRENT_INCIDENT,
@@ -836,7 +904,6 @@ RELATIONS: dict[tuple[str, str], Relation[Any]] = {
         RUN_VIOLATIONS,
         LLM_FAILURE_EVIDENCE,
         POLICY_VIOLATION_INCIDENT,
-        LESSON_SOURCE_RUN,
         LIMIT_BREACH_RUN,
     )
     if r.on is not None

@@ -14,7 +14,6 @@ from typing import Any
 from drivers import breakers as db
 from drivers.mapping import (
     CIRCUIT_BREAKER_ALL_INCIDENTS,
-    CIRCUIT_BREAKER_CURRENT_INCIDENT,
     CIRCUIT_BREAKER_INCIDENTS,
     QUERY_CIRCUIT_BREAKER,
 )
@@ -41,7 +40,7 @@ from resolvers.breaker_state import (
 )
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, translate_errors
-from resolvers.lists import nested_connection, nested_one
+from resolvers.lists import nested_connection
 from resolvers.metrics import BREAKER_DISABLES, BREAKER_DRIFT_WARNINGS, BREAKER_ENABLES
 from resolvers.pagination import ConnectionResult
 from resolvers.unit_of_work import UnitOfWork, as_json, unit_of_work
@@ -49,7 +48,6 @@ from resolvers.validation import check_length
 
 __all__ = [
     "BreakerChange",
-    "breaker_current_incident",
     "breaker_incidents",
     "disable_circuit_breaker",
     "enable_circuit_breaker",
@@ -134,13 +132,6 @@ async def list_circuit_breakers(ctx: Context) -> list[CircuitBreakerRecord]:
         settled.append(db.closed_breaker(DEFAULT_BREAKER))
         settled.sort(key=lambda r: r.name)
     return settled
-
-
-async def breaker_current_incident(
-    ctx: Context, breaker: CircuitBreakerRecord
-) -> BreakerIncidentRecord | None:
-    """The incident of the current trip while OPEN."""
-    return await nested_one(ctx, CIRCUIT_BREAKER_CURRENT_INCIDENT, breaker.incident_id)
 
 
 async def breaker_incidents(

@@ -14,11 +14,10 @@ from drivers import audit, proposals
 from drivers import lessons as db
 from drivers.enums import LessonSeverity, LessonStatus, LessonType
 from drivers.mapping import (
-    LESSON_DRAFT_PROPOSAL,
     LESSON_SOURCE_INCIDENT,
     QUERY_LESSON,
 )
-from drivers.records import IncidentRecord, LessonRecord, PolicyProposalRecord
+from drivers.records import IncidentRecord, LessonRecord
 from drivers.rules import lessons as rules
 from resolvers.auth import Role, require_role
 from resolvers.context import Context
@@ -38,7 +37,6 @@ __all__ = [
     "defer_lesson",
     "dismiss_lesson",
     "get_lesson",
-    "lesson_draft_proposal",
     "lesson_source_incident",
     "lesson_stats",
     "reactivate_deferred_lessons",
@@ -66,11 +64,6 @@ async def lesson_source_incident(ctx: Context, lesson: LessonRecord) -> Incident
     if lesson.source_event_type != "INCIDENT":
         return None
     return await nested_one(ctx, LESSON_SOURCE_INCIDENT, lesson.source_event_id)
-
-
-async def lesson_draft_proposal(ctx: Context, lesson: LessonRecord) -> PolicyProposalRecord | None:
-    """The draft policy a lesson was converted into, if any."""
-    return await nested_one(ctx, LESSON_DRAFT_PROPOSAL, lesson.draft_proposal_id)
 
 
 @dataclass(frozen=True, slots=True)

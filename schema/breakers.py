@@ -61,12 +61,7 @@ class CircuitBreaker:
         value = self.record.incident_id
         return None if value is None else strawberry.ID(value)
 
-    @strawberry.field(description="The incident of the current trip while OPEN.")
-    async def current_incident(self, info: Info) -> BreakerIncident | None:
-        record = await uc.breaker_current_incident(info.context, self.record)
-        return None if record is None else _incident(record)
-
-    @strawberry.field(description="The breaker's incidents, newest first.")
+    @strawberry.field
     async def incidents(
         self,
         info: Info,

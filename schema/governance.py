@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from resolvers import governance as uc
 from resolvers import run_outcomes
+from resolvers import runs as run_reads
 from schema.base import Info
 from schema.enums import CostAnomalyEntityType, FailureType, RunOutcome, Severity
 from schema.incidents import Incident, incident
@@ -172,11 +173,11 @@ class GovernanceMutations:
                 evidence=input.evidence,
             ),
         )
-        violation = policy_violation(outcome.violation)
+        found = await run_reads.violation_incident(info.context, outcome.violation)
         check = outcome.truth_check
         return PolicyViolationResult(
-            violation=violation,
-            incident=await violation.incident(info),
+            violation=policy_violation(outcome.violation),
+            incident=None if found is None else incident(found),
             created=outcome.created,
             overflow=outcome.overflow,
             truth_check=TruthCheck(

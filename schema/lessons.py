@@ -12,7 +12,6 @@ import strawberry
 from drivers.mapping import LESSON, POLICY_PROPOSAL
 from drivers.records import LessonRecord, PolicyProposalRecord
 from resolvers import lessons as uc
-from resolvers import runs as run_reads
 from resolvers.lists import root_list
 from schema.base import Info, from_record
 from schema.enums import (
@@ -54,24 +53,12 @@ class PolicyProposal:
 class Lesson:
     record: strawberry.Private[LessonRecord]
 
-    @strawberry.field(description="The incident this lesson came from (null for run lessons).")
+    @strawberry.field
     async def source_incident(self, info: Info) -> _Incident | None:
         from schema.incidents import incident  # noqa: PLC0415 - cycle between the two modules
 
         record = await uc.lesson_source_incident(info.context, self.record)
         return None if record is None else incident(record)
-
-    @strawberry.field(description="The run this lesson refers to, if any.")
-    async def source_run(self, info: Info) -> _Run | None:
-        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
-
-        record = await run_reads.lesson_source_run(info.context, self.record)
-        return None if record is None else run(record)
-
-    @strawberry.field(description="The draft policy this lesson was converted into, if any.")
-    async def draft_proposal(self, info: Info) -> PolicyProposal | None:
-        record = await uc.lesson_draft_proposal(info.context, self.record)
-        return None if record is None else from_record(PolicyProposal, record)
 
 
 def lesson(record: LessonRecord) -> Lesson:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -16,8 +15,7 @@ from drivers.records import (
 )
 from resolvers import limits as uc
 from resolvers.lists import root_list
-from resolvers.runs import breach_run
-from schema.base import Info, from_record, selects
+from schema.base import Info, from_record
 from schema.enums import (
     OverrideStatus,
 )
@@ -54,69 +52,17 @@ class LimitIntegrity:
 class LimitBreach:
     record: strawberry.Private[LimitBreachRecord]
 
-    @strawberry.field(description="The limit that was breached.")
-    def limit(self, info: Info) -> Limit:
-        # Synchronous when the parent list prefetched the limits (Incident.breaches); otherwise
-        # a coroutine that graphql-core awaits.
-        pending = uc.breach_limit_now(info.context, self.record)
-        if pending is None:
-            return _breached_limit(None)
-        if pending.done():
-            return _breached_limit(pending.result())
-        return cast("Limit", _await_breached_limit(pending))
-
-    @strawberry.field(description="The incident this breach is linked to, if any.")
-    async def incident(self, info: Info) -> _Incident | None:
-        from schema.incidents import incident  # noqa: PLC0415 - cycle between the two modules
-
-        record = await uc.breach_incident(info.context, self.record)
-        return None if record is None else incident(record)
-
-    @strawberry.field(description="The run this breach happened in, if any.")
-    async def run(self, info: Info) -> _Run | None:
-        from schema.runs import run  # noqa: PLC0415 - cycle between the two modules
-
-        record = await breach_run(info.context, self.record)
-        return None if record is None else run(record)
-
 
 @mapped_type(LIMIT_OVERRIDE, description="A temporary increase of a limit.")
 class LimitOverride:
     record: strawberry.Private[LimitOverrideRecord]
-
-    @strawberry.field(description="The limit this override raises.")
-    async def limit(self, info: Info) -> Limit:
-        record = await uc.override_limit(info.context, self.record)
-        if record is None:
-            raise RuntimeError("an override always has its limit (FK, same tenant)")
-        return limit(record)
 
 
 @mapped_type(LIMIT, description="A quantitative constraint: budget, rate or threshold.")
 class Limit:
     record: strawberry.Private[LimitRecord]
 
-    @strawberry.field(description="The limit's integrity row.")
-    async def integrity(self, info: Info) -> LimitIntegrity:
-        record = await uc.limit_integrity(info.context, self.record)
-        if record is None:
-            raise RuntimeError("every limit is created with its integrity row")
-        return from_record(LimitIntegrity, record)
-
-    @strawberry.field(description="Breach history, newest first.")
-    async def breaches(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[LimitBreach]:
-        page = await uc.limit_breaches(
-            info.context,
-            self.record,
-            first=first,
-            after=after,
-            with_total=selects(info, "totalCount"),
-        )
-        return connection(page, breach)
-
-    @strawberry.field(description="Overrides of this limit, newest request first.")
+    @strawberry.field
     async def overrides(
         self,
         info: Info,
@@ -129,25 +75,10 @@ class Limit:
         rows = await uc.limit_overrides(info.context, self.record, wanted)
         return [from_record(LimitOverride, o) for o in rows]
 
-    @strawberry.field(description="The ACTIVE override, if any.")
-    async def active_override(self, info: Info) -> LimitOverride | None:
-        record = await uc.limit_active_override(info.context, self.record)
-        return None if record is None else from_record(LimitOverride, record)
-
 
 def limit(record: LimitRecord) -> Limit:
     """Convert a limit record."""
     return from_record(Limit, record)
-
-
-def _breached_limit(record: LimitRecord | None) -> Limit:
-    if record is None:
-        raise RuntimeError("a breach always has its limit (FK, same tenant)")
-    return limit(record)
-
-
-async def _await_breached_limit(pending: Awaitable[LimitRecord | None]) -> Limit:
-    return _breached_limit(await pending)
 
 
 def breach(record: LimitBreachRecord) -> LimitBreach:

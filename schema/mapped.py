@@ -22,7 +22,7 @@ from strawberry.scalars import JSON
 
 from drivers.mapping import RELATIONS, Attribute, Entity, Relation
 from resolvers.context import Context
-from resolvers.lists import nested_connection, nested_list, nested_one
+from resolvers.lists import nested_connection, nested_list, nested_one_now
 from schema import enums  # noqa: F401 - registers every enum an attribute may name
 from schema.base import Info, from_record, selects
 from schema.pagination import After, Connection, First, connection
@@ -58,6 +58,10 @@ def _annotation(attribute: Attribute) -> Any:
 _TYPES: dict[str, Any] = {"Connection": Connection}
 
 
+async def _later(pending: Awaitable[Any], finish: Callable[[Any], Any]) -> Any:
+    return finish(await pending)
+
+
 def _relation_field(relation: Relation[Any]) -> Any:
     """The field of a plain relation: its child rows through the relation's batch loader."""
     child = relation.target.name
@@ -68,11 +72,25 @@ def _relation_field(relation: Relation[Any]) -> Any:
 
     if relation.kind == "one":
 
-        async def one(self: Any, info: Info) -> Any:
-            found = await nested_one(info.context, relation, getattr(self.record, key))
-            return None if found is None else convert(found)
+        def finish(found: Any) -> Any:
+            if found is not None:
+                return convert(found)
+            if relation.required:
+                raise RuntimeError(f"{relation.on}: the required row is missing")
+            return None
 
-        resolve, annotation = one, f"{child} | None"
+        def one(self: Any, info: Info) -> Any:
+            # Synchronous when the row is loaded already (e.g. prefetched by the parent list);
+            # otherwise a coroutine that graphql-core awaits.
+            pending = nested_one_now(info.context, relation, getattr(self.record, key))
+            if pending is None:
+                return finish(None)
+            if pending.done():
+                return finish(pending.result())
+            return _later(pending, finish)
+
+        resolve: Callable[..., Any] = one
+        annotation = child if relation.required else f"{child} | None"
     elif relation.kind == "list":
 
         async def many(self: Any, info: Info) -> Any:

@@ -71,11 +71,6 @@ class FailureEvidence:
 class LlmFailure:
     record: strawberry.Private[RunFailureRecord]
 
-    @strawberry.field(description="Evidence captured with the failure.")
-    async def evidence(self, info: Info) -> list[FailureEvidence]:
-        rows = await uc.failure_evidence(info.context, self.record)
-        return [from_record(FailureEvidence, r) for r in rows]
-
 
 def llm_failure(record: RunFailureRecord) -> LlmFailure:
     """Convert a failure record."""
@@ -87,13 +82,6 @@ def llm_failure(record: RunFailureRecord) -> LlmFailure:
 )
 class PolicyViolation:
     record: strawberry.Private[PolicyViolationRecord]
-
-    @strawberry.field(description="The incident the violation was aggregated into.")
-    async def incident(self, info: Info) -> _Incident | None:
-        from schema.incidents import incident  # noqa: PLC0415 - cycle between the two modules
-
-        record = await uc.violation_incident(info.context, self.record)
-        return None if record is None else incident(record)
 
 
 def policy_violation(record: PolicyViolationRecord) -> PolicyViolation:
@@ -109,38 +97,6 @@ class IncidentEvidence:
 @mapped_type(RUN, description="One agent run (written by the runtime; read here).")
 class Run:
     record: strawberry.Private[RunRecord]
-
-    @strawberry.field(description="Incidents whose source is this run, newest first.")
-    async def incidents(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[_Incident]:
-        from schema.incidents import incident  # noqa: PLC0415 - cycle between the two modules
-
-        page = await uc.run_incidents(info.context, self.record, first=first, after=after)
-        return connection(page, incident)
-
-    @strawberry.field(description="Limit breaches recorded against this run, newest first.")
-    async def breaches(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[_LimitBreach]:
-        from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
-
-        page = await uc.run_breaches(info.context, self.record, first=first, after=after)
-        return connection(page, breach)
-
-    @strawberry.field(description="The run's steps in step order.")
-    async def steps(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[RunStep]:
-        page = await uc.run_steps(info.context, self.record, first=first, after=after)
-        return connection(page, lambda r: from_record(RunStep, r))
-
-    @strawberry.field(description="LLM failures of this run, newest first.")
-    async def failures(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[LlmFailure]:
-        page = await uc.run_failures(info.context, self.record, first=first, after=after)
-        return connection(page, llm_failure)
 
     @strawberry.field(
         description="The run measured against its resolved threshold params (§3.4), now."
@@ -158,13 +114,6 @@ class Run:
             outcome=PolicyEvaluationOutcome(got.outcome),
             confidence=got.confidence,
         )
-
-    @strawberry.field(description="Policy violations of this run (one per policy), newest first.")
-    async def violations(
-        self, info: Info, first: First = 20, after: After = None
-    ) -> Connection[PolicyViolation]:
-        page = await uc.run_violations(info.context, self.record, first=first, after=after)
-        return connection(page, policy_violation)
 
 
 @strawberry.type(description="Whether a run violated policy (§3.13), derived on read.")
