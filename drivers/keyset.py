@@ -38,6 +38,8 @@ class OrderKey:
 class Ordering:
     name: str
     keys: tuple[OrderKey, ...]
+    # GraphQL description of the value of a root list's ordering enum (schema/filters.py).
+    description: str = ""
 
     def order_by(self) -> list[ColumnElement[Any]]:
         """ORDER BY clauses for this ordering."""

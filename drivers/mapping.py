@@ -301,8 +301,10 @@ class Relation(Generic[R]):
         return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.on[1])
 
 
-def _desc_ts(name: str, expr: ColumnElement[Any], pk: ColumnElement[Any]) -> Ordering:
-    return Ordering(name, (OrderKey(expr, True, "ts"), OrderKey(pk, True, "str")))
+def _desc_ts(
+    name: str, expr: ColumnElement[Any], pk: ColumnElement[Any], description: str = ""
+) -> Ordering:
+    return Ordering(name, (OrderKey(expr, True, "ts"), OrderKey(pk, True, "str")), description)
 
 
 # --- limits -------------------------------------------------------------------------------------
@@ -476,11 +478,13 @@ LESSON = Entity("Lesson", _les, r.LessonRecord)
 _severity_rank = case(
     {s.value: s.rank for s in enums.IncidentSeverity}, value=_inc.c.severity, else_=-1
 )
+# The values (names, descriptions) of the generated IncidentOrder enum, in GraphQL order.
 incident_orderings: dict[str, Ordering] = {
-    "CREATED_AT_DESC": _desc_ts("CREATED_AT_DESC", _inc.c.created_at, _inc.c.id),
+    "CREATED_AT_DESC": _desc_ts("CREATED_AT_DESC", _inc.c.created_at, _inc.c.id, "Newest first."),
     "CREATED_AT_ASC": Ordering(
         "CREATED_AT_ASC",
         (OrderKey(_inc.c.created_at, False, "ts"), OrderKey(_inc.c.id, False, "str")),
+        "Oldest first.",
     ),
     "SEVERITY_DESC": Ordering(
         "SEVERITY_DESC",
@@ -489,6 +493,7 @@ incident_orderings: dict[str, Ordering] = {
             OrderKey(_inc.c.created_at, True, "ts"),
             OrderKey(_inc.c.id, True, "str"),
         ),
+        "Most severe first, then newest.",
     ),
     "RESOLVED_AT_DESC": Ordering(
         "RESOLVED_AT_DESC",
@@ -496,6 +501,7 @@ incident_orderings: dict[str, Ordering] = {
             OrderKey(func.coalesce(_inc.c.resolved_at, EPOCH), True, "ts"),
             OrderKey(_inc.c.id, True, "str"),
         ),
+        "Latest resolution first; unresolved last.",
     ),
 }
 
@@ -999,7 +1005,9 @@ class RootList:
     `filters` are the fields of the `filter` input object (Python names, in GraphQL order;
     schema/filters.py generates the input type from them), `arg_filters` top-level arguments
     that narrow the list (e.g. `overrides(status:)`). `order_arg` names the ordering argument
-    when the list has one; otherwise `default_order` is the only order.
+    when the list has one, and `order_enum` the GraphQL name and description of its enum,
+    generated from `orderings` (keys and `Ordering.description`, schema/filters.py); otherwise
+    `default_order` is the only order.
     """
 
     entity: Entity[Any]
@@ -1009,6 +1017,7 @@ class RootList:
     order_arg: str | None = None
     arg_filters: Mapping[str, ArgFilter] = field(default_factory=dict)
     page_size: int = 20
+    order_enum: tuple[str, str] | None = None
 
     def ordering(self, name: str | None) -> Ordering:
         """The named ordering, or the default one."""
@@ -1088,6 +1097,7 @@ ROOT_LISTS: dict[tuple[str, str], RootList] = {
             ),
         },
         order_arg="order_by",
+        order_enum=("IncidentOrder", "Orderings of the incidents list"),
     ),
     ("Query", "limits"): RootList(
         LIMIT,

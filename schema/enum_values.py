@@ -218,12 +218,6 @@ _VALUES: dict[type[Enum], dict[str, str]] = {
         "STOP": "The run was stopped.",
         "KILL": "The run was killed.",
     },
-    enums.IncidentOrder: {
-        "CREATED_AT_DESC": "Newest first.",
-        "CREATED_AT_ASC": "Oldest first.",
-        "SEVERITY_DESC": "Most severe first, then newest.",
-        "RESOLVED_AT_DESC": "Latest resolution first; unresolved last.",
-    },
     enums.RunStatus: {
         "QUEUED": "Not started.",
         "RUNNING": "Started, not finished.",

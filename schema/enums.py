@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import strawberry
 
 from drivers import enums as e
@@ -17,7 +15,6 @@ __all__ = [
     "Enforcement",
     "IncidentEventType",
     "IncidentListTopic",
-    "IncidentOrder",
     "IncidentSourceType",
     "IncidentStatus",
     "IncidentTopic",
@@ -117,14 +114,6 @@ ThresholdMetric = e.ThresholdMetric
 strawberry.enum(ThresholdMetric, description="What a threshold signal measures")
 ThresholdAction = e.ThresholdAction
 strawberry.enum(ThresholdAction, description="What was done on a BREACH signal")
-
-
-@strawberry.enum(description="Orderings of the incidents list")
-class IncidentOrder(Enum):
-    CREATED_AT_DESC = "CREATED_AT_DESC"
-    CREATED_AT_ASC = "CREATED_AT_ASC"
-    SEVERITY_DESC = "SEVERITY_DESC"
-    RESOLVED_AT_DESC = "RESOLVED_AT_DESC"
 
 
 # --- incident writes and runs --------------------------------------------------------------------

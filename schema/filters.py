@@ -8,13 +8,14 @@ mapping, and both read paths and the GraphQL input see it with no other edit.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, ClassVar
 
 import strawberry
 
 from drivers.mapping import ROOT_LISTS, ArgFilter, RootList
 
-__all__ = ["PAGE_SIZES", "FilterInput", "argument_type", "filter_argument"]
+__all__ = ["PAGE_SIZES", "FilterInput", "argument_type", "filter_argument", "order_enum"]
 
 # The default `first` of each root list, by field name (the mapping's `page_size`).
 PAGE_SIZES: dict[str, int] = {name: spec.page_size for (_, name), spec in ROOT_LISTS.items()}
@@ -35,6 +36,23 @@ def filter_argument(root: str, name: str) -> Any:
     """
     flt = ROOT_LISTS[("Query", root)].arg_filters[name]
     return strawberry.argument(description=flt.description)
+
+
+def order_enum(root: str) -> type[Enum]:
+    """The GraphQL enum of a root list's ordering argument, generated from the mapping.
+
+    Its values are the root list's orderings (keys and `Ordering.description`), its name and
+    description the root list's `order_enum`.
+    """
+    spec = ROOT_LISTS[("Query", root)]
+    if spec.order_enum is None:
+        raise TypeError(f"Query.{root} has no ordering enum")
+    name, description = spec.order_enum
+    enum = Enum(name, {value: value for value in spec.orderings}, module=__name__)  # type: ignore[misc]
+    strawberry.enum(enum, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = spec.orderings[value.name].description
+    return enum
 
 
 class FilterInput:

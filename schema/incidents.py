@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -14,11 +15,10 @@ from resolvers.limits import prefetch_breach_limits
 from resolvers.lists import root_list
 from schema.base import Info, from_record, selects
 from schema.enums import (
-    IncidentOrder,
     IncidentTopic,
     ResolutionMethod,
 )
-from schema.filters import PAGE_SIZES, FilterInput
+from schema.filters import PAGE_SIZES, FilterInput, order_enum
 from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
@@ -131,7 +131,8 @@ class ResolveIncidentInput:
     )
 
 
-_DEFAULT_ORDER = IncidentOrder(ROOT_LISTS[("Query", "incidents")].default_order)
+IncidentOrder = order_enum("incidents")
+_DEFAULT_ORDER = IncidentOrder[ROOT_LISTS[("Query", "incidents")].default_order]
 
 
 @strawberry.type
@@ -147,7 +148,10 @@ class IncidentQueries:
             strawberry.argument(description="Narrow the list; every given field must match."),
         ] = None,
         order_by: Annotated[
-            IncidentOrder, strawberry.argument(description="Row order (default newest first).")
+            Enum,
+            strawberry.argument(
+                description="Row order (default newest first).", graphql_type=IncidentOrder
+            ),
         ] = _DEFAULT_ORDER,
     ) -> Connection[Incident]:
         page = await root_list(
