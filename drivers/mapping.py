@@ -538,6 +538,14 @@ CIRCUIT_BREAKER = Entity(
     },
     # state, isOpen and reason are computed from these in schema/breakers.py.
     hidden=frozenset({"disabled", "disabled_reason", "created_at"}),
+    computed={
+        "state": Derived(
+            case((_cb.c.disabled, "OPEN"), else_="CLOSED"), "OPEN while disabled, else CLOSED."
+        ),
+        "is_open": Derived(_cb.c.disabled, "Whether the breaker is OPEN."),
+        "reason": Derived(_cb.c.disabled_reason, "Why it is OPEN; null while CLOSED."),
+        "incident_id": Derived(_cb.c.incident_id, "Id of the current breaker incident while OPEN."),
+    },
     # A breaker that was never written reads as CLOSED with no row (DOMAIN.md §3.7).
     optional=frozenset({"id", "updated_at"}),
 )
@@ -548,9 +556,23 @@ _breaker_incidents_newest = _desc_ts("BREAKER_INCIDENTS_NEWEST", _bi.c.created_a
 # --- controls: breaches, overrides, signals, scopes (root lists) ---------------------------------
 _sig, _scp = t.threshold_signals, t.execution_scopes
 
-THRESHOLD_SIGNAL = Entity("ThresholdSignal", _sig, r.ThresholdSignalRecord)
+THRESHOLD_SIGNAL = Entity(
+    "ThresholdSignal",
+    _sig,
+    r.ThresholdSignalRecord,
+    # The public signal id, never the numeric row id (schema/thresholds.py).
+    computed={"id": Derived(_sig.c.signal_id, "The signal id (`SIG-…`).")},
+)
 EXECUTION_SCOPE = Entity(
-    "ExecutionScope", _scp, r.ExecutionScopeRecord, scalars={"allowed_actions": "[String!]"}
+    "ExecutionScope",
+    _scp,
+    r.ExecutionScopeRecord,
+    scalars={"allowed_actions": "[String!]"},
+    computed={
+        "attempts_remaining": Derived(
+            _scp.c.max_attempts - _scp.c.attempts_used, "maxAttempts - attemptsUsed."
+        )
+    },
 )
 
 breach_orderings: dict[str, Ordering] = {
@@ -1194,15 +1216,16 @@ RELATION_ARGS: dict[tuple[str, str], dict[str, ArgFilter]] = {
     },
 }
 
-# SQL of fields whose resolver computes them in Python from the record, for the compiled path;
-# tests/compiled/ proves each equal to its resolver. Keyed by (type, Python field name).
+# SQL of fields whose resolver computes them in Python from the record (each entity's
+# `computed`), and of batch-loaded fields (`loaded`), for the compiled path; tests/compiled/
+# proves each equal to its resolver. Keyed by (type, Python field name).
 COMPUTED: dict[tuple[str, str], ColumnElement[Any]] = {
-    # ThresholdSignal.id is the public signal id, never the numeric row id (schema/thresholds.py).
-    ("ThresholdSignal", "id"): _sig.c.signal_id,
-    **{
-        (INCIDENT.name, name): derived.expr
-        for name, derived in (*INCIDENT_COMPUTED.items(), *INCIDENT_LOADED.fields.items())
-    },
+    (entity.name, name): derived.expr
+    for entity in ENTITIES.values()
+    for name, derived in (
+        *entity.computed.items(),
+        *(entity.loaded.fields.items() if entity.loaded is not None else ()),
+    )
 }
 
 
@@ -1251,11 +1274,6 @@ LESSON_COUNTS: dict[str, tuple[ColumnElement[Any], tuple[str, ...]]] = {
 
 COMPUTED.update(
     {
-        ("ExecutionScope", "attempts_remaining"): _scp.c.max_attempts - _scp.c.attempts_used,
-        ("CircuitBreaker", "state"): case((_cb.c.disabled, "OPEN"), else_="CLOSED"),
-        ("CircuitBreaker", "is_open"): _cb.c.disabled,
-        ("CircuitBreaker", "reason"): _cb.c.disabled_reason,
-        ("CircuitBreaker", "incident_id"): _cb.c.incident_id,
         # A bound int4: an amount over 2^31-1 fails the statement and the resolver path answers
         # (with GraphQL's Int error), as for any compiled read that fails.
         ("BudgetHalt", "run_id"): _run.c.id,

@@ -44,19 +44,19 @@ def _incident(record: BreakerIncidentRecord) -> BreakerIncident:
 class CircuitBreaker:
     record: strawberry.Private[CircuitBreakerRecord]
 
-    @strawberry.field(description="OPEN while disabled, else CLOSED.")
+    @strawberry.field
     def state(self) -> BreakerState:
         return BreakerState.OPEN if self.record.disabled else BreakerState.CLOSED
 
-    @strawberry.field(description="Whether the breaker is OPEN.")
+    @strawberry.field
     def is_open(self) -> bool:
         return self.record.disabled
 
-    @strawberry.field(description="Why it is OPEN; null while CLOSED.")
+    @strawberry.field
     def reason(self) -> str | None:
         return self.record.disabled_reason
 
-    @strawberry.field(description="Id of the current breaker incident while OPEN.")
+    @strawberry.field
     def incident_id(self) -> strawberry.ID | None:
         value = self.record.incident_id
         return None if value is None else strawberry.ID(value)

@@ -151,9 +151,9 @@ def _loaded_field(attribute: Attribute, load: Load) -> Any:
 
 def _describe(entity: Entity[Any], cls: type[Any], name: str, description: str) -> None:
     """Give a Python-logic field the description the mapping holds for it."""
-    resolver = vars(cls)[name]
+    resolver = vars(cls).get(name)
     if not hasattr(resolver, "base_resolver"):
-        raise TypeError(f"{entity.name}.{name}: described in the mapping, not a resolver")
+        raise TypeError(f"{entity.name}.{name}: computed in the mapping, needs its resolver here")
     if resolver.description is not None:
         raise TypeError(f"{entity.name}.{name}: described in the mapping, not here")
     resolver.description = description

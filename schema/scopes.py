@@ -31,7 +31,7 @@ __all__ = [
 class ExecutionScope:
     record: strawberry.Private[ExecutionScopeRecord]
 
-    @strawberry.field(description="maxAttempts - attemptsUsed.")
+    @strawberry.field
     def attempts_remaining(self) -> int:
         return self.record.max_attempts - self.record.attempts_used
 

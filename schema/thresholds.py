@@ -118,7 +118,7 @@ def run_threshold_evaluation(got: uc.RunThresholdEvaluation) -> RunThresholdEval
 class ThresholdSignal:
     record: strawberry.Private[ThresholdSignalRecord]
 
-    @strawberry.field(description="The signal id (`SIG-…`).")
+    @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(self.record.signal_id)
 
