@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import audit
 from drivers import incidents as db
 from drivers.mapping import (
-    INCIDENT_BREACHES,
     QUERY_INCIDENT,
     RECURRENCE_GROUP_LENGTH,
     RECURRENCE_GROUP_MAX,
@@ -23,14 +22,12 @@ from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
     IncidentRecord,
-    LimitBreachRecord,
 )
 from drivers.rules.incidents import AUTO_RESOLVE_AFTER_SECONDS
 from resolvers.auth import require_role
 from resolvers.context import Context
 from resolvers.errors import BadUserInput, Conflict, translate_errors
 from resolvers.lists import (
-    nested_list,
     root_one,
 )
 from resolvers.unit_of_work import as_json, unit_of_work
@@ -46,7 +43,6 @@ __all__ = [
     "close_incident",
     "create_postmortem_stub",
     "get_incident",
-    "incident_breaches",
     "incident_derived",
     "recurrence_group",
     "resolve_incident",
@@ -72,11 +68,6 @@ async def recurrence_group(ctx: Context, signature: str) -> list[IncidentRecord]
                 signature=signature,
                 limit=RECURRENCE_GROUP_MAX,
             )
-
-
-async def incident_breaches(ctx: Context, incident: IncidentRecord) -> list[LimitBreachRecord]:
-    """Limit breaches linked to the incident, newest first."""
-    return await nested_list(ctx, INCIDENT_BREACHES, incident.id)
 
 
 async def incident_derived(ctx: Context, incident: IncidentRecord) -> IncidentDerivedRecord:

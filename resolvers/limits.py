@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from drivers.mapping import (
-    LIMIT_BREACH_LIMIT,
     LIMIT_OVERRIDES,
     QUERY_LIMIT,
 )
 from drivers.records import (
-    LimitBreachRecord,
     LimitOverrideRecord,
     LimitRecord,
 )
 from resolvers.context import Context
 from resolvers.lists import (
     nested_list,
-    nested_one,
-    prefetch_one,
     root_one,
 )
 
 __all__ = [
-    "breach_limit",
     "get_limit",
     "limit_overrides",
-    "prefetch_breach_limits",
 ]
 
 
@@ -44,13 +36,3 @@ async def limit_overrides(
         return rows
     wanted = set(status)
     return [o for o in rows if o.status in wanted]
-
-
-async def breach_limit(ctx: Context, breach: LimitBreachRecord) -> LimitRecord | None:
-    """The limit a breach belongs to."""
-    return await nested_one(ctx, LIMIT_BREACH_LIMIT, breach.limit_id)
-
-
-async def prefetch_breach_limits(ctx: Context, breaches: Iterable[LimitBreachRecord]) -> None:
-    """Load the limits of many breaches in one batch, so each breach's `limit` is ready."""
-    await prefetch_one(ctx, LIMIT_BREACH_LIMIT, (b.limit_id for b in breaches))

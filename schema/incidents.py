@@ -11,9 +11,8 @@ import strawberry
 from drivers.mapping import INCIDENT, INCIDENT_EVENT, INT32_MAX, INT32_MIN, ROOT_LISTS
 from drivers.records import IncidentEventRecord, IncidentRecord
 from resolvers import incidents as uc
-from resolvers.limits import prefetch_breach_limits
 from resolvers.lists import root_list
-from schema.base import Info, from_record, selects
+from schema.base import Info, from_record
 from schema.enums import (
     IncidentTopic,
     ResolutionMethod,
@@ -84,15 +83,6 @@ class Incident:
     def time_to_resolution_ms(self) -> int | None:
         millis = _resolution_ms(self.record)
         return millis if millis is not None and INT32_MIN <= millis <= INT32_MAX else None
-
-    @strawberry.field
-    async def breaches(self, info: Info) -> list[_LimitBreach]:
-        from schema.limits import breach  # noqa: PLC0415 - cycle between the two modules
-
-        rows = await uc.incident_breaches(info.context, self.record)
-        if rows and selects(info, "limit"):
-            await prefetch_breach_limits(info.context, rows)  # each breach's limit then sync
-        return [breach(b) for b in rows]
 
     @strawberry.field
     async def execution_scopes(self, info: Info) -> list[_ExecutionScope]:

@@ -1,15 +1,23 @@
-"""Object types generated from the mapping: one GraphQL field per attribute of an entity.
+"""Object types generated from the mapping (drivers/mapping.py), the one description.
 
-`@mapped_type(INCIDENT, description=...)` on a class that declares only `record` and the fields
-with Python logic (resolvers, relations) adds, before those, a plain field for every attribute of
-the entity (drivers/mapping.py `Entity.attributes`): its type, nullability and description come
-from the table (the column comment) or the derived field. A field the class declares itself
-replaces the generated one of the same name. The values are copied from the record by
-`from_record` (schema/base.py), so a new column reaches the type with no edit here.
+`@mapped_type(INCIDENT, description=..., load=...)` on a class that declares only `record` and
+the fields with Python logic generates:
+- before those, a plain field for every attribute of the entity (`Entity.attributes`): type,
+  nullability and description from the table (the column comment) or the derived field; the
+  values are copied from the record by `from_record` (schema/base.py), so a new column reaches
+  the type with no edit here;
+- after them, a field per batch-loaded attribute (`Entity.loaded`), whose resolver reads the
+  batch loader `load`, and a field per described `Relation` of the type (`RELATIONS`), whose
+  resolver reads the relation's loader and whose child type is found in a registry of the
+  mapped types when the schema is built.
+A field the class declares itself replaces the generated one of the same name; a Python-logic
+field or relation declared there takes its description from the mapping (`Entity.computed`,
+`Relation.description`), which is then its only description.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,7 +30,7 @@ from strawberry.scalars import JSON
 
 from drivers.mapping import RELATIONS, Attribute, Entity, Relation
 from resolvers.context import Context
-from resolvers.lists import nested_connection, nested_list, nested_one_now
+from resolvers.lists import nested_connection, nested_list, nested_one_now, prefetch_one
 from schema import enums  # noqa: F401 - registers every enum an attribute may name
 from schema.base import Info, from_record, selects
 from schema.pagination import After, Connection, First, connection
@@ -58,11 +66,32 @@ def _annotation(attribute: Attribute) -> Any:
 _TYPES: dict[str, Any] = {"Connection": Connection}
 
 
+# Generated to-one relations by parent type name: what a generated list prefetches.
+_TO_ONE: dict[str, list[tuple[str, Relation[Any]]]] = {}
+
+
 async def _later(pending: Awaitable[Any], finish: Callable[[Any], Any]) -> Any:
     return finish(await pending)
 
 
-def _relation_field(relation: Relation[Any]) -> Any:
+async def _prefetch_to_one(info: Info, child: str, rows: list[Any]) -> None:
+    """Load each selected generated to-one field of the rows in one batch per relation.
+
+    Those fields then answer synchronously (no awaitable per row for graphql-core); the
+    batches run side by side, as the fields' own loads would.
+    """
+    wanted = [r for name, r in _TO_ONE.get(child, ()) if selects(info, name)]
+    if rows and wanted:
+        # Keys as lists: a generator would read `r` only when its coroutine starts.
+        await asyncio.gather(
+            *(
+                prefetch_one(info.context, r, [getattr(row, r.parent_field) for row in rows])
+                for r in wanted
+            )
+        )
+
+
+def _relation_field(parent: str, name: str, relation: Relation[Any]) -> Any:
     """The field of a plain relation: its child rows through the relation's batch loader."""
     child = relation.target.name
     key = relation.parent_field
@@ -91,10 +120,13 @@ def _relation_field(relation: Relation[Any]) -> Any:
 
         resolve: Callable[..., Any] = one
         annotation = child if relation.required else f"{child} | None"
+        if relation.parent_where is None:  # else the loader may not be asked for every row
+            _TO_ONE.setdefault(parent, []).append((name, relation))
     elif relation.kind == "list":
 
         async def many(self: Any, info: Info) -> Any:
             rows = await nested_list(info.context, relation, getattr(self.record, key))
+            await _prefetch_to_one(info, child, rows)
             return [convert(r) for r in rows]
 
         resolve, annotation = many, f"list[{child}]"
@@ -123,10 +155,12 @@ def _relation_field(relation: Relation[Any]) -> Any:
     return resolved
 
 
+# Generated relation fields -> their return type, named in _TYPES (e.g. "Run | None").
 _CHILDREN: dict[Any, str] = {}
 
 
 def _name_children(cls: type[Any]) -> None:
+    """Type the class's generated relation fields by name, resolved when the schema is built."""
     for f in cls.__strawberry_definition__.fields:
         annotation = _CHILDREN.pop(f, None)
         if annotation is not None:
@@ -153,7 +187,7 @@ def _describe(entity: Entity[Any], cls: type[Any], name: str, description: str) 
     """Give a Python-logic field the description the mapping holds for it."""
     resolver = vars(cls).get(name)
     if not hasattr(resolver, "base_resolver"):
-        raise TypeError(f"{entity.name}.{name}: computed in the mapping, needs its resolver here")
+        raise TypeError(f"{entity.name}.{name}: described in the mapping, needs its resolver here")
     if resolver.description is not None:
         raise TypeError(f"{entity.name}.{name}: described in the mapping, not here")
     resolver.description = description
@@ -184,9 +218,11 @@ def mapped_type(
         annotations: dict[str, Any] = {"record": own.pop("record")}
         for name, derived in entity.computed.items():
             _describe(entity, cls, name, derived.description)
-        relations = [
-            r for (parent, _), r in RELATIONS.items() if parent == entity.name and r.description
-        ]
+        relations = {
+            field: r
+            for (parent, field), r in RELATIONS.items()
+            if parent == entity.name and r.description
+        }
         loaded = [a for a in entity.attributes if a.loaded and a.name not in declared]
         if loaded and load is None:
             raise TypeError(f"{entity.name}: batch-loaded fields need `load`")
@@ -201,12 +237,12 @@ def mapped_type(
         cls.__annotations__ = annotations
         for attribute in loaded:
             setattr(cls, attribute.name, _loaded_field(attribute, load))  # type: ignore[arg-type]
-        for relation in relations:
+        for field, relation in relations.items():
             if relation.attr in declared:
                 _describe(entity, cls, relation.attr, relation.description)
             else:
-                setattr(cls, relation.attr, _relation_field(relation))
-        _move_last(cls, [a.name for a in loaded] + [r.attr for r in relations])
+                setattr(cls, relation.attr, _relation_field(entity.name, field, relation))
+        _move_last(cls, [a.name for a in loaded] + [r.attr for r in relations.values()])
         typed = strawberry.type(cls, name=entity.name, description=description)
         _name_children(typed)
         _TYPES[entity.name] = typed

@@ -7,6 +7,8 @@ descriptions); schema/mapped.py refuses a second description or a missing loader
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +22,14 @@ from graphql import (
     get_named_type,
 )
 
+from drivers import tables as t
 from drivers.mapping import ENTITIES, INCIDENT, RELATIONS, ROOT_LISTS
 from drivers.records import IncidentRecord
 from schema import Limits, build_schema
 from schema.mapped import mapped_type
+from tests.factories import NOW, breach_row, incident_row, insert_rows, make_limits
+from tests.factories_incwrites import run_row
+from tests.helpers import token
 
 SCHEMA: GraphQLSchema = build_schema(
     Limits(max_depth=10, max_aliases=30, max_tokens=2000, max_cost=50_000)
@@ -121,7 +127,9 @@ def test_a_second_description_of_a_mapped_field_is_refused() -> None:
 
 
 def test_a_python_logic_field_needs_its_resolver() -> None:
-    with pytest.raises(TypeError, match=r"Incident\.first_seen_at: computed in the mapping"):
+    with pytest.raises(
+        TypeError, match=r"Incident\.first_seen_at: described in the mapping, needs"
+    ):
 
         @mapped_type(INCIDENT, description="x")
         class NoResolver:
@@ -150,3 +158,62 @@ def test_batch_loaded_fields_need_a_loader() -> None:
             @strawberry.field
             def time_to_resolution_ms(self) -> str:
                 return ""
+
+
+BREACHES = """query($id: ID!) {
+  incident(id: $id) {
+    breaches { id limit { id integrity { integrityStatus } } incident { id } run { id } }
+  }
+}"""
+
+
+async def test_a_generated_list_loads_its_rows_to_one_fields_in_one_batch_each(
+    client, engine, count_statements
+):
+    # given: an incident with 4 breaches over 2 limits and 2 runs
+    tenant = "gen-prefetch"
+    limits = await make_limits(engine, 2, tenant)
+    runs = [run_row(tenant), run_row(tenant)]
+    await insert_rows(engine, t.runs, runs)
+    incident = incident_row(tenant)
+    await insert_rows(engine, t.incidents, [incident])
+    breaches = [
+        breach_row(
+            limits[i % 2]["id"],
+            tenant,
+            incident_id=incident["id"],
+            run_id=runs[i % 2]["id"],
+            breached_at=NOW - timedelta(minutes=i),
+        )
+        for i in range(4)
+    ]
+    await insert_rows(engine, t.limit_breaches, breaches)
+    count_statements.reset()
+    # when: the resolver path answers
+    response = await client.post(
+        "/graphql",
+        json={"query": BREACHES, "variables": {"id": incident["id"]}},
+        headers={"authorization": f"Bearer {token(tenant)}"},
+    )
+    # then: every breach has its rows, newest first ...
+    assert response.headers["x-gateway-read-path"] == "resolver"
+    body = response.json()
+    assert "errors" not in body, body
+    got = body["data"]["incident"]["breaches"]
+    assert [b["id"] for b in got] == [b["id"] for b in breaches]
+    assert [b["limit"]["id"] for b in got] == [limits[i % 2]["id"] for i in range(4)]
+    assert [b["run"]["id"] for b in got] == [runs[i % 2]["id"] for i in range(4)]
+    assert all(b["incident"] == {"id": incident["id"]} for b in got)
+    assert all(b["limit"]["integrity"]["integrityStatus"] for b in got)
+    # ... in one statement per level and relation: incident, breaches, then limits, incidents
+    # and runs side by side (prefetched), then the limits' integrity rows.
+    outermost = re.compile(r"FROM (\w+) WHERE \1\.tenant_id = ")  # the last match
+    tables = [outermost.findall(" ".join(s.split()))[-1] for s in count_statements.statements]
+    assert tables == [
+        "incidents",
+        "limit_breaches",
+        "limits",
+        "incidents",
+        "runs",
+        "limit_integrity",
+    ]
