@@ -23,7 +23,6 @@ from schema.pagination import After, Connection, First, connection
 from schema.scalars import Long
 
 if TYPE_CHECKING:
-    from schema.limits import LimitBreach
     from schema.scopes import ExecutionScope
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "ResolveIncidentInput",
 ]
 
-_LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 _ExecutionScope = Annotated["ExecutionScope", strawberry.lazy("schema.scopes")]
 
 
@@ -57,7 +55,11 @@ def _resolution_ms(incident: IncidentRecord) -> int | None:
     load=uc.incident_derived,
 )
 class Incident:
-    """Descriptions of the Python-logic fields: drivers/mapping.py INCIDENT_COMPUTED."""
+    """Python-logic fields only; their descriptions and SQL twins: INCIDENT_COMPUTED.
+
+    Columns, the batch-loaded fields (through `load`) and the relations are generated from
+    drivers/mapping.py; executionScopes stays here for its role check.
+    """
 
     record: strawberry.Private[IncidentRecord]
 

@@ -26,7 +26,6 @@ from schema.pagination import After, Connection, First, connection
 
 if TYPE_CHECKING:
     from schema.incidents import Incident
-    from schema.runs import Run
 
 __all__ = [
     "CreateLessonInput",
@@ -41,7 +40,6 @@ __all__ = [
 ]
 
 _Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
-_Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
 @mapped_type(POLICY_PROPOSAL, description="A draft policy, created when a lesson is converted.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 
@@ -23,10 +23,6 @@ from schema.filters import PAGE_SIZES, FilterInput
 from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 
-if TYPE_CHECKING:
-    from schema.incidents import Incident
-    from schema.runs import Run
-
 __all__ = [
     "Limit",
     "LimitBreach",
@@ -38,9 +34,6 @@ __all__ = [
     "limit",
     "override",
 ]
-
-_Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
-_Run = Annotated["Run", strawberry.lazy("schema.runs")]
 
 
 @mapped_type(LIMIT_INTEGRITY, description="The integrity verdict kept for every limit.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import strawberry
 
@@ -34,10 +34,6 @@ from schema.mapped import mapped_type
 from schema.pagination import After, Connection, First, connection
 from schema.thresholds import RunThresholdEvaluation, run_threshold_evaluation
 
-if TYPE_CHECKING:
-    from schema.incidents import Incident
-    from schema.limits import LimitBreach
-
 __all__ = [
     "FailureEvidence",
     "IncidentEvidence",
@@ -52,9 +48,6 @@ __all__ = [
     "policy_violation",
     "run",
 ]
-
-_Incident = Annotated["Incident", strawberry.lazy("schema.incidents")]
-_LimitBreach = Annotated["LimitBreach", strawberry.lazy("schema.limits")]
 
 
 @mapped_type(RUN_STEP, description="One step of a run.")
