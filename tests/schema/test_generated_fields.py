@@ -209,11 +209,6 @@ async def test_a_generated_list_loads_its_rows_to_one_fields_in_one_batch_each(
     # and runs side by side (prefetched), then the limits' integrity rows.
     outermost = re.compile(r"FROM (\w+) WHERE \1\.tenant_id = ")  # the last match
     tables = [outermost.findall(" ".join(s.split()))[-1] for s in count_statements.statements]
-    assert tables == [
-        "incidents",
-        "limit_breaches",
-        "limits",
-        "incidents",
-        "runs",
-        "limit_integrity",
-    ]
+    assert tables[:2] == ["incidents", "limit_breaches"]
+    assert sorted(tables[2:5]) == ["incidents", "limits", "runs"]  # in any order
+    assert tables[5:] == ["limit_integrity"]
