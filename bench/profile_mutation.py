@@ -27,10 +27,11 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -206,6 +207,21 @@ class ServerClock:
                 self.cpu += time.process_time() - start
 
 
+def _bodies(query: str, ids: list[str]) -> Callable[[int], dict[str, Any]]:
+    """The i-th request's body: Q4 rotates over its incidents, Q7 takes the next unused limit."""
+    document = QUERIES[query]
+    used = 0
+
+    def body(i: int) -> dict[str, Any]:
+        nonlocal used
+        if query == "q4":
+            return {"query": document, "variables": {"incidentId": ids[i % len(ids)]}}
+        used += 1
+        return {"query": document, "variables": {"limitId": ids[used - 1]}}
+
+    return body
+
+
 ROUNDS = 10  # the paths take turns, so a burst of load on the machine hits both alike
 
 
@@ -244,16 +260,10 @@ async def _measure(
             )
             runs.append(Run(fast, http, server))
 
-        document = QUERIES[query]
-        variable = "incidentId" if query == "q4" else "limitId"
-        used = 0
+        bodies = _bodies(query, ids)
 
         async def post(run: Run, i: int) -> None:
-            nonlocal used
-            # Q4 rotates over its incidents; Q7 takes the next unused limit (its ids cover all).
-            target = ids[i % len(ids)] if query == "q4" else ids[used]
-            used += 1
-            body = {"query": document, "variables": {variable: target}}
+            body = bodies(i)
             response = await run.http.post("/graphql", json=body, headers=headers)
             payload = response.json()
             if response.status_code != 200 or payload.get("errors"):

@@ -51,6 +51,7 @@ from schema.fastpath import PlainAttr
 __all__ = ["DirectCall", "direct_call"]
 
 Convert = Callable[[Any], Any]
+Payload = tuple[tuple[str, str | None, Any, bool], ...]  # key, attribute, leaf type, non-null
 _MISS = object()
 
 
@@ -69,7 +70,7 @@ def _leaf(type_: Any, registry: Any) -> bool:
     )
 
 
-def _converter(type_: Any, schema: strawberry.Schema) -> Convert | None:
+def _converter(type_: Any, schema: strawberry.Schema) -> Convert | None:  # noqa: PLR0911 - one per kind
     """convert_argument for `type_`, resolved once; None where this module does not follow it.
 
     Not followed: Maybe, GlobalID, inputs with their own from_input, non-input objects.
@@ -104,7 +105,9 @@ def _converter(type_: Any, schema: strawberry.Schema) -> Convert | None:
             convert = _converter(field.resolve_type(type_definition=definition), schema)
             if convert is None:
                 return None
-            fields.append((schema.config.name_converter.from_field(field), field.python_name, convert))
+            fields.append(
+                (schema.config.name_converter.from_field(field), field.python_name, convert)
+            )
         implicit = tuple(
             field.python_name
             for field in definition.fields
@@ -145,7 +148,7 @@ class DirectCall:
         root_type: GraphQLObjectType,
         field: StrawberryField,
         arguments: tuple[tuple[str, str, Convert], ...],
-        payload: tuple[tuple[str, str | None, Any, bool], ...],
+        payload: Payload,
         info_class: Any,
     ) -> None:
         self.node = node
@@ -191,7 +194,7 @@ class DirectCall:
                     )
                     if optimized_is_awaitable(completed):
                         completed = await completed
-            except Exception as raw_error:  # noqa: BLE001 - graphql-core's field error handling
+            except Exception as raw_error:
                 executor.handle_field_error(raw_error, self.return_type, details, path)
                 completed = None
             data = {self.key: completed}
@@ -213,12 +216,15 @@ class DirectCall:
             result = await result
         return result
 
-    def _complete(self, value: Any, raw_info: Any) -> Any:
+    def _complete(self, value: Any, raw_info: Any) -> Any:  # noqa: PLR0911 - one per oddity
         """The payload as complete_object_value gives it, or _MISS where the executor must."""
         if value is None or isinstance(value, BaseException):
             return _MISS
         object_type = self.object_type
-        if object_type.is_type_of is not None and object_type.is_type_of(value, raw_info) is not True:
+        if (
+            object_type.is_type_of is not None
+            and object_type.is_type_of(value, raw_info) is not True
+        ):
             return _MISS
         out: dict[str, Any] = {}
         for key, attr, leaf, non_null in self.payload:
@@ -235,7 +241,7 @@ class DirectCall:
                 return _MISS
             try:
                 coerced = leaf.coerce_output_value(item)
-            except Exception:  # noqa: BLE001 - the executor raises it where it belongs
+            except Exception:
                 return _MISS
             if coerced is None or coerced is Undefined:
                 return _MISS
@@ -243,7 +249,7 @@ class DirectCall:
         return out
 
 
-def direct_call(
+def direct_call(  # noqa: PLR0911 - one per shape it declines
     schema: strawberry.Schema, operation: OperationDefinitionNode, has_fragments: bool
 ) -> DirectCall | None:
     """The DirectCall for a planned mutation of the plain shape, else None (the executor runs)."""
@@ -288,7 +294,7 @@ def direct_call(
     )
 
 
-def _payload(node: FieldNode, return_type: Any) -> tuple[tuple[str, str | None, Any, bool], ...] | None:
+def _payload(node: FieldNode, return_type: Any) -> Payload | None:
     """The payload's fields when each is a plain leaf (PlainAttr) or __typename, else None."""
     object_type = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
     if not isinstance(object_type, GraphQLObjectType) or node.selection_set is None:

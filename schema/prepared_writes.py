@@ -43,9 +43,9 @@ from resolvers.errors import GatewayError
 from resolvers.roles import authorize_mutation
 from schema.errors import coded_error, log_errors
 from schema.fastpath import PlainExecutor
-from schema.prepared_call import DirectCall, direct_call
 from schema.input_guard import check_document, check_variables
 from schema.operation import fragments_of, pick_operation, root_fields
+from schema.prepared_call import DirectCall, direct_call
 from schema.query_limits import Limits, measure
 
 __all__ = ["WritePlan", "WritePlans", "run_plan"]
@@ -183,9 +183,7 @@ async def run_plan(
     if isinstance(executor, list):
         return None  # variables that do not coerce: nothing ran
     result: Any = (
-        await plan.direct.run(executor)
-        if plan.direct is not None
-        else executor.execute_operation()
+        await plan.direct.run(executor) if plan.direct is not None else executor.execute_operation()
     )
     if optimized_is_awaitable(result):
         result = await result
