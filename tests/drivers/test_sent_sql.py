@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from drivers.errors import UniqueViolation, Unavailable, map_db_errors
+from drivers.errors import Unavailable, UniqueViolation, map_db_errors
 from drivers.sent_sql import first_row
 from tests.helpers import StatementCounter
 
