@@ -1,10 +1,11 @@
-"""Profile the addIncidentEvent mutation through the real ASGI app (no network, no wrk).
+"""Profile a bench mutation (Q4 or Q7) through the real ASGI app (no network, no wrk).
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python -m bench.profile_mutation [-n 2000]
+        .venv/bin/python -m bench.profile_mutation [-n 2000] [--query q4|q7]
 
-Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 incidents,
-then posts the Q4 mutation N times (rotating over the incidents) through httpx's
+Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 incidents
+(Q4, addIncidentEvent) or one limit per request (Q7, requestOverride: one open override per
+limit), then posts the mutation N times (Q4 rotating over the incidents) through httpx's
 ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, client and
 server share the process), the server's share of it (process time inside the ASGI app) and
 SQL statements/request (before_cursor_execute). By default it measures two apps,
@@ -26,9 +27,11 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,13 +51,11 @@ from gateway.settings import Settings
 
 SECRET = "profile-secret-not-for-production-0123456789"
 TENANT = "tp"
-MUTATION = """
-mutation AddEvent($incidentId: ID!) {
-  addIncidentEvent(incidentId: $incidentId, input: { eventType: NOTE, description: "bench q4" }) {
-    incidentId eventType description
-  }
+# The bench's own documents (bench/queries/): what is profiled is what the bench measures.
+QUERIES = {
+    "q4": (Path(__file__).parent / "queries" / "q4_add_event.graphql").read_text(),
+    "q7": (Path(__file__).parent / "queries" / "q7_request_override.graphql").read_text(),
 }
-"""
 
 
 class Counter:
@@ -114,17 +115,61 @@ async def _seed(url: str, count: int) -> list[str]:
     return ids
 
 
-async def _run(url: str, n: int, warmup: int, show: bool, wire: bool, *, paths: list[bool]) -> None:
-    ids = await _seed(url, 100)
+async def _seed_limits(url: str, count: int) -> list[str]:
+    """`count` limits of the tenant: each Q7 request asks an override for a limit of its own."""
+    engine = make_engine(url)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    ids = [f"{TENANT}-lim-{k:06d}" for k in range(count)]
+    rows = [
+        {
+            "id": i,
+            "tenant_id": TENANT,
+            "name": f"limit {i}",
+            "limit_category": "BUDGET",
+            "limit_type": "COST_USD",
+            "max_value": 100,
+            "enforcement": "BLOCK",
+            "reset_period": "MONTHLY",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in ids
+    ]
+    integrity = [
+        {
+            "tenant_id": TENANT,
+            "limit_id": i,
+            "integrity_status": "VERIFIED",
+            "integrity_score": 1,
+            "computed_at": now,
+        }
+        for i in ids
+    ]
+    async with engine.begin() as conn:  # an ACTIVE limit needs its integrity row at commit
+        await conn.execute(insert(t.limits), rows)
+        await conn.execute(insert(t.limit_integrity), integrity)
+    await engine.dispose()
+    return ids
+
+
+async def _run(
+    url: str, n: int, warmup: int, show: bool, wire: bool, *, paths: list[bool], query: str
+) -> None:
+    if query == "q4":
+        ids = await _seed(url, 100)
+    else:  # every request of every path needs a limit nobody else asked for
+        ids = await _seed_limits(url, (n + warmup + ROUNDS) * len(paths))
     if wire:
         async with wire_proxy(url) as proxy:
-            await _measure(proxy.url(url), ids, n, warmup, show=show, proxy=proxy, paths=paths)
+            await _measure(
+                proxy.url(url), ids, n, warmup, show=show, proxy=proxy, paths=paths, query=query
+            )
     else:
-        await _measure(url, ids, n, warmup, show=show, proxy=None, paths=paths)
+        await _measure(url, ids, n, warmup, show=show, proxy=None, paths=paths, query=query)
 
 
 @dataclass
-class Path:
+class Run:
     """One gateway app (fast path on or off) and what its timed requests cost."""
 
     fast: bool
@@ -162,6 +207,21 @@ class ServerClock:
                 self.cpu += time.process_time() - start
 
 
+def _bodies(query: str, ids: list[str]) -> Callable[[int], dict[str, Any]]:
+    """The i-th request's body: Q4 rotates over its incidents, Q7 takes the next unused limit."""
+    document = QUERIES[query]
+    used = 0
+
+    def body(i: int) -> dict[str, Any]:
+        nonlocal used
+        if query == "q4":
+            return {"query": document, "variables": {"incidentId": ids[i % len(ids)]}}
+        used += 1
+        return {"query": document, "variables": {"limitId": ids[used - 1]}}
+
+    return body
+
+
 ROUNDS = 10  # the paths take turns, so a burst of load on the machine hits both alike
 
 
@@ -174,6 +234,7 @@ async def _measure(
     show: bool,
     proxy: WireProxy | None,
     paths: list[bool],
+    query: str,
 ) -> None:
     claims = {"sub": "op", "tenant_id": TENANT, "role": "OPERATOR", "exp": int(time.time()) + 3600}
     headers = {"authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
@@ -197,10 +258,12 @@ async def _measure(
                     transport=httpx.ASGITransport(app=server), base_url="http://gateway.test"
                 )
             )
-            runs.append(Path(fast, http, server))
+            runs.append(Run(fast, http, server))
 
-        async def post(run: Path, i: int) -> None:
-            body = {"query": MUTATION, "variables": {"incidentId": ids[i % len(ids)]}}
+        bodies = _bodies(query, ids)
+
+        async def post(run: Run, i: int) -> None:
+            body = bodies(i)
             response = await run.http.post("/graphql", json=body, headers=headers)
             payload = response.json()
             if response.status_code != 200 or payload.get("errors"):
@@ -257,6 +320,7 @@ def main() -> None:
         default="both",
         help="MUTATION_FAST_PATH of the app(s) measured; both = in turns, within one run",
     )
+    parser.add_argument("--query", choices=tuple(QUERIES), default="q4", help="the mutation")
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL")
     if not server:
@@ -269,7 +333,9 @@ def main() -> None:
         try:
             await asyncio.to_thread(upgrade_head, url)
             paths = {"both": [True, False], "on": [True], "off": [False]}[args.path]
-            await _run(url, args.n, args.warmup, args.show, args.wire, paths=paths)
+            await _run(
+                url, args.n, args.warmup, args.show, args.wire, paths=paths, query=args.query
+            )
         finally:
             await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

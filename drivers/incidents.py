@@ -26,6 +26,7 @@ from drivers.records import (
     IncidentRecord,
 )
 from drivers.rules.incidents import SIGNATURE_VERSION, recurrence_signature
+from drivers.sent_sql import first_row
 
 __all__ = [
     "add_event_touching_incident",
@@ -263,7 +264,7 @@ async def add_event_touching_incident(
     selected from that joined row, so a missing or foreign-tenant incident writes and publishes
     nothing and raises NotFound. Run on an AUTOCOMMIT connection the statement is its own
     transaction (one round trip, no BEGIN/COMMIT); inside a transaction it works the same. The
-    SQL text is built once and sent as is (exec_driver_sql): no per-call compilation. `event`
+    SQL text is built once and sent as is (sent_sql.first_row): no per-call compilation. `event`
     carries the values to insert (id from new_id()); the returned records are the stored rows.
     """
     if len(entry.notifications) != 2:
@@ -279,7 +280,7 @@ async def add_event_touching_incident(
         *entry.params(),
     )
     with map_db_errors():
-        row = (await conn.exec_driver_sql(_ADD_EVENT_SQL[entry.mode], params)).first()
+        row = await first_row(conn, _ADD_EVENT_SQL[entry.mode], params)
     if row is None:
         raise NotFound("Incident", event.incident_id)
     return (

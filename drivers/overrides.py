@@ -17,6 +17,7 @@ from drivers.errors import NotFound, StaleState, map_db_errors
 from drivers.mapping import LIMIT_OVERRIDE
 from drivers.records import LimitOverrideRecord
 from drivers.rules.overrides import OPEN_STATUSES
+from drivers.sent_sql import first_row
 
 __all__ = [
     "OverriddenLimit",
@@ -86,7 +87,7 @@ async def fetch_overridden_limit(
     effective value), which a request never shows; this is a plain primary-key read sent as is.
     """
     with map_db_errors():
-        row = (await conn.exec_driver_sql(_LIMIT_SQL, (tenant_id, limit_id))).first()
+        row = await first_row(conn, _LIMIT_SQL, (tenant_id, limit_id))
     if row is None:
         raise NotFound("Limit", limit_id)
     limit_row, name, max_value = tuple(row)
@@ -178,7 +179,7 @@ async def insert_requested_override(
     written = tuple(getattr(planned, name) for name in _WRITTEN)
     params = (tenant_id, planned.limit_id, *written, max_active, *entry.params())
     with map_db_errors():
-        first = (await conn.exec_driver_sql(_REQUEST_SQL[entry.mode], params)).first()
+        first = await first_row(conn, _REQUEST_SQL[entry.mode], params)
     if first is None:  # pragma: no cover - the statement always answers one row
         raise RuntimeError("requestOverride's statement answered no row")
     row: tuple[Any, ...] = tuple(first)

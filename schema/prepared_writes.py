@@ -45,6 +45,7 @@ from schema.errors import coded_error, log_errors
 from schema.fastpath import PlainExecutor
 from schema.input_guard import check_document, check_variables
 from schema.operation import fragments_of, pick_operation, root_fields
+from schema.prepared_call import DirectCall, direct_call
 from schema.query_limits import Limits, measure
 
 __all__ = ["WritePlan", "WritePlans", "run_plan"]
@@ -66,6 +67,7 @@ class WritePlan:
     fragments: Mapping[str, FragmentDefinitionNode]
     roots: tuple[str, ...]  # root fields whose role the caller must hold (Preflight's order)
     limits_need_variables: bool  # a `first` takes a variable: measure per request
+    direct: DirectCall | None  # the root field called without the executor's walk, if plain
 
 
 def _first_from_variable(node: Node) -> bool:
@@ -138,6 +140,7 @@ class WritePlans:
             fragments=fragments,
             roots=roots,
             limits_need_variables=_first_from_variable(document),
+            direct=direct_call(self.schema, operation, bool(fragments)),
         )
 
 
@@ -179,7 +182,9 @@ async def run_plan(
     )
     if isinstance(executor, list):
         return None  # variables that do not coerce: nothing ran
-    result: Any = executor.execute_operation()
+    result: Any = (
+        await plan.direct.run(executor) if plan.direct is not None else executor.execute_operation()
+    )
     if optimized_is_awaitable(result):
         result = await result
     if not isinstance(result, ExecutionResult):  # incremental delivery: not in this schema

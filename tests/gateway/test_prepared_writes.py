@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drivers import tables as t
 from gateway.settings import Settings
 from resolvers.roles import MUTATION_ROLES
+from schema import Limits, build_schema
+from schema.prepared_writes import WritePlans
 from tests.factories import incident_row, insert_rows
 from tests.helpers import serve, token
 
@@ -259,3 +261,78 @@ async def test_errors_raised_while_executing_are_the_views(
         assert orjson.loads(fast.content)["data"] is None
     async with engine.connect() as conn:
         assert (await conn.execute(select(t.audit_log))).all() == []
+
+
+def _plans() -> WritePlans:
+    limits = Limits(max_depth=15, max_aliases=30, max_tokens=5000, max_cost=50_000)
+    return WritePlans(build_schema(limits), limits)
+
+
+@pytest.mark.parametrize(
+    ("document", "direct"),
+    [
+        ((ROOT / "bench/queries/q4_add_event.graphql").read_text(), True),
+        ((ROOT / "bench/queries/q7_request_override.graphql").read_text(), True),
+        (ADD_EVENT, True),
+        # aliases and __typename are still plain
+        (
+            'mutation { a: addIncidentEvent(incidentId: "x", input: {eventType: NOTE, '
+            'description: "d"}) { __typename k: eventType } }',
+            True,
+        ),
+        # two root fields, a fragment, a directive, a key selected twice: the executor's
+        (
+            'mutation { a: addIncidentEvent(incidentId: "x", input: {eventType: NOTE, '
+            'description: "d"}) { id } b: addIncidentEvent(incidentId: "y", input: '
+            '{eventType: NOTE, description: "d"}) { id } }',
+            False,
+        ),
+        (
+            'mutation { addIncidentEvent(incidentId: "x", input: {eventType: NOTE, '
+            'description: "d"}) { ...F } } fragment F on IncidentEvent { id }',
+            False,
+        ),
+        (
+            'mutation { addIncidentEvent(incidentId: "x", input: {eventType: NOTE, '
+            'description: "d"}) { id @include(if: true) } }',
+            False,
+        ),
+        (
+            'mutation { addIncidentEvent(incidentId: "x", input: {eventType: NOTE, '
+            'description: "d"}) { id id } }',
+            False,
+        ),
+    ],
+)
+def test_which_plans_call_their_root_field_directly(document: str, direct: bool) -> None:
+    plan = _plans().get(document, None)
+    assert plan is not None
+    assert (plan.direct is not None) is direct
+
+
+async def test_a_directly_called_mutation_answers_the_views_bytes(
+    fast_client: httpx.AsyncClient, view_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Aliases, __typename and a JSON argument (null or not): the same bytes both ways."""
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    query = """mutation Add($id: ID!, $data: JSON) {
+      added: addIncidentEvent(
+        incidentId: $id, input: { eventType: NOTE, description: "d", data: $data }
+      ) { __typename kind: eventType incidentId description data }
+    }"""
+    for data in ({"b": [1, 2.5, None], "a": "x"}, None):
+        body = {"query": query, "variables": {"id": row["id"], "data": data}}
+        before = _prepared_writes()
+        fast = await _post(fast_client, body)
+        assert _prepared_writes() == before + 1
+        view = await _post(view_client, body)
+        assert fast.status_code == view.status_code == 200
+        assert fast.content == view.content
+        answer = orjson.loads(fast.content)["data"]["added"]
+        assert answer["__typename"] == "IncidentEvent"
+        assert answer["kind"] == "NOTE"
+        assert answer["data"] == (data or {})
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(t.incident_events.c.data))).scalars().all()
+    assert sorted(stored, key=len) == [{}, {}] + [{"a": "x", "b": [1, 2.5, None]}] * 2
