@@ -18,8 +18,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from drivers import tables as t
+from drivers.trusted_documents import document_hash
 from gateway.settings import Settings
-from gateway.trusted_documents import document_hash
 from tests.factories import incident_row, insert_rows
 from tests.helpers import serve, token
 
