@@ -23,23 +23,16 @@ __all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_parts", "fetch_
 # Longest statement text kept prepared per connection (asyncpg's default is 15 KiB).
 MAX_CACHED_STATEMENT_BYTES = 1024 * 1024
 
-# Called with the SQL of every statement a pool connection sent (tests count statements here).
+# Called with the SQL of every statement sent through these pools (tests count statements
+# here). Called by _fetchval, not as an asyncpg query logger: with a logger attached, asyncpg
+# times every query and schedules a loop callback per query, even while no hook is listening.
 QUERY_HOOKS: list[Callable[[str], None]] = []
-
-
-def _log_query(record: Any) -> None:
-    for hook in QUERY_HOOKS:
-        hook(str(record.query))
 
 
 def dsn(url: str) -> str:
     """A libpq DSN for asyncpg; DATABASE_URL may use the SQLAlchemy spelling."""
     scheme, sep, rest = url.partition("://")
     return ("postgresql" if scheme.lower() == "postgresql+asyncpg" else scheme) + sep + rest
-
-
-async def _init(conn: asyncpg.Connection) -> None:
-    conn.add_query_logger(_log_query)
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -63,7 +56,6 @@ async def create_read_pool(
         dsn(url),
         min_size=0,
         max_size=size,
-        init=_init,
         reset=_no_reset,
         connect=connect,
         # Compiled statements are often longer than asyncpg's 15 KiB caching limit (a Float
@@ -81,6 +73,8 @@ async def create_read_pool(
 
 
 async def _fetchval(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> Any:
+    for hook in QUERY_HOOKS:
+        hook(sql)
     try:
         return await pool.fetchval(sql, *params)
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:

@@ -27,9 +27,10 @@ from gateway.idempotency import IdempotencyKeys
 from gateway.metrics import metrics
 from gateway.notifications import NotificationHub
 from gateway.pipeline import GRAPHQL_PATH
-from gateway.prepared_reads import PreparedReads
+from gateway.prepared_reads import BodyKeys, PreparedReads
 from gateway.prepared_writes import PreparedWrites
 from gateway.publisher import notify_mode_options, publisher_for
+from gateway.read_fast_lane import ReadFastLane
 from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
@@ -193,6 +194,15 @@ def create_app(
     )
     schema = build_schema(limits)
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
+    # Exact bodies of answered compiled reads -> their keys, for the fast lane; None without it.
+    # Not with tracing (a span per request) nor TRUSTED_DOCUMENTS=only (a per-request check).
+    bodies = (
+        BodyKeys()
+        if settings.gateway_compiled_reads
+        and tracing is None
+        and settings.trusted_documents != "only"
+        else None
+    )
     graphql = GraphQLApp(schema, prepared=prepared)
     documents = DocumentCache()  # trusted documents this process knows, by SHA-256
     document_ids = DocumentIds(settings.trusted_documents, documents)
@@ -222,6 +232,19 @@ def create_app(
         # The request pipeline (ARCHITECTURE.md), outermost first. Each step is one module and
         # acts on HTTP requests to /graphql only; the last step is the GraphQL view above.
         middleware=[
+            # A POST of a body the shortcut answered before: straight to its bound plan.
+            *(
+                [
+                    Middleware(
+                        ReadFastLane,
+                        prepared=prepared,
+                        bodies=bodies,
+                        max_bytes=settings.max_request_bytes,
+                    )
+                ]
+                if bodies is not None
+                else []
+            ),
             Middleware(RequestContextMiddleware),  # request id, status and latency metrics
             # One span per request when OTEL_TRACES is on; absent (no cost) when it is off.
             *([Middleware(TracingMiddleware, tracer=tracing.tracer)] if tracing else []),
@@ -239,7 +262,7 @@ def create_app(
                 if settings.mutation_fast_path
                 else []
             ),
-            Middleware(PreparedReads, prepared=prepared),  # the repeated-read shortcut
+            Middleware(PreparedReads, prepared=prepared, bodies=bodies),  # repeated reads
         ],
         # Anything unhandled answers JSON INTERNAL with the request id, never text/plain.
         exception_handlers={Exception: internal_error},

@@ -34,6 +34,7 @@ __all__ = [
     "HTTP_SECONDS",
     "PREPARED_READS",
     "PREPARED_WRITES",
+    "READ_FAST_LANE",
     "count_errors",
     "count_operation",
     "metrics",
@@ -61,6 +62,10 @@ GRAPHQL_ROOT_FIELDS = Counter(
 PREPARED_READS = Counter(
     "gateway_prepared_reads_total",
     "Compiled operations answered from a remembered bound plan, without GraphQL execution",
+)
+READ_FAST_LANE = Counter(
+    "gateway_read_fast_lane_total",
+    "Of those, answered from the exact body's remembered key, before the pipeline's steps",
 )
 PREPARED_WRITES = Counter(
     "gateway_prepared_writes_total",

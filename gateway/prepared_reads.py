@@ -16,6 +16,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.fanout import operation_identity
@@ -23,17 +24,33 @@ from gateway.metrics import GRAPHQL_OPERATIONS, GRAPHQL_ROOT_FIELDS, PREPARED_RE
 from gateway.pipeline import IDEMPOTENCY_KEY, PARAMS, PRINCIPAL, header, is_graphql_http, state
 from gateway.replica import DATABASE
 from gateway.responses import response_media_type
+from gateway.trusted_documents import names_a_document
 from resolvers.compiled import Caller, CompiledRoots, PreparedCache, run_prepared
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
-__all__ = ["OPERATION_KEY", "READ_PATH_HEADER", "PreparedReads", "operation_key"]
+__all__ = [
+    "FAST_BODY",
+    "MAX_REMEMBERED_BODY",
+    "OPERATION_KEY",
+    "READ_PATH_HEADER",
+    "BodyKeys",
+    "PreparedReads",
+    "count_compiled",
+    "operation_key",
+    "send_compiled",
+]
 
 OPERATION_KEY = "operation_key"
 READ_PATH_HEADER = "x-gateway-read-path"
 COMPILED_OPERATIONS = GRAPHQL_OPERATIONS.labels("compiled")
 COMPILED_ROOTS = GRAPHQL_ROOT_FIELDS.labels("compiled")
+_READ_PATH = READ_PATH_HEADER.encode()
+# scope["state"] key: the body gateway/read_fast_lane.py read and did not know.
+FAST_BODY = "fast_lane_body"
+# Longer bodies are never remembered: the fast lane's cache holds at most maxsize of these.
+MAX_REMEMBERED_BODY = 16 * 1024
 # Streaming answers (multipart, SSE) are never served from a remembered plan.
 _STREAMING = ("multipart/mixed", "text/event-stream")
 
@@ -46,12 +63,22 @@ def operation_key(params: dict[str, Any]) -> Hashable | None:
     return operation_identity(params["query"], params.get("operationName"), params.get("variables"))
 
 
+class BodyKeys(LRUCache[bytes, Hashable]):
+    """Bounded LRU: exact request body -> the operation key the pipeline derived from it."""
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        super().__init__(maxsize=maxsize)
+
+
 class PreparedReads:
     """Serves repeats of compiled reads from PreparedCache; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, prepared: PreparedCache) -> None:
+    def __init__(
+        self, app: ASGIApp, *, prepared: PreparedCache, bodies: BodyKeys | None = None
+    ) -> None:
         self.app = app
         self.prepared = prepared
+        self.bodies = bodies  # the fast lane's, when it is installed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_graphql_http(scope) and scope["method"] == "POST":
@@ -63,36 +90,54 @@ class PreparedReads:
                 and IDEMPOTENCY_KEY not in request_state
                 and not (accept and any(kind in accept for kind in _STREAMING))
             ):
-                key = operation_key(request_state[PARAMS])
+                params = request_state[PARAMS]
+                key = operation_key(params)
                 if key is not None:
                     request_state[OPERATION_KEY] = key
                     db = request_state.get(DATABASE, runtime.db)  # gateway/replica.py
-                    caller = Caller(
-                        request_state[PRINCIPAL],
-                        runtime.breaker,
-                        request_state.get("request_id", "-"),
-                    )
+                    request_id = request_state.get("request_id", "-")
+                    caller = Caller(request_state[PRINCIPAL], runtime.breaker, request_id)
                     answer = await run_prepared(db, caller, self.prepared, key)
                     if answer is not None:
-                        await _send_compiled(send, answer, response_media_type(accept))
+                        await send_compiled(send, answer, response_media_type(accept))
+                        count_compiled(answer)
+                        self._remember_body(request_state, params, key)
                         return
         await self.app(scope, receive, send)
 
+    def _remember_body(
+        self, request_state: dict[str, Any], params: dict[str, Any], key: Hashable
+    ) -> None:
+        """Let gateway/read_fast_lane.py answer the next POST of these exact bytes.
 
-async def _send_compiled(send: Send, data: CompiledRoots, media_type: str) -> None:
+        Only a body whose document was inline: a named one passes the registry's check here.
+        """
+        body = request_state.get(FAST_BODY)
+        if self.bodies is not None and body is not None and not names_a_document(params):
+            self.bodies[body] = key
+
+
+async def send_compiled(
+    send: Send, data: CompiledRoots, media_type: str, request_id: str | None = None
+) -> None:
+    """The compiled answer's bytes and headers, as the GraphQL view sends them.
+
+    `request_id`: the fast lane's own X-Request-ID (in the pipeline the first step adds it).
+    """
     body = orjson.dumps({"data": data})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-length", str(len(body)).encode()),
-                (b"content-type", media_type.encode()),
-                (READ_PATH_HEADER.encode(), b"compiled"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", media_type.encode()),
+        (_READ_PATH, b"compiled"),
+    ]
+    if request_id is not None:
+        headers.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def count_compiled(data: CompiledRoots) -> None:
+    """The counters of an operation answered from a remembered plan."""
     COMPILED_OPERATIONS.inc()
     COMPILED_ROOTS.inc(len(data))
     PREPARED_READS.inc()
