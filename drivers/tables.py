@@ -63,6 +63,7 @@ __all__ = [
     "audit_log",
     "breaker_incidents",
     "change_outbox",
+    "change_snapshots",
     "circuit_breakers",
     "enum_check",
     "execution_scopes",
@@ -93,6 +94,8 @@ EMPTY_OBJECT = sa.text("'{}'::jsonb")
 EMPTY_ARRAY = sa.text("'[]'::jsonb")
 FALSE = sa.text("false")
 TRUE = sa.text("true")
+# The writing transaction's id as a bigint (xid8 has no bigint cast; its text is the number).
+CURRENT_XID = sa.text("(pg_current_xact_id())::text::bigint")
 ZERO = sa.text("0")
 
 
@@ -1288,5 +1291,24 @@ change_outbox = sa.Table(
     _tenant(),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("entity_id", sa.Text, nullable=False),
+    _created_at(),
+    # The changed row as the writing transaction committed it (drivers/audit.snapshot_sql).
+    sa.Column("snapshot", JSONB, nullable=True),
+    # The writing transaction's id (subscribers compare it with the snapshot of their first read).
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
+)
+
+# Published changes' rows, by seq (the outbox id, or the outbox sequence's next value in direct
+# mode): a notification names its seq and the hub reads the row from here, so it never exceeds
+# NOTIFY's 8000 bytes. The publisher prunes rows older than a minute.
+change_snapshots = sa.Table(
+    "change_snapshots",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    _tenant(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
+    sa.Column("snapshot", JSONB, nullable=False),
     _created_at(),
 )

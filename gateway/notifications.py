@@ -41,6 +41,8 @@ from resolvers.subscriptions import (
     RESYNC,
     Accepts,
     Change,
+    ChangeStream,
+    Horizon,
     Notification,
     Resync,
     SubscriberTooSlow,
@@ -150,7 +152,32 @@ class Subscription:
     counted: bool = True  # in gateway_subscribers; a group's shared stream is not a subscriber
     bounded: bool = True  # cut off when its queue overflows; a group's shared stream never is
     parked: bool = False  # the hub skips it: its group's shared stream writes to its socket
+    # Changes whose transaction this subscriber's last read of the current state saw: skipped.
+    horizon: Horizon | None = None
+    # A group's shared stream keeps every change (each member skips what its own read saw).
+    keeps_all: bool = False
     queue: _Inbox = field(default_factory=_Inbox)
+
+    def skips(self, change: Change) -> bool:
+        """Its last read already showed this change (resolvers/subscriptions.Horizon)."""
+        return self.horizon is not None and self.horizon.saw(change.xid)
+
+
+class _ChangeStream:
+    """What `subscribe` yields: the subscriber's changes, and `seen` to set its horizon."""
+
+    __slots__ = ("_hub", "_subscriber")
+
+    def __init__(self, hub: NotificationHub, subscriber: Subscription) -> None:
+        self._hub = hub
+        self._subscriber = subscriber
+
+    def __aiter__(self) -> AsyncIterator[Change]:
+        return self._hub._stream(self._subscriber)
+
+    def seen(self, horizon: Horizon) -> None:
+        if not self._subscriber.keeps_all:
+            self._subscriber.horizon = horizon
 
 
 class NotificationHub:
@@ -368,7 +395,7 @@ class NotificationHub:
     @asynccontextmanager
     async def subscribe(
         self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
-    ) -> AsyncIterator[AsyncIterator[Change]]:
+    ) -> AsyncIterator[ChangeStream]:
         """Register a subscriber for the block; yields its stream of accepted changes.
 
         With `resync`, the stream also gets a RESYNC change after each LISTEN reconnect.
@@ -381,7 +408,7 @@ class NotificationHub:
         if subscriber.counted:
             SUBSCRIBERS.inc()
         try:
-            yield self._stream(subscriber)
+            yield _ChangeStream(self, subscriber)
         finally:
             self._remove(subscriber)
 
@@ -397,6 +424,8 @@ class NotificationHub:
                     reason="SLOW_SUBSCRIBER",
                 )
             change = cast("Change", item)
+            if subscriber.skips(change):
+                continue  # queued before (or while) its current state was read, and in it
             if watcher is not None:
                 watcher.taking(seq, change)
             yield change

@@ -55,9 +55,17 @@ async def received(db: str) -> AsyncIterator[list[dict[str, Any]]]:
     """Every payload on the change channel, in arrival order (seq included)."""
     notes: list[dict[str, Any]] = []
     listener = await asyncpg.connect(asyncpg_dsn(db))
-    await listener.add_listener(audit.NOTIFY_CHANNEL, lambda *a: notes.append(json.loads(a[3])))
+    await listener.add_listener(audit.NOTIFY_CHANNEL, lambda *a: notes.append(_note(a[3])))
     yield notes
     await listener.close()
+
+
+def _note(payload: str) -> dict[str, Any]:
+    """A payload without its "xid" (the writer's transaction id: a positive number, any value)."""
+    note = json.loads(payload)
+    xid = note.pop("xid")
+    assert isinstance(xid, int) and xid > 0, payload
+    return note
 
 
 @asynccontextmanager
