@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from drivers import tables as t
 from drivers.db import make_engine
+from gateway.publisher import OutboxPublisher
 from gateway.settings import Settings
 from tests.conftest import create_database, drop_database
 from tests.factories import incident_row, insert_rows
@@ -75,11 +76,11 @@ def frozen(server: ThreadedServer) -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def gateways(
-    live_settings: Settings, database: str, mode: str
+    live_settings: Settings, database: str, mode: str, *, publisher: bool = True
 ) -> AsyncIterator[tuple[ThreadedServer, httpx.AsyncClient]]:
     """The subscribers' gateway (it publishes the outbox) and a writer gateway's HTTP client."""
     common: dict[str, Any] = {"database_url": database, "notify_mode": mode}
-    readers = live_settings.model_copy(update=common)
+    readers = live_settings.model_copy(update={**common, "outbox_publisher": publisher})
     writers = live_settings.model_copy(update={**common, "outbox_publisher": False})
     with ThreadedServer(readers) as server, ThreadedServer(writers) as writer:
         async with httpx.AsyncClient(base_url=writer.url, timeout=30) as http:
@@ -176,6 +177,42 @@ async def test_a_burst_of_incident_changes_reaches_every_subscriber_state_by_sta
             assert list(kinds) == ["INCIDENT_ACKNOWLEDGED", "INCIDENT_UPDATED", "INCIDENT_RESOLVED"]
     finally:
         await engine.dispose()
+
+
+async def test_a_late_joiner_gets_the_current_state_and_skips_the_changes_it_already_shows(
+    live_settings, database
+):
+    async with gateways(live_settings, database, "outbox", publisher=False) as (server, http):
+        # given three changes committed but not yet published (no publisher runs)
+        for document, reason in ((DISABLE, "r1"), (ENABLE, "r2"), (DISABLE, "r3")):
+            await _write(http, document, {"reason": reason})
+        async with contextlib.AsyncExitStack() as stack:
+            # when a subscriber joins: its current state already shows all three
+            ops = await _subscribe(stack, server.url, BREAKER)
+            assert await _received(ops, 1) == [[_breaker("OPEN", "r3")]] * SUBSCRIBERS
+            await wait_for_subscribers(server.url, SUBSCRIBERS)
+            # and only then are the three published, and one more change commits
+            publisher = OutboxPublisher(database, poll_seconds=0.01)
+            publisher.start()
+            try:
+                engine = make_engine(database, poolclass=NullPool)
+                try:
+                    for _ in range(500):
+                        async with engine.connect() as conn:
+                            left = await conn.scalar(text("SELECT count(*) FROM change_outbox"))
+                        if not left:
+                            break
+                        await asyncio.sleep(0.01)
+                    assert left == 0
+                finally:
+                    await engine.dispose()
+                await _write(http, ENABLE, {"reason": "r4"})
+                # then the three it already showed are skipped (never OPEN r1 after OPEN r3),
+                # and the new one arrives
+                assert await _received(ops, 1) == [[_breaker("CLOSED", None)]] * SUBSCRIBERS
+                assert all([await ws.silent(op, 0.2) for ws, op in ops])
+            finally:
+                await publisher.stop()
 
 
 def _breaker(state: str, reason: str | None) -> dict[str, Any]:
