@@ -97,7 +97,22 @@ async def _database(server: str) -> str:
     finally:
         await admin.close()
     await asyncio.to_thread(upgrade_head, url)
+    # The notified incident exists, so each write also reads it for its change's snapshot
+    # (drivers/audit.snapshot_sql), as a real INCIDENT_UPDATED does.
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(_INCIDENT)
+    finally:
+        await conn.close()
     return url
+
+
+_INCIDENT = (
+    "INSERT INTO incidents (id, tenant_id, title, severity, status, trigger_type, trigger_value, "
+    "category, source_type, cause_type, started_at) VALUES ('inc-1', 'bench-writes', "
+    "'Budget limit exceeded: 120%', 'HIGH', 'OPEN', 'BUDGET_BREACH', '120%', 'BUDGET_EXCEEDED', "
+    "'KILLSWITCH', 'SYSTEM', now()) ON CONFLICT DO NOTHING"
+)
 
 
 class Listener:

@@ -119,7 +119,7 @@ SNAPSHOT_TABLES: dict[str, str] = {
 # The payload of one change, as SQL (format's %s of a bigint is its digits; to_json escapes).
 _PAYLOAD = (
     'format(\'{{"tenant_id":%s,"kind":%s,"id":%s,"seq":%s,"xid":%s}}\', '
-    "to_json({tenant}), to_json({kind}), to_json({entity}), {seq}, {xid})"
+    "to_json({tenant}::text), to_json({kind}::text), to_json({entity}::text), {seq}, {xid})"
 )
 # The writing transaction's id, as the snapshot of a reader compares it (resolvers/breakers.py).
 CURRENT_XID = "pg_current_xact_id()::text::bigint"

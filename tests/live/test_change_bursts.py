@@ -113,27 +113,29 @@ async def _received(ops: list[tuple[GraphQLWS, str]], count: int) -> list[list[d
 async def test_a_burst_of_breaker_changes_reaches_every_subscriber_state_by_state(
     live_settings, database, mode
 ):
-    async with gateways(live_settings, database, mode) as (server, http):
-        async with contextlib.AsyncExitStack() as stack:
-            ops = await _subscribe(stack, server.url, BREAKER)
-            firsts = await _received(ops, 1)
-            assert all(f == [_breaker("CLOSED", None)] for f in firsts)  # current state first
-            await wait_for_subscribers(server.url, SUBSCRIBERS)
-            published = await metric(server.url, "gateway_outbox_published_total")
-            # when six state changes of one breaker commit while the subscribers' gateway is frozen
-            reasons = [f"r{i}" for i in range(1, 7)]
-            with frozen(server):
-                for i, reason in enumerate(reasons):
-                    await _write(http, ENABLE if i % 2 else DISABLE, {"reason": reason})
-            # then every subscriber gets the six states, each its own, in commit order
-            expected = [
-                _breaker("CLOSED", None) if i % 2 else _breaker("OPEN", reason)
-                for i, reason in enumerate(reasons)
-            ]
-            assert await _received(ops, 6) == [expected] * SUBSCRIBERS
-            assert all([await ws.silent(op, 0.2) for ws, op in ops])  # nothing twice
-            sent = await metric(server.url, "gateway_outbox_published_total") - published
-            assert sent == (6 if mode == "outbox" else 0)  # through the outbox, or not at all
+    async with (
+        gateways(live_settings, database, mode) as (server, http),
+        contextlib.AsyncExitStack() as stack,
+    ):
+        ops = await _subscribe(stack, server.url, BREAKER)
+        firsts = await _received(ops, 1)
+        assert all(f == [_breaker("CLOSED", None)] for f in firsts)  # current state first
+        await wait_for_subscribers(server.url, SUBSCRIBERS)
+        published = await metric(server.url, "gateway_outbox_published_total")
+        # when six state changes of one breaker commit while the subscribers' gateway is frozen
+        reasons = [f"r{i}" for i in range(1, 7)]
+        with frozen(server):
+            for i, reason in enumerate(reasons):
+                await _write(http, ENABLE if i % 2 else DISABLE, {"reason": reason})
+        # then every subscriber gets the six states, each its own, in commit order
+        expected = [
+            _breaker("CLOSED", None) if i % 2 else _breaker("OPEN", reason)
+            for i, reason in enumerate(reasons)
+        ]
+        assert await _received(ops, 6) == [expected] * SUBSCRIBERS
+        assert all([await ws.silent(op, 0.2) for ws, op in ops])  # nothing twice
+        sent = await metric(server.url, "gateway_outbox_published_total") - published
+        assert sent == (6 if mode == "outbox" else 0)  # through the outbox, or not at all
 
 
 @pytest.mark.parametrize("mode", ["outbox", "direct"])
@@ -146,27 +148,29 @@ async def test_a_burst_of_incident_changes_reaches_every_subscriber_state_by_sta
         await insert_rows(engine, t.incidents, [row])
     finally:
         await engine.dispose()
-    async with gateways(live_settings, database, mode) as (server, http):
-        async with contextlib.AsyncExitStack() as stack:
-            ops = await _subscribe(stack, server.url, INCIDENTS)
-            await wait_for_subscribers(server.url, SUBSCRIBERS)
-            # when the incident is acknowledged, given a postmortem id and resolved, frozen
-            with frozen(server):
-                await _write(http, ACK, {"id": row["id"]})
-                await _write(http, STUB, {"id": row["id"]})
-                await _write(http, RESOLVE, {"id": row["id"]})
-            got = await _received(ops, 3)
-            # then each subscriber sees the three states in commit order, each as committed
-            stub = got[0][1]["incidentChanged"]["incident"]["postmortemArtifactId"]
-            assert stub is not None and stub.startswith("pm-")
-            expected = [
-                _incident("ACKNOWLEDGED", row["id"], "ACKNOWLEDGED", None, None),
-                _incident("UPDATED", row["id"], "ACKNOWLEDGED", stub, None),
-                # resolving sets the input's postmortemArtifactId (none here)
-                _incident("RESOLVED", row["id"], "RESOLVED", None, "fixed"),
-            ]
-            assert got == [expected] * SUBSCRIBERS
-            assert all([await ws.silent(op, 0.2) for ws, op in ops])
+    async with (
+        gateways(live_settings, database, mode) as (server, http),
+        contextlib.AsyncExitStack() as stack,
+    ):
+        ops = await _subscribe(stack, server.url, INCIDENTS)
+        await wait_for_subscribers(server.url, SUBSCRIBERS)
+        # when the incident is acknowledged, given a postmortem id and resolved, frozen
+        with frozen(server):
+            await _write(http, ACK, {"id": row["id"]})
+            await _write(http, STUB, {"id": row["id"]})
+            await _write(http, RESOLVE, {"id": row["id"]})
+        got = await _received(ops, 3)
+        # then each subscriber sees the three states in commit order, each as committed
+        stub = got[0][1]["incidentChanged"]["incident"]["postmortemArtifactId"]
+        assert stub is not None and stub.startswith("pm-")
+        expected = [
+            _incident("ACKNOWLEDGED", row["id"], "ACKNOWLEDGED", None, None),
+            _incident("UPDATED", row["id"], "ACKNOWLEDGED", stub, None),
+            # resolving sets the input's postmortemArtifactId (none here)
+            _incident("RESOLVED", row["id"], "RESOLVED", None, "fixed"),
+        ]
+        assert got == [expected] * SUBSCRIBERS
+        assert all([await ws.silent(op, 0.2) for ws, op in ops])
     # and the snapshots the hub read are kept by seq, one per change, none for the events
     engine = make_engine(database, poolclass=NullPool)
     try:
@@ -216,9 +220,7 @@ async def test_a_late_joiner_gets_the_current_state_and_skips_the_changes_it_alr
 
 
 def _breaker(state: str, reason: str | None) -> dict[str, Any]:
-    return {
-        "circuitBreakerChanged": {"state": state, "reason": reason, "consecutiveFailures": 0}
-    }
+    return {"circuitBreakerChanged": {"state": state, "reason": reason, "consecutiveFailures": 0}}
 
 
 def _incident(
