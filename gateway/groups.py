@@ -11,7 +11,9 @@ Strawberry hook per event).
 
 No event is lost or sent twice: the hub numbers every change, a member parks only at a moment when
 both it and the shared stream have handled every change so far (both idle), and the shared stream
-writes change N only to members parked before N. Order is the hub's order on both paths.
+writes change N only to members parked before N. Order is the hub's order on both paths. The
+shared stream keeps every change; a member skips those its own first read already showed (its
+horizon, checked in the write loop).
 
 What stays per subscriber: anything that is not a plain shared result. A result with errors,
 an error that ends the shared stream, or the shared stream ending for any reason DISSOLVES the

@@ -5,8 +5,10 @@ the database's one outbox publisher (gateway/publisher.py) sends the committed c
 rows, with `direct` each mutation's own pg_notify does (delivered at its commit). The hub keeps
 exactly one LISTEN connection per process (outside the pool), reconnects it with jittered
 exponential backoff when the database goes away, and for each notification that some
-subscriber of that tenant wants, loads the changed row ONCE and puts the resulting Change on
-each interested subscriber's bounded queue.
+subscriber of that tenant wants, loads the change's record ONCE - the row as that change
+committed it, by the payload's seq (resolvers/subscriptions.load_change) - and puts the
+resulting Change on each interested subscriber's bounded queue. A subscriber whose stream has
+a horizon (the snapshot of its read of the current state) skips changes that read already saw.
 
 A subscriber whose queue is full is cut off (its stream ends with SERVICE_UNAVAILABLE,
 reason SLOW_SUBSCRIBER) rather than silently losing events or holding memory for ever: a client
