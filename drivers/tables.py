@@ -1300,7 +1300,8 @@ change_outbox = sa.Table(
 
 # Published changes' rows, by seq (the outbox id, or the outbox sequence's next value in direct
 # mode): a notification names its seq and the hub reads the row from here, so it never exceeds
-# NOTIFY's 8000 bytes. The publisher prunes rows older than a minute.
+# NOTIFY's 8000 bytes. The publisher prunes rows older than a minute. UNLOGGED (migration
+# 0007): a snapshot matters for milliseconds; after a crash hubs resync and read current rows.
 change_snapshots = sa.Table(
     "change_snapshots",
     metadata,
@@ -1311,4 +1312,5 @@ change_snapshots = sa.Table(
     sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
     sa.Column("snapshot", JSONB, nullable=False),
     _created_at(),
+    prefixes=["UNLOGGED"],
 )
