@@ -169,29 +169,29 @@ def changes_sql(
     """CTEs that publish the changes (kinds[i], ids[i]) once per row of `source`, and a fragment.
 
     `tenant`, `kinds` and `ids` are SQL (placeholders: text, text[], text[]). The caller puts the
-    fragment into its statement's select list. Outbox mode: one change_outbox row per change
-    with its snapshot (the publisher sends them after the commit); the fragment is `1`. Direct
-    mode: the snapshots go to change_snapshots under a seq of the outbox's sequence, and the
-    fragment sends the pg_notify calls in the changes' order (a scalar subquery: evaluated once,
-    and only if the statement yields a row); PostgreSQL delivers them at the commit.
+    fragment into its statement's select list. Each change gets a seq from the outbox's sequence
+    (in the changes' order) and, for a kind of SNAPSHOT_TABLES, a change_snapshots row under it
+    (UNLOGGED: no WAL). Outbox mode: one change_outbox row per change with id = seq (the
+    publisher sends them after the commit); the fragment is `1`. Direct mode: the fragment sends
+    the pg_notify calls in the changes' order (a scalar subquery: evaluated once, and only if
+    the statement yields a row); PostgreSQL delivers them at the commit.
     """
     frm = f"{source}, " if source else ""
     snap = snapshot_sql(tenant, "n.kind", "n.entity_id", incident=incident)
-    unnest = f"unnest({kinds}::text[], {ids}::text[])"
-    if mode == "outbox":
-        cte = (
-            "changes AS (INSERT INTO change_outbox (tenant_id, kind, entity_id, snapshot) "  # noqa: S608
-            f"SELECT {tenant}, n.kind, n.entity_id, {snap} "
-            f"FROM {frm}{unnest} AS n(kind, entity_id))"
-        )
-        return cte, "1"
     cte = (
         "changes AS (SELECT nextval(pg_get_serial_sequence('change_outbox', 'id')) AS seq, "  # noqa: S608
         f"n.kind, n.entity_id, n.ord, {snap} AS snapshot "
-        f"FROM {frm}{unnest} WITH ORDINALITY AS n(kind, entity_id, ord)), "
+        f"FROM {frm}unnest({kinds}::text[], {ids}::text[]) "
+        "WITH ORDINALITY AS n(kind, entity_id, ord)), "
         "snapshots AS (INSERT INTO change_snapshots (seq, tenant_id, kind, entity_id, snapshot) "
         f"SELECT seq, {tenant}, kind, entity_id, snapshot FROM changes WHERE snapshot IS NOT NULL)"
     )
+    if mode == "outbox":
+        outbox = (
+            "outbox AS (INSERT INTO change_outbox (id, tenant_id, kind, entity_id) "  # noqa: S608
+            f"SELECT seq, {tenant}, kind, entity_id FROM changes)"
+        )
+        return f"{cte}, {outbox}", "1"
     send = payload_sql(tenant, "c.kind", "c.entity_id", "c.seq", CURRENT_XID)
     fragment = (
         f"(SELECT count(pg_notify('{NOTIFY_CHANNEL}', {send})) "  # noqa: S608 - constants

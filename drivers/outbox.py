@@ -38,19 +38,15 @@ def _take_and_send(batch: int) -> str:
 
     The CTE calls pg_notify (volatile: PostgreSQL materializes the CTE, row by row over the
     sorted rows) and the DELETE reads all of it; its status `DELETE n` says how many were sent.
-    The payload is drivers/audit.payload_sql's with "seq", the row id (PostgreSQL folds
-    identical payloads of one transaction into one, and a batch holds many writers' changes:
-    the same breaker changed twice must arrive twice). A row's snapshot moves to
-    change_snapshots under that seq in the same transaction, so it is there before the
-    notification is delivered (the payload only names it: NOTIFY payloads stop at 8000 bytes).
+    The payload is drivers/audit.payload_sql's with "seq", the row id: PostgreSQL folds
+    identical payloads of one transaction into one, and a batch holds many writers' changes
+    (the same breaker changed twice must arrive twice). The writer stored the change's row in
+    change_snapshots under that seq; the payload only names it (NOTIFY stops at 8000 bytes).
     """
     send = payload_sql("b.tenant_id", "b.kind", "b.entity_id", "b.id", "b.xid")
     return (
         f"WITH sent AS (SELECT id, pg_notify('{NOTIFY_CHANNEL}', {send}) "  # noqa: S608 - constants
-        f"FROM (SELECT * FROM change_outbox ORDER BY id LIMIT {int(batch)}) AS b ORDER BY id), "
-        "kept AS (INSERT INTO change_snapshots (seq, tenant_id, kind, entity_id, xid, snapshot) "
-        "SELECT o.id, o.tenant_id, o.kind, o.entity_id, o.xid, o.snapshot FROM change_outbox o "
-        "WHERE o.id IN (SELECT id FROM sent) AND o.snapshot IS NOT NULL) "
+        f"FROM (SELECT * FROM change_outbox ORDER BY id LIMIT {int(batch)}) AS b ORDER BY id) "
         "DELETE FROM change_outbox WHERE id IN (SELECT id FROM sent)"
     )
 

@@ -1292,16 +1292,16 @@ change_outbox = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("entity_id", sa.Text, nullable=False),
     _created_at(),
-    # The changed row as the writing transaction committed it (drivers/audit.snapshot_sql).
-    sa.Column("snapshot", JSONB, nullable=True),
     # The writing transaction's id (subscribers compare it with the snapshot of their first read).
     sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
 )
 
-# Published changes' rows, by seq (the outbox id, or the outbox sequence's next value in direct
-# mode): a notification names its seq and the hub reads the row from here, so it never exceeds
-# NOTIFY's 8000 bytes. The publisher prunes rows older than a minute. UNLOGGED (migration
-# 0007): a snapshot matters for milliseconds; after a crash hubs resync and read current rows.
+# Changed rows as their transactions committed them (drivers/audit.snapshot_sql), by seq: the
+# outbox id (direct mode: a value of the same sequence). A notification names its seq and the
+# hub reads the row from here, so payloads stay far below NOTIFY's 8000 bytes. Written by the
+# writer itself; the publisher prunes rows older than a minute. UNLOGGED (migration 0007): a
+# snapshot matters for milliseconds and costs no WAL; after a crash it is gone, the hubs resync
+# and a change without a snapshot is read as the current row.
 change_snapshots = sa.Table(
     "change_snapshots",
     metadata,

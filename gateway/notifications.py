@@ -28,7 +28,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -168,14 +168,20 @@ class Subscription:
 class _ChangeStream:
     """What `subscribe` yields: the subscriber's changes, and `seen` to set its horizon."""
 
-    __slots__ = ("_hub", "_subscriber")
+    __slots__ = ("_changes", "_subscriber")
 
     def __init__(self, hub: NotificationHub, subscriber: Subscription) -> None:
-        self._hub = hub
         self._subscriber = subscriber
+        self._changes = hub._stream(subscriber)
 
-    def __aiter__(self) -> AsyncIterator[Change]:
-        return self._hub._stream(self._subscriber)
+    def __aiter__(self) -> _ChangeStream:
+        return self
+
+    async def __anext__(self) -> Change:
+        return await anext(self._changes)
+
+    async def aclose(self) -> None:
+        await self._changes.aclose()
 
     def seen(self, horizon: Horizon) -> None:
         if not self._subscriber.keeps_all:
@@ -414,7 +420,7 @@ class NotificationHub:
         finally:
             self._remove(subscriber)
 
-    async def _stream(self, subscriber: Subscription) -> AsyncIterator[Change]:
+    async def _stream(self, subscriber: Subscription) -> AsyncGenerator[Change]:
         watcher = subscriber.watcher
         while True:
             if watcher is not None and subscriber.queue.empty():

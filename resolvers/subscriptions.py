@@ -148,7 +148,9 @@ class Horizon:
 class ChangeStream(Protocol):
     """A subscriber's stream of changes (the feed's); `seen` drops what a read already showed."""
 
-    def __aiter__(self) -> AsyncIterator[Change]: ...
+    def __aiter__(self) -> ChangeStream: ...
+
+    async def __anext__(self) -> Change: ...
 
     def seen(self, horizon: Horizon) -> None:
         """From now on skip changes whose transaction `horizon` saw (replaces the previous)."""

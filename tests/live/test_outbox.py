@@ -62,7 +62,7 @@ async def received(db: str) -> AsyncIterator[list[dict[str, Any]]]:
 
 def _note(payload: str) -> dict[str, Any]:
     """A payload without its "xid" (the writer's transaction id: a positive number, any value)."""
-    note = json.loads(payload)
+    note: dict[str, Any] = json.loads(payload)
     xid = note.pop("xid")
     assert isinstance(xid, int) and xid > 0, payload
     return note

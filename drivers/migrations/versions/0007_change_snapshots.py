@@ -1,8 +1,8 @@
 """Each change carries its row (docs/decisions.md § Each change carries its row).
 
-change_outbox rows get the changed row as the writer committed it and the writer's xid; the
-publisher moves those snapshots to change_snapshots as it sends them (direct mode: the writer
-puts them there), and subscribers read each change's own row from there by its seq.
+Writers store the changed row as they commit it in change_snapshots (UNLOGGED) under the
+change's seq, and change_outbox rows get the writer's xid; subscribers read each change's own
+row by its seq.
 
 Revision ID: 0007
 Revises: 0006
@@ -26,7 +26,6 @@ _XID = sa.text("(pg_current_xact_id())::text::bigint")
 
 
 def upgrade() -> None:
-    op.add_column("change_outbox", sa.Column("snapshot", JSONB(), nullable=True))
     op.add_column(
         "change_outbox", sa.Column("xid", sa.BigInteger(), server_default=_XID, nullable=False)
     )
@@ -57,4 +56,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("change_snapshots")
     op.drop_column("change_outbox", "xid")
-    op.drop_column("change_outbox", "snapshot")
