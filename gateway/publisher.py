@@ -128,7 +128,7 @@ class OutboxPublisher:
                 while samples and samples[0][0] <= now - self._keep:
                     up_to = samples.popleft()[1]
                 if up_to is not None:
-                    await conn.prune(up_to)
+                    await conn.prune(up_to, self._keep)
 
 
 def notify_mode_options(settings: Settings) -> dict[str, Any]:
