@@ -38,7 +38,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from bench.database import bench_url
 from drivers import audit
@@ -76,19 +75,15 @@ class Row:
 
 def _script(mode: str) -> tuple[str, dict[str, str]]:
     """The pgbench script and its -D variables: the unit of work's closing statement."""
-    count = 0 if mode == "none" else 1
-    stmt = audit._audit_and_notify(count, mode == "outbox")
+    notifies = mode != "none"
+    sql = audit.audit_and_notify_sql("direct" if mode == "direct" else "outbox", notifies)
     values = dict(_VALUES)
-    if mode == "direct":
-        values["n0"] = audit.payload("bench-writes", "INCIDENT_UPDATED", "inc-1")
-    elif mode == "outbox":
+    names = [*values]  # $1.. in AuditEntry.params() order
+    if notifies:
         values["n_kinds"] = "{INCIDENT_UPDATED}"
         values["n_ids"] = "{inc-1}"
-    compiled = stmt.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
-    names = list(compiled.positiontup or [])
-    sql = re.sub(r"\$(\d+)", lambda m: f":{names[int(m.group(1)) - 1]}", str(compiled))
-    sql = " ".join(sql.split())
-    values |= {k: v for k, v in compiled.params.items() if v is not None}  # e.g. the channel
+        names += ["n_kinds", "n_ids"]
+    sql = re.sub(r"\$(\d+)", lambda m: f":{names[int(m.group(1)) - 1]}", sql)
     return f"BEGIN;\n{sql};\nCOMMIT;\n", {name: str(values[name]) for name in set(names)}
 
 
@@ -102,7 +97,22 @@ async def _database(server: str) -> str:
     finally:
         await admin.close()
     await asyncio.to_thread(upgrade_head, url)
+    # The notified incident exists, so each write also reads it for its change's snapshot
+    # (drivers/audit.snapshot_sql), as a real INCIDENT_UPDATED does.
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(_INCIDENT)
+    finally:
+        await conn.close()
     return url
+
+
+_INCIDENT = (
+    "INSERT INTO incidents (id, tenant_id, title, severity, status, trigger_type, trigger_value, "
+    "category, source_type, cause_type, started_at) VALUES ('inc-1', 'bench-writes', "
+    "'Budget limit exceeded: 120%', 'HIGH', 'OPEN', 'BUDGET_BREACH', '120%', 'BUDGET_EXCEEDED', "
+    "'KILLSWITCH', 'SYSTEM', now()) ON CONFLICT DO NOTHING"
+)
 
 
 class Listener:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Text, cast, func, insert, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,7 @@ __all__ = [
     "fetch_breaker_for_update",
     "fetch_breakers",
     "fetch_breakers_by_ids",
+    "fetch_breakers_seen",
     "fetch_due_recoveries",
     "get_or_create_breaker_for_update",
     "insert_breaker_incident",
@@ -83,6 +84,34 @@ async def fetch_breakers(conn: AsyncConnection, *, tenant_id: str) -> list[Circu
     with map_db_errors():
         rows = (await conn.execute(stmt)).all()
     return [CIRCUIT_BREAKER.record(*row) for row in rows]
+
+
+async def fetch_breakers_seen(
+    conn: AsyncConnection, *, tenant_id: str, name: str | None
+) -> tuple[list[CircuitBreakerRecord], str]:
+    """The tenant's breakers (the one named, or all by name) and the snapshot that read them.
+
+    ONE statement, so the snapshot (pg_current_snapshot(), as text) is exactly the one the rows
+    were read with: a subscriber skips the changes it saw (resolvers/subscriptions.Horizon).
+    The one-row side keeps the snapshot when no breaker row matches.
+    """
+    rows = select(*CIRCUIT_BREAKER.columns).where(_cb.c.tenant_id == tenant_id)
+    if name is not None:
+        rows = rows.where(_cb.c.name == name)
+    b = rows.subquery("b")
+    one = select(literal(1).label("one")).subquery("one")
+    stmt = (
+        select(cast(func.pg_current_snapshot(), Text), *b.c)
+        .select_from(one.outerjoin(b, true()))
+        .order_by(b.c.name)
+    )
+    with map_db_errors():
+        found = (await conn.execute(stmt)).all()
+    records = [CIRCUIT_BREAKER.record(*row[1:]) for row in found if row[1 + _NAME] is not None]
+    return records, str(found[0][0])
+
+
+_NAME = [c.name for c in CIRCUIT_BREAKER.columns].index("name")
 
 
 async def fetch_breaker_for_update(

@@ -229,7 +229,9 @@ def _add_event_sql(mode: audit.NotifyMode) -> str:
     """AddIncidentEvent's whole write as ONE statement; see add_event_touching_incident."""
     inc_cols = ", ".join(c.name for c in INCIDENT.columns)
     ev_cols = ", ".join(c.name for c in INCIDENT_EVENT.columns)
-    audit_sql, notifies = audit.audit_cte(8, 2, "ev", mode=mode)
+    audit_sql, notifies = audit.audit_cte(
+        8, 2, "ev", mode=mode, incident="(SELECT to_jsonb(inc) FROM inc)"
+    )
     return (
         "WITH inc AS (UPDATE incidents SET updated_at = $3::timestamptz "  # noqa: S608 - constants
         f"WHERE tenant_id = $1 AND id = $2 RETURNING {inc_cols}), "

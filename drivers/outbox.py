@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from drivers.audit import NOTIFY_CHANNEL
+from drivers.audit import NOTIFY_CHANNEL, payload_sql
 from drivers.listen import asyncpg_dsn
 
 __all__ = ["OUTBOX_LOCK_KEY", "PUBLISHER_APPLICATION_NAME", "OutboxConnection"]
@@ -38,17 +38,26 @@ def _take_and_send(batch: int) -> str:
 
     The CTE calls pg_notify (volatile: PostgreSQL materializes the CTE, row by row over the
     sorted rows) and the DELETE reads all of it; its status `DELETE n` says how many were sent.
-    The payload is drivers/audit.payload's, built in SQL (to_json escapes the strings), plus
-    "seq", the row id: PostgreSQL folds identical payloads of one transaction into one, and a
-    batch holds many writers' changes (the same breaker changed twice must arrive twice).
+    The payload is drivers/audit.payload_sql's with "seq", the row id: PostgreSQL folds
+    identical payloads of one transaction into one, and a batch holds many writers' changes
+    (the same breaker changed twice must arrive twice). The writer stored the change's row in
+    change_snapshots under that seq; the payload only names it (NOTIFY stops at 8000 bytes).
     """
+    send = payload_sql("b.tenant_id", "b.kind", "b.entity_id", "b.id", "b.xid")
     return (
-        "WITH sent AS (SELECT id, pg_notify("  # noqa: S608 - constants and an int
-        f'\'{NOTIFY_CHANNEL}\', format(\'{{"tenant_id":%s,"kind":%s,"id":%s,"seq":%s}}\', '
-        "to_json(tenant_id), to_json(kind), to_json(entity_id), id)) "
+        f"WITH sent AS (SELECT id, pg_notify('{NOTIFY_CHANNEL}', {send}) "  # noqa: S608 - constants
         f"FROM (SELECT * FROM change_outbox ORDER BY id LIMIT {int(batch)}) AS b ORDER BY id) "
         "DELETE FROM change_outbox WHERE id IN (SELECT id FROM sent)"
     )
+
+
+_LAST_SEQ = "SELECT last_value FROM change_outbox_id_seq"
+# By seq (a PK range) and age: a sequence restarted since the sample (tests truncate with
+# RESTART IDENTITY) must not take the new, low seqs with it.
+_PRUNE = (
+    "DELETE FROM change_snapshots "
+    "WHERE seq <= $1 AND created_at < now() - make_interval(secs => $2::float8)"
+)
 
 
 class OutboxConnection:
@@ -112,6 +121,14 @@ class OutboxConnection:
                 self._conn.terminate()  # the caller reconnects; the batch rolled back
             raise
         return sent
+
+    async def last_seq(self) -> int:
+        """The outbox sequence's last value: every seq handed out so far is at most this."""
+        return int(await self._conn.fetchval(_LAST_SEQ))
+
+    async def prune(self, up_to: int, older_than: float) -> int:
+        """Delete snapshots up to seq `up_to`, older than `older_than` s (one statement)."""
+        return _deleted(await self._conn.execute(_PRUNE, up_to, older_than))
 
     async def close(self) -> None:
         """Close politely (the lock goes with the session); a dead connection is dropped."""

@@ -63,6 +63,7 @@ __all__ = [
     "audit_log",
     "breaker_incidents",
     "change_outbox",
+    "change_snapshots",
     "circuit_breakers",
     "enum_check",
     "execution_scopes",
@@ -93,6 +94,8 @@ EMPTY_OBJECT = sa.text("'{}'::jsonb")
 EMPTY_ARRAY = sa.text("'[]'::jsonb")
 FALSE = sa.text("false")
 TRUE = sa.text("true")
+# The writing transaction's id as a bigint (xid8 has no bigint cast; its text is the number).
+CURRENT_XID = sa.text("(pg_current_xact_id())::text::bigint")
 ZERO = sa.text("0")
 
 
@@ -1289,4 +1292,25 @@ change_outbox = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("entity_id", sa.Text, nullable=False),
     _created_at(),
+    # The writing transaction's id (subscribers compare it with the snapshot of their first read).
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
+)
+
+# Changed rows as their transactions committed them (drivers/audit.snapshot_sql), by seq: the
+# outbox id (direct mode: a value of the same sequence). A notification names its seq and the
+# hub reads the row from here, so payloads stay far below NOTIFY's 8000 bytes. Written by the
+# writer itself; the publisher prunes rows older than a minute. UNLOGGED (migration 0007): a
+# snapshot matters for milliseconds and costs no WAL; after a crash it is gone, the hubs resync
+# and a change without a snapshot is read as the current row.
+change_snapshots = sa.Table(
+    "change_snapshots",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    _tenant(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("entity_id", sa.Text, nullable=False),
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default=CURRENT_XID),
+    sa.Column("snapshot", JSONB, nullable=False),
+    _created_at(),
+    prefixes=["UNLOGGED"],
 )

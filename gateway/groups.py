@@ -11,7 +11,9 @@ Strawberry hook per event).
 
 No event is lost or sent twice: the hub numbers every change, a member parks only at a moment when
 both it and the shared stream have handled every change so far (both idle), and the shared stream
-writes change N only to members parked before N. Order is the hub's order on both paths.
+writes change N only to members parked before N. Order is the hub's order on both paths. The
+shared stream keeps every change; a member skips those its own first read already showed (its
+horizon, checked in the write loop).
 
 What stays per subscriber: anything that is not a plain shared result. A result with errors,
 an error that ends the shared stream, or the shared stream ending for any reason DISSOLVES the
@@ -211,6 +213,7 @@ class _Group:
     def attached(self, hub: NotificationHub, subscription: Subscription) -> None:
         subscription.counted = False  # not a subscriber: gateway_subscribers counts sockets
         subscription.bounded = False  # never cut off: it only writes, it never waits on a socket
+        subscription.keeps_all = True  # its own read is not the members': they skip per member
         self.subscription = subscription
 
     def idle(self) -> None:
@@ -325,7 +328,7 @@ class _Group:
 
     def _deliver(self, data: Any) -> None:
         """Frame the event once per operation id; write it to every member parked before it."""
-        seq = self.seq
+        seq, change = self.seq, self.change
         text = fanout.results.payload(data)
         payload = text.encode() if text is not None else orjson.dumps({"data": data})
         tail = b',"type":"next","payload":' + payload + b"}"
@@ -337,6 +340,9 @@ class _Group:
             sink = member.sink
             if member.since >= seq or not sink.open():
                 continue
+            own = member.subscription
+            if own is not None and change is not None and own.skips(change):
+                continue  # its own read of the current state already showed this change
             transport = sink.protocol.transport
             if transport.get_write_buffer_size() > limit:
                 slow.append(member)

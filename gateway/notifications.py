@@ -5,8 +5,10 @@ the database's one outbox publisher (gateway/publisher.py) sends the committed c
 rows, with `direct` each mutation's own pg_notify does (delivered at its commit). The hub keeps
 exactly one LISTEN connection per process (outside the pool), reconnects it with jittered
 exponential backoff when the database goes away, and for each notification that some
-subscriber of that tenant wants, loads the changed row ONCE and puts the resulting Change on
-each interested subscriber's bounded queue.
+subscriber of that tenant wants, loads the change's record ONCE - the row as that change
+committed it, by the payload's seq (resolvers/subscriptions.load_change) - and puts the
+resulting Change on each interested subscriber's bounded queue. A subscriber whose stream has
+a horizon (the snapshot of its read of the current state) skips changes that read already saw.
 
 A subscriber whose queue is full is cut off (its stream ends with SERVICE_UNAVAILABLE,
 reason SLOW_SUBSCRIBER) rather than silently losing events or holding memory for ever: a client
@@ -26,7 +28,7 @@ import asyncio
 import logging
 import random
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ from resolvers.subscriptions import (
     RESYNC,
     Accepts,
     Change,
+    ChangeStream,
+    Horizon,
     Notification,
     Resync,
     SubscriberTooSlow,
@@ -150,7 +154,38 @@ class Subscription:
     counted: bool = True  # in gateway_subscribers; a group's shared stream is not a subscriber
     bounded: bool = True  # cut off when its queue overflows; a group's shared stream never is
     parked: bool = False  # the hub skips it: its group's shared stream writes to its socket
+    # Changes whose transaction this subscriber's last read of the current state saw: skipped.
+    horizon: Horizon | None = None
+    # A group's shared stream keeps every change (each member skips what its own read saw).
+    keeps_all: bool = False
     queue: _Inbox = field(default_factory=_Inbox)
+
+    def skips(self, change: Change) -> bool:
+        """Its last read already showed this change (resolvers/subscriptions.Horizon)."""
+        return self.horizon is not None and self.horizon.saw(change.xid)
+
+
+class _ChangeStream:
+    """What `subscribe` yields: the subscriber's changes, and `seen` to set its horizon."""
+
+    __slots__ = ("_changes", "_subscriber")
+
+    def __init__(self, hub: NotificationHub, subscriber: Subscription) -> None:
+        self._subscriber = subscriber
+        self._changes = hub._stream(subscriber)
+
+    def __aiter__(self) -> _ChangeStream:
+        return self
+
+    async def __anext__(self) -> Change:
+        return await anext(self._changes)
+
+    async def aclose(self) -> None:
+        await self._changes.aclose()
+
+    def seen(self, horizon: Horizon) -> None:
+        if not self._subscriber.keeps_all:
+            self._subscriber.horizon = horizon
 
 
 class NotificationHub:
@@ -368,7 +403,7 @@ class NotificationHub:
     @asynccontextmanager
     async def subscribe(
         self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
-    ) -> AsyncIterator[AsyncIterator[Change]]:
+    ) -> AsyncIterator[ChangeStream]:
         """Register a subscriber for the block; yields its stream of accepted changes.
 
         With `resync`, the stream also gets a RESYNC change after each LISTEN reconnect.
@@ -381,11 +416,11 @@ class NotificationHub:
         if subscriber.counted:
             SUBSCRIBERS.inc()
         try:
-            yield self._stream(subscriber)
+            yield _ChangeStream(self, subscriber)
         finally:
             self._remove(subscriber)
 
-    async def _stream(self, subscriber: Subscription) -> AsyncIterator[Change]:
+    async def _stream(self, subscriber: Subscription) -> AsyncGenerator[Change]:
         watcher = subscriber.watcher
         while True:
             if watcher is not None and subscriber.queue.empty():
@@ -397,6 +432,8 @@ class NotificationHub:
                     reason="SLOW_SUBSCRIBER",
                 )
             change = cast("Change", item)
+            if subscriber.skips(change):
+                continue  # queued before (or while) its current state was read, and in it
             if watcher is not None:
                 watcher.taking(seq, change)
             yield change

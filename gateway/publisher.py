@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from contextlib import suppress
 from typing import Any
 
@@ -49,6 +50,7 @@ class OutboxPublisher:
         lock_wait: float = 10.0,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
+        snapshot_seconds: float = 60.0,
     ) -> None:
         self._url = database_url
         self._poll = poll_seconds
@@ -56,6 +58,7 @@ class OutboxPublisher:
         self._lock_wait = lock_wait
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._keep = snapshot_seconds
         self._task: asyncio.Task[None] | None = None
         self.active = False  # this process holds the lock right now
 
@@ -100,7 +103,16 @@ class OutboxPublisher:
                     await asyncio.shield(conn.close())
 
     async def _publish_forever(self, conn: OutboxConnection) -> None:
-        """Publish until the connection fails; poll again at once after a batch that sent rows."""
+        """Publish until the connection fails; poll again at once after a batch that sent rows.
+
+        Every tenth of the snapshot lifetime it also prunes change_snapshots: the seqs handed
+        out at least `snapshot_seconds` ago (by its own samples of the sequence) are deleted.
+        A hub reads a change's snapshot within milliseconds of its NOTIFY; one that finds none
+        (it fell a minute behind) reads the current row instead (resolvers/subscriptions.py).
+        """
+        loop = asyncio.get_running_loop()
+        samples: deque[tuple[float, int]] = deque()  # (when, last seq then), oldest first
+        next_sample = loop.time()
         while True:
             sent = await conn.publish(self._batch)
             if sent:
@@ -108,6 +120,15 @@ class OutboxPublisher:
                 OUTBOX_BATCHES.inc()
             else:
                 await asyncio.sleep(self._poll)
+            now = loop.time()
+            if now >= next_sample:
+                next_sample = now + self._keep / 10
+                samples.append((now, await conn.last_seq()))
+                up_to = None
+                while samples and samples[0][0] <= now - self._keep:
+                    up_to = samples.popleft()[1]
+                if up_to is not None:
+                    await conn.prune(up_to, self._keep)
 
 
 def notify_mode_options(settings: Settings) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from resolvers.validation import check_length
 __all__ = [
     "BreakerChange",
     "breaker_incidents",
+    "current_breakers",
     "disable_circuit_breaker",
     "enable_circuit_breaker",
     "get_circuit_breaker",
@@ -132,6 +133,31 @@ async def list_circuit_breakers(ctx: Context) -> list[CircuitBreakerRecord]:
         settled.append(db.closed_breaker(DEFAULT_BREAKER))
         settled.sort(key=lambda r: r.name)
     return settled
+
+
+async def current_breakers(
+    ctx: Context, name: str | None
+) -> tuple[list[CircuitBreakerRecord], str]:
+    """A subscription's current state (the named breaker, or every one) and its read's snapshot.
+
+    Settled like the queries. When settling recovered a breaker (a write), the state is read
+    once more, so that write is inside the snapshot and its notification is not sent again.
+    """
+    principal = require_role(ctx)
+    tenant_id = principal.tenant_id
+    for _ in range(2):
+        with translate_errors():
+            async with ctx.db.reads.connect() as conn:
+                rows, snapshot = await db.fetch_breakers_seen(conn, tenant_id=tenant_id, name=name)
+        settled = [await _settle(ctx, tenant_id, r) for r in rows]
+        if all(s is r for s, r in zip(settled, rows, strict=True)):
+            break
+    if name is not None:
+        return settled or [db.closed_breaker(name)], snapshot
+    if all(r.name != DEFAULT_BREAKER for r in settled):
+        settled.append(db.closed_breaker(DEFAULT_BREAKER))
+        settled.sort(key=lambda r: r.name)
+    return settled, snapshot
 
 
 async def breaker_incidents(

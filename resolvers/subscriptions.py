@@ -35,6 +35,8 @@ __all__ = [
     "RESYNC",
     "Change",
     "ChangeFeed",
+    "ChangeStream",
+    "Horizon",
     "ListenerResynced",
     "Notification",
     "Resync",
@@ -68,34 +70,90 @@ class Resync:
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """One pg_notify payload: which tenant's what changed."""
+    """One pg_notify payload: which tenant's what changed, and which change it was.
+
+    `seq` names the change's snapshot (drivers/audit.py) and `xid` its transaction; both are
+    None in a payload without them (written before they existed).
+    """
 
     tenant_id: str
     kind: str
     id: str
+    seq: int | None = None
+    xid: int | None = None
 
     @classmethod
     def parse(cls, payload: str) -> Notification | None:
         """Decode a payload; anything malformed is None (logged and skipped by the hub)."""
         try:
             data = orjson.loads(payload)
-            note = cls(str(data["tenant_id"]), str(data["kind"]), str(data["id"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            note = cls(
+                str(data["tenant_id"]),
+                str(data["kind"]),
+                str(data["id"]),
+                _int(data.get("seq")),
+                _int(data.get("xid")),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return None
         return note if note.tenant_id and note.kind and note.id else None
 
 
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A committed change with its row as loaded right after the notification arrived."""
+    """A committed change: its row as the change committed it, and its transaction's id.
+
+    Without a snapshot the row is as loaded right after the notification arrived.
+    """
 
     tenant_id: str
     kind: str
     id: str
     record: Any
+    xid: int | None = None
 
 
 Accepts = Callable[[Change], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """What a read saw: its PostgreSQL snapshot (pg_current_snapshot(), "xmin:xmax:xip,...").
+
+    A change whose transaction the snapshot sees is already in that read's result, so a
+    subscriber that sent the read's result first skips it (its notification may arrive later:
+    the outbox publisher polls). Exact whatever the commit order, unlike comparing rows.
+    """
+
+    xmin: int
+    xmax: int
+    running: frozenset[int]
+
+    @classmethod
+    def parse(cls, snapshot: str) -> Horizon:
+        xmin, xmax, xip = snapshot.split(":")
+        return cls(int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x))
+
+    def saw(self, xid: int | None) -> bool:
+        """The transaction committed before the read (pg_visible_in_snapshot); unknown: no."""
+        if xid is None:
+            return False
+        return xid < self.xmin or (xid < self.xmax and xid not in self.running)
+
+
+class ChangeStream(Protocol):
+    """A subscriber's stream of changes (the feed's); `seen` drops what a read already showed."""
+
+    def __aiter__(self) -> ChangeStream: ...
+
+    async def __anext__(self) -> Change: ...
+
+    def seen(self, horizon: Horizon) -> None:
+        """From now on skip changes whose transaction `horizon` saw (replaces the previous)."""
 
 
 class ChangeFeed(Protocol):
@@ -103,7 +161,7 @@ class ChangeFeed(Protocol):
 
     def subscribe(
         self, tenant_id: str, kinds: frozenset[str], accepts: Accepts, *, resync: bool = False
-    ) -> AbstractAsyncContextManager[AsyncIterator[Change]]: ...
+    ) -> AbstractAsyncContextManager[ChangeStream]: ...
 
 
 class SubscriberTooSlow(Unavailable):
@@ -144,14 +202,26 @@ LOADERS: dict[str, Load] = {
 
 
 async def load_change(reads: AsyncEngine, note: Notification) -> Change | None:
-    """Load the notified row once, filtered by the notification's tenant; None if gone/unknown."""
+    """The change's record, filtered by the notification's tenant; None if gone/unknown.
+
+    ONE statement: the change's own snapshot when it has one (each of several changes of one
+    row committed before the hub reads is delivered as its own state, in commit order);
+    otherwise - a kind without snapshots (timeline events never change), a payload without a
+    seq, or a snapshot already pruned - the row as it is now.
+    """
     load = LOADERS.get(note.kind)
     if load is None:
         return None
     with translate_errors():
         async with reads.connect() as conn:
-            record = await load(conn, note.tenant_id, note.id)
-    return None if record is None else Change(note.tenant_id, note.kind, note.id, record)
+            record = None
+            if note.seq is not None:
+                record = await changes.fetch_snapshot(
+                    conn, tenant_id=note.tenant_id, kind=note.kind, seq=note.seq
+                )
+            if record is None:
+                record = await load(conn, note.tenant_id, note.id)
+    return None if record is None else Change(note.tenant_id, note.kind, note.id, record, note.xid)
 
 
 def _feed(ctx: Context) -> ChangeFeed:
@@ -222,36 +292,31 @@ async def breaker_changes(ctx: Context, name: str | None) -> AsyncIterator[Circu
     """The breaker's current state first (every breaker's, without a name), then each change.
 
     The subscriber registers with the feed BEFORE reading the current state, so a change that
-    commits in between is delivered after it, never lost. A change whose loaded row equals the
-    one this subscriber got last is not sent again: the notification of a change that committed
-    before the current state was read can arrive after it (sooner or later: through the outbox
-    publisher, tens of milliseconds), and it carries nothing new. After the process's LISTEN
-    connection reconnects, the current state is sent again, even unchanged (changes made while
-    it was down were not heard).
+    commits in between is delivered after it, never lost. The read also returns its snapshot
+    (a Horizon): a change it already saw is skipped, however late its notification arrives
+    (through the outbox publisher, tens of milliseconds), and every other change is delivered
+    as its own committed state, in commit order. After the process's LISTEN connection
+    reconnects, the current state is sent again, even unchanged (changes made while it was
+    down were not heard).
     """
     principal = require_role(ctx, Role.VIEWER)
 
     def accepts(change: Change) -> bool:
         return name is None or bool(change.record.name == name)
 
-    async def current() -> list[CircuitBreakerRecord]:
-        if name is None:
-            return await breakers.list_circuit_breakers(ctx)
-        return [await breakers.get_circuit_breaker(ctx, name)]
-
     feed = _feed(ctx)
-    last: dict[str, CircuitBreakerRecord] = {}  # by breaker name: what this subscriber got
     async with feed.subscribe(principal.tenant_id, BREAKER_KINDS, accepts, resync=True) as stream:
-        for record in await current():
-            last[record.name] = record
+        records, snapshot = await breakers.current_breakers(ctx, name)
+        stream.seen(Horizon.parse(snapshot))
+        for record in records:
             yield record
         async for change in stream:
             _renew_loaders(ctx)
             if change.kind == RESYNC:
                 # LISTEN was down for a while: send the current state again.
-                for record in await current():
-                    last[record.name] = record
+                records, snapshot = await breakers.current_breakers(ctx, name)
+                stream.seen(Horizon.parse(snapshot))
+                for record in records:
                     yield record
-            elif last.get(change.record.name) != change.record:
-                last[change.record.name] = change.record
+            else:
                 yield change.record

@@ -144,14 +144,15 @@ async def refusing(engine, table: str) -> AsyncIterator[None]:
 
 
 def published(received: list[dict[str, Any]]) -> Any:
-    """A LISTEN callback that appends each change without the `seq` the outbox publisher adds.
+    """A LISTEN callback that appends each change without its `seq` and `xid`.
 
-    (drivers/audit.payload: it keeps equal changes of one batch apart; tests compare the rest.)
+    (drivers/audit.payload_sql: seq names the change's snapshot and keeps equal changes of one
+    batch apart, xid is the writer's transaction; tests compare the rest.)
     """
 
     def on_notify(*args: Any) -> None:
         note = json.loads(args[3])
-        note.pop("seq", None)
+        assert isinstance(note.pop("seq"), int) and isinstance(note.pop("xid"), int), args[3]
         received.append(note)
 
     return on_notify

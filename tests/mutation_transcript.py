@@ -63,6 +63,8 @@ _ELAPSED_KEYS = (
 )
 _ELAPSED = re.compile(rf'"({"|".join(_ELAPSED_KEYS)})":\s*-?\d+(\.\d+)?')
 _HEX = re.compile(r"\b[0-9a-f]{64}\b")
+# A writer's transaction id (payloads, change rows): the cluster's counter, not the test's.
+_XID = re.compile(r'"xid":\s*\d+')
 PREPARED = "gateway_prepared_writes_total{}"  # not compared: it says which path served
 _METRICS = (
     "gateway_graphql_operations_total",
@@ -84,6 +86,7 @@ class Normaliser:
         )
         value = _TS.sub("<ts>", value)
         value = _ELAPSED.sub(r'"\1":"<elapsed>"', value)
+        value = _XID.sub('"xid":"<xid>"', value)
         return _HEX.sub("<hex>", value)
 
     def value(self, value: Any) -> Any:
@@ -97,7 +100,11 @@ class Normaliser:
             return str(value)
         if isinstance(value, dict):
             return {
-                k: "<elapsed>" if k in _ELAPSED_KEYS and v is not None else self.value(v)
+                k: "<elapsed>"
+                if k in _ELAPSED_KEYS and v is not None
+                else "<xid>"
+                if k == "xid"
+                else self.value(v)
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):

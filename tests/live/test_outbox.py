@@ -55,9 +55,17 @@ async def received(db: str) -> AsyncIterator[list[dict[str, Any]]]:
     """Every payload on the change channel, in arrival order (seq included)."""
     notes: list[dict[str, Any]] = []
     listener = await asyncpg.connect(asyncpg_dsn(db))
-    await listener.add_listener(audit.NOTIFY_CHANNEL, lambda *a: notes.append(json.loads(a[3])))
+    await listener.add_listener(audit.NOTIFY_CHANNEL, lambda *a: notes.append(_note(a[3])))
     yield notes
     await listener.close()
+
+
+def _note(payload: str) -> dict[str, Any]:
+    """A payload without its "xid" (the writer's transaction id: a positive number, any value)."""
+    note: dict[str, Any] = json.loads(payload)
+    xid = note.pop("xid")
+    assert isinstance(xid, int) and xid > 0, payload
+    return note
 
 
 @asynccontextmanager
@@ -340,4 +348,51 @@ async def test_every_write_path_follows_the_engines_notify_mode(db, received, mo
             assert [(r.kind, r.entity_id) for r in rows] == expected
             assert {r.tenant_id for r in rows} == {"t1"}
     finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("mode", ["outbox", "direct"])
+async def test_a_change_s_row_is_kept_under_its_seq_as_committed_then_pruned(db, received, mode):
+    # given an incident and an engine of the mode
+    engine = make_engine(db, poolclass=NullPool, execution_options={audit.NOTIFY_MODE_OPTION: mode})
+    row = incident_row()
+    await insert_rows(engine, t.incidents, [row])
+    publisher = OutboxPublisher(db, poll_seconds=0.01, lock_wait=1.0, snapshot_seconds=0.5)
+    publisher.start()
+    try:
+        # when two transactions change its title, each notifying after its write
+        for title in ("first", "second"):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE incidents SET title = :title WHERE id = :id"),
+                    {"title": title, "id": row["id"]},
+                )
+                await audit.notify(
+                    conn, tenant_id="t1", kind="INCIDENT_UPDATED", entity_id=row["id"]
+                )
+        await until(lambda: len(received) == 2)
+        # then each notification names a snapshot of the row as that transaction committed it
+        async with engine.connect() as conn:
+            kept = (
+                await conn.execute(
+                    text("SELECT seq, snapshot->>'title' FROM change_snapshots ORDER BY seq")
+                )
+            ).all()
+        assert [
+            (n["seq"], title) for n, title in zip(received, ("first", "second"), strict=True)
+        ] == [tuple(r) for r in kept]
+        assert await outbox_rows(engine) == 0
+        # and the publisher prunes them once they are older than snapshot_seconds
+
+        async def left() -> int:
+            async with engine.connect() as conn:
+                return int(await conn.scalar(text("SELECT count(*) FROM change_snapshots")) or 0)
+
+        for _ in range(300):
+            if not await left():
+                break
+            await asyncio.sleep(0.01)
+        assert await left() == 0
+    finally:
+        await publisher.stop()
         await engine.dispose()
