@@ -8,6 +8,9 @@ from pathlib import Path
 
 import asyncpg
 
+from drivers.outbox import POLL_STATEMENT as OUTBOX_POLL_STATEMENT
+from drivers.outbox import PUBLISHER_APPLICATION_NAME
+
 __all__ = ["PgProbe", "Sample", "process_stat", "process_tree_cpu"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -50,6 +53,9 @@ class Sample:
 
     backend_cpu: dict[int, float]
     statements: int | None
+    # The outbox publisher's backends (also in backend_cpu): it polls every OUTBOX_POLL_SECONDS
+    # whether or not requests run, so "idle" (Runner.quiesce) must not wait for it to stop.
+    publisher_pids: frozenset[int] = frozenset()
 
 
 class PgProbe:
@@ -82,8 +88,11 @@ class PgProbe:
     async def sample(self) -> Sample:
         """Backend CPU per pid of this database (other than the probe) and statements so far."""
         pids = await self.conn.fetch(
-            "SELECT pid FROM pg_stat_activity"
+            "SELECT pid, application_name FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        publisher = frozenset(
+            int(row["pid"]) for row in pids if row["application_name"] == PUBLISHER_APPLICATION_NAME
         )
         cpu: dict[int, float] = {}
         for row in pids:
@@ -98,11 +107,22 @@ class PgProbe:
                     " WHERE dbid = (SELECT oid FROM pg_database"
                     "               WHERE datname = current_database())"
                     " AND query NOT LIKE '%pg_stat_%' AND query NOT LIKE '%pg_database%'"
+                    # The publisher's idle poll is not request work (its batches, when writes
+                    # queue rows, are: they count).
+                    " AND query <> $1",
+                    OUTBOX_POLL_STATEMENT,
                 )
             )
-        return Sample(cpu, statements)
+        return Sample(cpu, statements, publisher)
 
     @staticmethod
-    def cpu_between(before: Sample, after: Sample) -> float:
-        """Backend CPU seconds spent between two samples (new backends count from zero)."""
-        return sum(cpu - before.backend_cpu.get(pid, 0.0) for pid, cpu in after.backend_cpu.items())
+    def cpu_between(before: Sample, after: Sample, *, publisher: bool = True) -> float:
+        """Backend CPU seconds spent between two samples (new backends count from zero).
+
+        `publisher=False` leaves out the outbox publisher's backends (its idle polling).
+        """
+        return sum(
+            cpu - before.backend_cpu.get(pid, 0.0)
+            for pid, cpu in after.backend_cpu.items()
+            if publisher or pid not in after.publisher_pids
+        )

@@ -22,14 +22,14 @@ import asyncpg
 from drivers.audit import NOTIFY_CHANNEL, payload_sql
 from drivers.listen import asyncpg_dsn
 
-__all__ = ["OUTBOX_LOCK_KEY", "PUBLISHER_APPLICATION_NAME", "OutboxConnection"]
+__all__ = ["OUTBOX_LOCK_KEY", "POLL_STATEMENT", "PUBLISHER_APPLICATION_NAME", "OutboxConnection"]
 
 PUBLISHER_APPLICATION_NAME = "gateway-outbox-publisher"  # in pg_stat_activity
 # pg_advisory_lock key of the publisher role (any fixed bigint; advisory locks are per database).
 OUTBOX_LOCK_KEY = 0x6761_7465_7761_7921  # "gateway!"
 
 _WAIT_FOR_LOCK = "SELECT pg_advisory_lock($1)"
-_ANY_ROW = "SELECT EXISTS (SELECT FROM change_outbox)"
+POLL_STATEMENT = "SELECT EXISTS (SELECT FROM change_outbox)"
 _BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 
 
@@ -104,7 +104,7 @@ class OutboxConnection:
         Round trips: the idle poll is one (no transaction); a batch is BEGIN with its first
         statement in one simple-query message, then COMMIT (or the next chunk when it was full).
         """
-        if not await self._conn.fetchval(_ANY_ROW):
+        if not await self._conn.fetchval(POLL_STATEMENT):
             return 0
         take = _take_and_send(batch)
         # REPEATABLE READ: every chunk sees the same snapshot, so a row committed after the first
