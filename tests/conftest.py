@@ -10,6 +10,7 @@ workers never share rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -71,6 +72,18 @@ async def create_database(server_url: str, name: str, *, template: str | None = 
 
 async def drop_database(server_url: str, name: str) -> None:
     await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def own_database(server_url: str, label: str) -> AsyncIterator[str]:
+    """A migrated database of its own (from the template), dropped afterwards: no other test's
+    publisher or writes interleave with the caller's."""
+    name = f"gw_test_{secrets.token_hex(4)}_{label}"
+    url = await create_database(server_url, name, template=os.environ["GW_TEST_TEMPLATE_DB"])
+    try:
+        yield url
+    finally:
+        await drop_database(server_url, name)
 
 
 async def _max_connections(server_url: str) -> int:

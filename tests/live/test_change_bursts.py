@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -27,7 +25,7 @@ from drivers import tables as t
 from drivers.db import make_engine
 from gateway.publisher import OutboxPublisher
 from gateway.settings import Settings
-from tests.conftest import create_database, drop_database
+from tests.conftest import own_database
 from tests.factories import incident_row, insert_rows
 from tests.helpers import gql, token
 from tests.live.servers import ThreadedServer
@@ -50,10 +48,8 @@ TENANT = "bursts"
 @pytest.fixture
 async def database(server_url: str) -> AsyncIterator[str]:
     """A database of its own: no other test's publisher or writes interleave."""
-    name = f"gw_test_{secrets.token_hex(4)}_bursts"
-    url = await create_database(server_url, name, template=os.environ["GW_TEST_TEMPLATE_DB"])
-    yield url
-    await drop_database(server_url, name)
+    async with own_database(server_url, "bursts") as url:
+        yield url
 
 
 @contextlib.contextmanager

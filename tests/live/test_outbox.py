@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -30,16 +28,14 @@ from drivers.listen import asyncpg_dsn
 from drivers.outbox import OUTBOX_LOCK_KEY, OutboxConnection
 from drivers.records import IncidentEventRecord
 from gateway.publisher import OutboxPublisher
-from tests.conftest import create_database, drop_database
+from tests.conftest import own_database
 from tests.factories import incident_row, insert_rows
 
 
 @pytest.fixture
 async def db(server_url: str) -> AsyncIterator[str]:
-    name = f"gw_test_{secrets.token_hex(4)}_outbox"
-    url = await create_database(server_url, name, template=os.environ["GW_TEST_TEMPLATE_DB"])
-    yield url
-    await drop_database(server_url, name)
+    async with own_database(server_url, "outbox") as url:
+        yield url
 
 
 @pytest.fixture
