@@ -135,17 +135,13 @@ class Plan:
 def _iso(expr: ColumnElement[Any]) -> ColumnElement[Any]:
     """Timestamptz -> text exactly as Python's datetime.isoformat() of a UTC datetime.
 
-    A timestamp's text output (DateStyle ISO, set on the read pool) is `YYYY-MM-DD HH:MI:SS`
-    plus the fraction without its trailing zeros; isoformat() writes a `T` and, when there is a
-    fraction, all six digits. Padding the text is about twice as cheap as two to_char calls.
+    isoformat() writes all six fraction digits, or none when the microseconds are 0: one
+    to_char with them, then `.000000` dropped. PostgreSQL evaluates a repeated subexpression
+    once per occurrence, so this is cheaper than padding the text cast (used three times).
     """
-    text = cast(func.timezone(_UTC, expr), Text)
-    with_t = func.replace(text, literal_column("' '"), literal_column("'T'"))
-    padded = case(
-        (func.length(text) == literal_column("19"), with_t),
-        else_=func.rpad(with_t, literal_column("26"), literal_column("'0'")),
-    )
-    return padded.op("||", return_type=Text)(literal_column("'+00:00'"))
+    full = func.to_char(func.timezone(_UTC, expr), literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS.US'"))
+    with_zone = full.op("||", return_type=Text)(literal_column("'+00:00'"))
+    return func.replace(with_zone, literal_column("'.000000+'"), literal_column("'+'"), type_=Text)
 
 
 def _json_text(expr: ColumnElement[Any]) -> ColumnElement[Any]:
