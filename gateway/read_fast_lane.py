@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.metrics import HTTP_REQUESTS, HTTP_SECONDS, READ_FAST_LANE
+from gateway.metrics import READ_FAST_LANE
 from gateway.pipeline import GRAPHQL_PATH
 from gateway.prepared_reads import (
     FAST_BODY,
@@ -37,7 +37,7 @@ from gateway.prepared_reads import (
     count_compiled,
     send_compiled,
 )
-from gateway.request_context import request_id_for
+from gateway.request_context import request_id_for, requests_series, seconds_series
 from gateway.responses import response_media_type
 from resolvers.compiled import Caller, PreparedCache, run_prepared
 from resolvers.errors import GatewayError
@@ -49,9 +49,10 @@ __all__ = ["ReadFastLane"]
 
 # Headers whose pipeline step must see the request.
 _PIPELINE_HEADERS = frozenset({b"idempotency-key", b"x-gateway-lsn"})
-_OK = HTTP_REQUESTS.labels(GRAPHQL_PATH, "200")
-_FAILED = HTTP_REQUESTS.labels(GRAPHQL_PATH, "500")
-_SECONDS = HTTP_SECONDS.labels(GRAPHQL_PATH)
+# The series RequestContextMiddleware counts the pipeline's answers in.
+_OK = requests_series(GRAPHQL_PATH, 200)
+_FAILED = requests_series(GRAPHQL_PATH, 500)
+_SECONDS = seconds_series(GRAPHQL_PATH)
 
 
 class _Request:
