@@ -20,6 +20,7 @@ from drivers.migrate import upgrade_head
 from gateway.auth import Authentication, Authenticator
 from gateway.body_limits import RequestBodyLimits
 from gateway.database import resolve_database_url
+from gateway.fast_lane import FastLane
 from gateway.graphiql import ASSETS_DIR, GraphiQLPage
 from gateway.graphql_app import GraphQLApp
 from gateway.health import healthz, readyz
@@ -30,7 +31,6 @@ from gateway.pipeline import GRAPHQL_PATH
 from gateway.prepared_reads import BodyKeys, PreparedReads
 from gateway.prepared_writes import PreparedWrites
 from gateway.publisher import notify_mode_options, publisher_for
-from gateway.read_fast_lane import ReadFastLane
 from gateway.replica import ReadYourWrites, open_read_side
 from gateway.request_context import RequestContextMiddleware
 from gateway.responses import internal_error
@@ -194,15 +194,13 @@ def create_app(
     )
     schema = build_schema(limits)
     prepared = PreparedCache()  # bound plans of compiled reads, filled by the GraphQL view
-    # Exact bodies of answered compiled reads -> their keys, for the fast lane; None without it.
-    # Not with tracing (a span per request) nor TRUSTED_DOCUMENTS=only (a per-request check).
-    bodies = (
-        BodyKeys()
-        if settings.gateway_compiled_reads
-        and tracing is None
-        and settings.trusted_documents != "only"
-        else None
-    )
+    # The fast lane (gateway/fast_lane.py) is left out where a step could decide otherwise for
+    # the same bytes: with tracing (a span per request) or TRUSTED_DOCUMENTS=only (a per-request
+    # check). Its two halves: exact bodies of answered compiled reads -> their keys, and the
+    # mutation plans (shared with the pipeline's PreparedWrites).
+    lane = tracing is None and settings.trusted_documents != "only"
+    bodies = BodyKeys() if settings.gateway_compiled_reads and lane else None
+    plans = WritePlans(schema, limits) if settings.mutation_fast_path else None
     graphql = GraphQLApp(schema, prepared=prepared)
     documents = DocumentCache()  # trusted documents this process knows, by SHA-256
     document_ids = DocumentIds(settings.trusted_documents, documents)
@@ -232,17 +230,18 @@ def create_app(
         # The request pipeline (ARCHITECTURE.md), outermost first. Each step is one module and
         # acts on HTTP requests to /graphql only; the last step is the GraphQL view above.
         middleware=[
-            # A POST of a body the shortcut answered before: straight to its bound plan.
+            # A remembered read body or a planned mutation: straight to its plan.
             *(
                 [
                     Middleware(
-                        ReadFastLane,
+                        FastLane,
                         prepared=prepared,
                         bodies=bodies,
+                        plans=plans,
                         max_bytes=settings.max_request_bytes,
                     )
                 ]
-                if bodies is not None
+                if lane and (bodies is not None or plans is not None)
                 else []
             ),
             Middleware(RequestContextMiddleware),  # request id, status and latency metrics
@@ -258,8 +257,8 @@ def create_app(
             # Mutations from their per-document plans (MUTATION_FAST_PATH), before the
             # repeated-read shortcut, which only ever serves queries.
             *(
-                [Middleware(PreparedWrites, plans=WritePlans(schema, limits), prepared=prepared)]
-                if settings.mutation_fast_path
+                [Middleware(PreparedWrites, plans=plans, prepared=prepared)]
+                if plans is not None
                 else []
             ),
             Middleware(PreparedReads, prepared=prepared, bodies=bodies),  # repeated reads

@@ -25,7 +25,7 @@ from gateway.responses import error_response, response_media_type
 from gateway.trusted_documents import names_a_document
 from resolvers.errors import BadUserInput
 
-__all__ = ["MAX_JSON_DEPTH", "RequestBodyLimits", "nested_deeper_than"]
+__all__ = ["MAX_JSON_DEPTH", "Refused", "RequestBodyLimits", "nested_deeper_than", "params_of"]
 
 # Deepest nesting of `variables` and `extensions` (orjson itself refuses to encode past 254).
 MAX_JSON_DEPTH = 64
@@ -96,6 +96,11 @@ def _checked(data: object) -> dict[str, Any]:
     return data
 
 
+def params_of(body: bytes) -> dict[str, Any]:
+    """A POST body's checked parameters, or Refused (gateway/fast_lane.py decodes the same way)."""
+    return _checked(_decode(body, "The request body"))
+
+
 class RequestBodyLimits:
     """Bounds, checks and decodes every HTTP request to /graphql (see the module docstring)."""
 
@@ -112,7 +117,7 @@ class RequestBodyLimits:
                 body = await self._read_body(scope, receive)
                 if body is None:  # the client went away
                     return
-                params = _checked(_decode(body, "The request body"))
+                params = params_of(body)
                 receive = _replaying(body, receive)
             elif scope["method"] == "GET":
                 params = self._query_params(scope)

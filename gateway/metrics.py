@@ -35,6 +35,7 @@ __all__ = [
     "PREPARED_READS",
     "PREPARED_WRITES",
     "READ_FAST_LANE",
+    "WRITE_FAST_LANE",
     "count_errors",
     "count_operation",
     "metrics",
@@ -66,6 +67,10 @@ PREPARED_READS = Counter(
 READ_FAST_LANE = Counter(
     "gateway_read_fast_lane_total",
     "Of those, answered from the exact body's remembered key, before the pipeline's steps",
+)
+WRITE_FAST_LANE = Counter(
+    "gateway_write_fast_lane_total",
+    "Mutations run from their plan by the fast lane, before the pipeline's steps",
 )
 PREPARED_WRITES = Counter(
     "gateway_prepared_writes_total",

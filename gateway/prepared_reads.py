@@ -47,7 +47,7 @@ READ_PATH_HEADER = "x-gateway-read-path"
 COMPILED_OPERATIONS = GRAPHQL_OPERATIONS.labels("compiled")
 COMPILED_ROOTS = GRAPHQL_ROOT_FIELDS.labels("compiled")
 _READ_PATH = READ_PATH_HEADER.encode()
-# scope["state"] key: the body gateway/read_fast_lane.py read and did not know.
+# scope["state"] key: the body gateway/fast_lane.py read and did not know.
 FAST_BODY = "fast_lane_body"
 # Longer bodies are never remembered: the fast lane's cache holds at most maxsize of these.
 MAX_REMEMBERED_BODY = 16 * 1024
@@ -108,7 +108,7 @@ class PreparedReads:
     def _remember_body(
         self, request_state: dict[str, Any], params: dict[str, Any], key: Hashable
     ) -> None:
-        """Let gateway/read_fast_lane.py answer the next POST of these exact bytes.
+        """Let gateway/fast_lane.py answer the next POST of these exact bytes.
 
         Only a body whose document was inline: a named one passes the registry's check here.
         """

@@ -26,10 +26,11 @@ from gateway.responses import code_uncoded_errors, response_media_type
 from resolvers.compiled import PreparedCache
 from schema.prepared_writes import WritePlans, run_plan
 
-__all__ = ["PreparedWrites"]
+__all__ = ["PreparedWrites", "send_result"]
 
 # Streaming answers (multipart, SSE) are the view's.
 _STREAMING = ("multipart/mixed", "text/event-stream")
+_READ_PATH = READ_PATH_HEADER.encode()
 
 
 class PreparedWrites:
@@ -58,17 +59,24 @@ class PreparedWrites:
                         self.plans, plan, ctx, params.get("variables"), params.get("extensions")
                     )
                     if result is not None:
-                        path, body = _answer(result, ctx.request_id)
-                        await _send(send, body, response_media_type(accept), path)
+                        await send_result(send, result, response_media_type(accept), ctx.request_id)
                         PREPARED_WRITES.inc()
                         return
         await self.app(scope, receive, send)
 
 
-def _answer(result: ExecutionResult, request_id: str) -> tuple[str, bytes]:
-    """(read path, JSON body) as the view gives them for an executed result.
+async def send_result(
+    send: Send,
+    result: ExecutionResult,
+    media_type: str,
+    request_id: str,
+    *,
+    id_header: bool = False,
+) -> None:
+    """The executed result's bytes and headers, with the view's counters and error guard.
 
     strawberry.http.process_result, then GraphQLApp.process_result's guard and counters.
+    `id_header`: send X-Request-ID (the fast lane's; in the pipeline the first step adds it).
     """
     response: dict[str, Any] = {"data": result.data}
     if result.errors:
@@ -77,19 +85,13 @@ def _answer(result: ExecutionResult, request_id: str) -> tuple[str, bytes]:
     code_uncoded_errors(response, request_id)
     if result.errors:
         count_errors(error["extensions"]["code"] for error in response["errors"])
-    return path, orjson.dumps(response)
-
-
-async def _send(send: Send, body: bytes, media_type: str, path: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-length", str(len(body)).encode()),
-                (b"content-type", media_type.encode()),
-                (READ_PATH_HEADER.encode(), path.encode()),
-            ],
-        }
-    )
+    body = orjson.dumps(response)
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", media_type.encode()),
+        (_READ_PATH, path.encode()),
+    ]
+    if id_header:
+        headers.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
