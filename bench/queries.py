@@ -161,26 +161,43 @@ SELECT json_build_object('incident', (
   FROM incidents i, {_EVENT_COUNT} WHERE i.id = $2 AND i.tenant_id = $1))::text
 """
 
-# The write floor: what our mutation must do (lock and touch the incident, insert the event and
-# its audit row, notify) in one statement.
+# The write floor: what our mutation must do, by hand, in one statement: lock and touch the
+# incident, insert the event and its audit row (the event's jsonb, as ours stores it), and
+# publish both changes the way NOTIFY_MODE=outbox (the default) does: a change_outbox row per
+# change, numbered from its sequence in the changes' order, plus the incident's row as this
+# transaction commits it in change_snapshots (issue #16 item 3). The running gateways' outbox
+# publisher sends and deletes these rows, as it does ours.
 Q4_FLOOR = """
 WITH inc AS (
   UPDATE incidents SET updated_at = now() WHERE id = $2 AND tenant_id = $1
-  RETURNING id, tenant_id
+  RETURNING *
 ), ev AS (
   INSERT INTO incident_events (tenant_id, incident_id, event_type, description)
   SELECT tenant_id, id, 'NOTE', 'bench q4' FROM inc
-  RETURNING id, tenant_id, incident_id, event_type, description
+  RETURNING *
 ), audit AS (
   INSERT INTO audit_log (tenant_id, actor, actor_role, operation, entity_type, entity_id, after)
-  SELECT tenant_id, 'bench', 'OPERATOR', 'addIncidentEvent', 'IncidentEvent', id,
-         jsonb_build_object('description', description)
+  SELECT tenant_id, 'bench', 'OPERATOR', 'addIncidentEvent', 'incident_events', id,
+         to_jsonb(ev) - 'tenant_id'
   FROM ev RETURNING id
+), changes AS (
+  SELECT nextval(pg_get_serial_sequence('change_outbox', 'id')) AS seq, c.kind, c.entity_id
+  FROM ev, inc, audit,
+       LATERAL (VALUES (1, 'INCIDENT_UPDATED', inc.id), (2, 'INCIDENT_EVENT_ADDED', ev.id))
+         AS c(ord, kind, entity_id)
+  ORDER BY c.ord
+), snapshot AS (
+  INSERT INTO change_snapshots (seq, tenant_id, kind, entity_id, snapshot)
+  SELECT seq, $1, kind, entity_id, (SELECT to_jsonb(inc) FROM inc)
+  FROM changes WHERE kind = 'INCIDENT_UPDATED'
+), outbox AS (
+  INSERT INTO change_outbox (id, tenant_id, kind, entity_id)
+  SELECT seq, $1, kind, entity_id FROM changes
 )
 SELECT json_build_object('addIncidentEvent', json_build_object(
          'incidentId', ev.incident_id, 'eventType', ev.event_type,
          'description', ev.description))::text
-FROM ev, LATERAL (SELECT pg_notify('gateway_bench', ev.id)) n, (SELECT count(*) FROM audit) a
+FROM ev
 """
 
 # Q5: the README's console operation. Our cursor is base64url (unpadded) of the compact JSON

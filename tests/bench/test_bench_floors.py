@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from bench.compare import comparable, first_difference, normalise
-from bench.floor import RefusedWrite, once
+from bench.floor import RefusedWrite, once, run_statement
 from bench.http_floor import FloorApp
 from bench.peer_sql import WRITE_TENANT
 from bench.queries import QUERIES, QuerySpec
@@ -91,6 +92,54 @@ async def _write_limit(engine: Any) -> None:
 
 def _first_request(spec: QuerySpec) -> dict[str, Any]:
     return {k: v.replace("__ROT__", "00001") for k, v in spec.variables.items()}
+
+
+_WRITTEN = {
+    "outbox": "SELECT kind FROM change_outbox ORDER BY id",
+    "snapshots": "SELECT kind, entity_id, (snapshot->>'updated_at')::timestamptz FROM change_snapshots",
+    "audit": "SELECT operation, entity_type, array(SELECT jsonb_object_keys(after) ORDER BY 1)"
+    " FROM audit_log",
+    "incident": "SELECT updated_at FROM incidents WHERE id = $1",
+}
+
+
+async def _written(conn: asyncpg.Connection, incident_id: str) -> dict[str, Any]:
+    """What a Q4 write left: the outbox's kinds, the snapshots, the audit rows, updated_at."""
+    return {
+        "outbox": [r[0] for r in await conn.fetch(_WRITTEN["outbox"])],
+        "snapshots": [tuple(r) for r in await conn.fetch(_WRITTEN["snapshots"])],
+        "audit": [tuple(r) for r in await conn.fetch(_WRITTEN["audit"])],
+        "incident": await conn.fetchval(_WRITTEN["incident"], incident_id),
+    }
+
+
+async def test_q4_floor_writes_what_add_incident_event_writes(engine, database_url, client):
+    # given
+    await _seeded(engine)
+    spec = _SPECS["Q4"]
+    tenant, incident_id = spec.args_for(0)
+    conn = await asyncpg.connect(_dsn(database_url))
+    try:
+        # when: the floor's write, looked at inside its transaction (the gateway's outbox
+        # publisher never sees it), then rolled back; then ours, committed
+        transaction = conn.transaction()
+        await transaction.start()
+        await run_statement(conn, spec, (tenant, incident_id))
+        floor = await _written(conn, incident_id)
+        await transaction.rollback()
+        body = await gql(
+            client, spec.ours, {"incidentId": incident_id}, tenant=tenant, role="OPERATOR"
+        )
+        ours = await _written(conn, incident_id)
+    finally:
+        await conn.close()
+    # then: the same payload shape and the same rows: an audit row with the event's jsonb, the
+    # incident's snapshot at its new updated_at, two changes in the same order
+    assert "errors" not in body, body
+    assert floor["outbox"] == ["INCIDENT_UPDATED", "INCIDENT_EVENT_ADDED"]
+    assert floor["snapshots"] == [("INCIDENT_UPDATED", incident_id, floor["incident"])]
+    assert ours["snapshots"] == [("INCIDENT_UPDATED", incident_id, ours["incident"])]
+    assert floor["audit"] == ours["audit"]
 
 
 async def test_q7_floor_writes_what_request_override_writes(engine, database_url, client):
