@@ -42,6 +42,7 @@ import uvloop
 from bench.database import bench_url, prepare
 from bench.measure import process_tree_cpu
 from bench.peers import BENCH_DIR, Server, ours, token
+from bench.private_pg import server_from_env
 from bench.seed import Scale
 
 __all__ = ["FanoutResult", "main", "render", "run_fanout"]
@@ -487,13 +488,14 @@ def main() -> int:
         raise_nofile(65536)
         uvloop.run(_client("127.0.0.1", int(sys.argv[2])))
         return 0
-    url = prepare(FANOUT_SCALE, bench_url("gw_bench_fanout"))
-    rounds = int(os.environ.get("BENCH_FANOUT_ROUNDS", "10"))
-    missed = 0
-    for count in os.environ.get("BENCH_FANOUT_SUBSCRIBERS", "1000,10000").split(","):
-        result = run_fanout(url, subscribers=int(count), rounds=rounds)
-        print(render(result), flush=True)
-        missed += result.missed
+    with server_from_env():
+        url = prepare(FANOUT_SCALE, bench_url("gw_bench_fanout"))
+        rounds = int(os.environ.get("BENCH_FANOUT_ROUNDS", "10"))
+        missed = 0
+        for count in os.environ.get("BENCH_FANOUT_SUBSCRIBERS", "1000,10000").split(","):
+            result = run_fanout(url, subscribers=int(count), rounds=rounds)
+            print(render(result), flush=True)
+            missed += result.missed
     return 1 if missed else 0
 
 

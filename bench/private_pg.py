@@ -67,3 +67,18 @@ def private_server() -> Iterator[str]:
             check=False,
             stdout=subprocess.DEVNULL,
         )
+
+
+@contextlib.contextmanager
+def server_from_env() -> Iterator[None]:
+    """With BENCH_PRIVATE_PG=1, the private cluster is DATABASE_URL for the block; else nothing.
+
+    Every bench entry point (`make bench`, `bench-fanout`, `bench-writes`) runs inside it.
+    """
+    if os.environ.get("BENCH_PRIVATE_PG") != "1":
+        yield
+        return
+    with private_server() as server:
+        os.environ["DATABASE_URL"] = server
+        os.environ.pop("BENCH_DATABASE_URL", None)
+        yield

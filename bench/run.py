@@ -40,7 +40,7 @@ from bench.peers import (
     postgraphile,
     token,
 )
-from bench.private_pg import private_server
+from bench.private_pg import server_from_env
 from bench.queries import QUERIES, TENANT, QuerySpec
 from bench.report import Row, machine_header, render
 
@@ -417,12 +417,8 @@ def _require(tool: str, hint: str) -> None:
 def main() -> int:
     """Run the whole benchmark (on a private PostgreSQL with BENCH_PRIVATE_PG=1)."""
     _require("wrk", "run `make bench` (it installs wrk) or apt-get install wrk")
-    if os.environ.get("BENCH_PRIVATE_PG") == "1":
-        with private_server() as server:
-            os.environ["DATABASE_URL"] = server
-            os.environ.pop("BENCH_DATABASE_URL", None)
-            return _run()
-    return _run()
+    with server_from_env():
+        return _run()
 
 
 def _run() -> int:

@@ -40,6 +40,7 @@ import asyncpg
 import orjson
 
 from bench.database import bench_url
+from bench.private_pg import server_from_env
 from drivers import audit
 from drivers.db import make_engine
 from drivers.listen import asyncpg_dsn
@@ -264,13 +265,14 @@ def main() -> None:
     seconds = float(os.environ.get("BENCH_WRITES_SECONDS", "10"))
     clients = [int(c) for c in os.environ.get("BENCH_WRITES_CLIENTS", "16,64").split(",")]
     probes = int(os.environ.get("BENCH_WRITES_PROBES", "200"))
-    server = os.environ.get("DATABASE_URL") or bench_url("postgres")
 
-    async def go() -> list[Row]:
+    async def go(server: str) -> list[Row]:
         url = await _database(server)
         return await _run(url, seconds, clients, probes)
 
-    print(render(asyncio.run(go()), seconds))
+    with server_from_env():
+        server = os.environ.get("DATABASE_URL") or bench_url("postgres")
+        print(render(asyncio.run(go(server)), seconds))
 
 
 if __name__ == "__main__":

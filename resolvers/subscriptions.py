@@ -204,10 +204,10 @@ LOADERS: dict[str, Load] = {
 async def load_change(reads: AsyncEngine, note: Notification) -> Change | None:
     """The change's record, filtered by the notification's tenant; None if gone/unknown.
 
-    ONE statement: the change's own snapshot when it has one (each of several changes of one
-    row committed before the hub reads is delivered as its own state, in commit order);
-    otherwise - a kind without snapshots (timeline events never change), a payload without a
-    seq, or a snapshot already pruned - the row as it is now.
+    The change's own snapshot when it has one (each of several changes of one row committed
+    before the hub reads is delivered as its own state, in commit order); otherwise - a kind
+    without snapshots (timeline events never change), a payload without a seq, or a snapshot
+    already pruned - the row as it is now. One statement, two when the snapshot was pruned.
     """
     load = LOADERS.get(note.kind)
     if load is None:
