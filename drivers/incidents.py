@@ -166,7 +166,14 @@ async def update_incident_resolved(
     summary: str | None,
     postmortem_artifact_id: str | None,
 ) -> IncidentRecord:
-    """Move an OPEN or ACKNOWLEDGED incident to RESOLVED with its resolution fields."""
+    """Move an OPEN or ACKNOWLEDGED incident to RESOLVED with its resolution fields.
+
+    `postmortem_artifact_id` None keeps the stored one (a stub made while the incident was open
+    survives its resolution; docs/decisions.md).
+    """
+    artifact = (
+        {} if postmortem_artifact_id is None else {"postmortem_artifact_id": postmortem_artifact_id}
+    )
     return await _guarded_update(
         conn,
         tenant_id=tenant_id,
@@ -182,7 +189,7 @@ async def update_incident_resolved(
             "resolution_notes": notes,
             "resolution_type": resolution_type,
             "resolution_summary": summary,
-            "postmortem_artifact_id": postmortem_artifact_id,
+            **artifact,
             "updated_at": now,
         },
     )

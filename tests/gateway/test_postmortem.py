@@ -41,6 +41,36 @@ async def test_stub_sets_a_pm_id_once_and_audits_every_call(client, engine):
     assert logged[1].before == logged[1].after
 
 
+RESOLVE = """mutation($id: ID!, $pm: String) {
+  resolveIncident(id: $id, input: { notes: "done", postmortemArtifactId: $pm }) {
+    status postmortemArtifactId
+  }
+}"""
+
+
+async def test_resolving_keeps_the_stub_unless_given_another(client, engine):
+    # given: two open incidents with a stub each
+    kept, replaced = incident_row(), incident_row()
+    await insert_rows(engine, t.incidents, [kept, replaced])
+    stubs = {}
+    for inc in (kept, replaced):
+        made = await gql(client, STUB, {"id": inc["id"]}, role="OPERATOR")
+        stubs[inc["id"]] = made["data"]["createPostmortemStub"]["postmortemArtifactId"]
+    # when: one is resolved without an artifact id, the other with its own
+    first = await gql(client, RESOLVE, {"id": kept["id"]}, role="OPERATOR")
+    second = await gql(
+        client, RESOLVE, {"id": replaced["id"], "pm": "pm-0123456789abcdef"}, role="OPERATOR"
+    )
+    # then (docs/decisions.md: resolving keeps the stub)
+    assert first["data"]["resolveIncident"] == {
+        "status": "RESOLVED",
+        "postmortemArtifactId": stubs[kept["id"]],
+    }
+    assert second["data"]["resolveIncident"]["postmortemArtifactId"] == "pm-0123456789abcdef"
+    stored = {row.id: row.postmortem_artifact_id for row in await rows(engine, t.incidents)}
+    assert stored == {kept["id"]: stubs[kept["id"]], replaced["id"]: "pm-0123456789abcdef"}
+
+
 async def test_stub_roles_and_missing_or_foreign_incidents(client, engine):
     theirs = incident_row("t2")
     await insert_rows(engine, t.incidents, [theirs])
