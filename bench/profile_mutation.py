@@ -8,7 +8,8 @@ Creates a throwaway database on the DATABASE_URL server, migrates it, seeds 100 
 limit), then posts the mutation N times (Q4 rotating over the incidents) through httpx's
 ASGITransport and prints wall ms/request, CPU ms/request (time.process_time, client and
 server share the process), the server's share of it (process time inside the ASGI app) and
-SQL statements/request (before_cursor_execute). By default it measures two apps,
+SQL statements/request (before_cursor_execute, and readpool.QUERY_HOOKS for the plain asyncpg
+pools: the one-statement writes go through one). By default it measures two apps,
 MUTATION_FAST_PATH on and off, taking turns in ten rounds, and prints the on/off ratios (a
 burst of load from elsewhere then hits both alike); `--path on|off` measures one. Why: the wrk
 numbers say how slow the write is; this says where the statements and the CPU go, and is quick
@@ -46,6 +47,7 @@ from bench.wire import WireProxy, wire_proxy
 from drivers import tables as t
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
+from drivers.readpool import QUERY_HOOKS
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -59,13 +61,16 @@ QUERIES = {
 
 
 class Counter:
-    """Counts statements sent by any engine (same idea as tests/helpers.StatementCounter)."""
+    """Counts statements sent by any engine or plain pool (as tests/conftest.count_statements)."""
 
     def __init__(self) -> None:
         self.count = 0
         self.seen: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.sent(statement)
+
+    def sent(self, statement: str) -> None:
         self.count += 1
         if len(self.seen) < 40:
             self.seen.append(statement)
@@ -273,6 +278,7 @@ async def _measure(
             for i in range(warmup):
                 await post(run, i)
         event.listen(Engine, "before_cursor_execute", counter)
+        QUERY_HOOKS.append(counter.sent)
         for run in runs:
             run.server.on = True
         per_round = max(1, n // ROUNDS)
@@ -287,6 +293,7 @@ async def _measure(
                 run.statements += counter.count - count0
                 run.trips += (proxy.round_trips if proxy else 0) - trips0
                 run.requests += per_round
+        QUERY_HOOKS.remove(counter.sent)
         event.remove(Engine, "before_cursor_execute", counter)
     for run in runs:
         k = run.requests

@@ -19,6 +19,7 @@ import contextlib
 import re
 from collections.abc import Iterator
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 __all__ = [
@@ -80,6 +81,10 @@ _BY_SQLSTATE: dict[str, type[ConstraintViolation]] = {
 # memory, disk full), shutdown and "cannot connect now" (57P0x) and a statement cancelled by
 # statement_timeout (57014): the database cannot serve now, so the client should retry.
 _UNAVAILABLE = re.compile(r"^(08|53|57P0|57014)")
+# asyncpg's words for a statement sent on a connection found closed before it (no class of its
+# own; SQLAlchemy's is_disconnect reads the first too). A pool connection that closes is handed
+# back to its pool at once, so the statement after it reads as "released".
+_LOST = ("connection is closed", "connection has been released back to the pool")
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -102,7 +107,11 @@ def _constraint(exc: BaseException) -> str | None:
 
 @contextlib.contextmanager
 def map_db_errors() -> Iterator[None]:
-    """Translate SQLAlchemy/asyncpg errors into DriverError subclasses."""
+    """Translate SQLAlchemy/asyncpg errors into DriverError subclasses.
+
+    asyncpg's own errors come raw from the plain pools (drivers/one_statement.py); they map as
+    the same errors wrapped by SQLAlchemy do.
+    """
     try:
         yield
     except DriverError:
@@ -112,6 +121,17 @@ def map_db_errors() -> Iterator[None]:
         if state in _BY_SQLSTATE:
             raise _BY_SQLSTATE[state](str(exc.orig), _constraint(exc)) from exc
         if exc.connection_invalidated or (state is not None and _UNAVAILABLE.match(state)):
+            raise Unavailable("database unavailable") from exc
+        raise
+    except asyncpg.PostgresError as exc:  # a lost connection is 08003 (ConnectionDoesNotExist)
+        state = exc.sqlstate
+        if state in _BY_SQLSTATE:
+            raise _BY_SQLSTATE[state](str(exc), exc.constraint_name) from exc
+        if isinstance(state, str) and _UNAVAILABLE.match(state):
+            raise Unavailable("database unavailable") from exc
+        raise
+    except asyncpg.InterfaceError as exc:
+        if any(lost in str(exc) for lost in _LOST):
             raise Unavailable("database unavailable") from exc
         raise
     except (OSError, TimeoutError, sa_exc.TimeoutError) as exc:  # the last: the pool is exhausted

@@ -19,6 +19,7 @@ from drivers import tables as t
 from drivers.db import json_dumps
 from drivers.errors import NotFound, StaleState, map_db_errors
 from drivers.mapping import INCIDENT, INCIDENT_EVENT, INCIDENT_EVIDENCE, INCIDENT_LOADED
+from drivers.one_statement import StatementConnection
 from drivers.records import (
     IncidentDerivedRecord,
     IncidentEventRecord,
@@ -26,7 +27,6 @@ from drivers.records import (
     IncidentRecord,
 )
 from drivers.rules.incidents import SIGNATURE_VERSION, recurrence_signature
-from drivers.sent_sql import first_row
 
 __all__ = [
     "add_event_touching_incident",
@@ -260,7 +260,7 @@ _INCIDENT_END = _EVENT_WIDTH + len(INCIDENT.columns)
 
 
 async def add_event_touching_incident(
-    conn: AsyncConnection,
+    conn: StatementConnection,
     *,
     tenant_id: str,
     event: IncidentEventRecord,
@@ -273,7 +273,7 @@ async def add_event_touching_incident(
     selected from that joined row, so a missing or foreign-tenant incident writes and publishes
     nothing and raises NotFound. Run on an AUTOCOMMIT connection the statement is its own
     transaction (one round trip, no BEGIN/COMMIT); inside a transaction it works the same. The
-    SQL text is built once and sent as is (sent_sql.first_row): no per-call compilation. `event`
+    SQL text is built once and sent as is (one_statement.py): no per-call compilation. `event`
     carries the values to insert (id from new_id()); the returned records are the stored rows.
     """
     if len(entry.notifications) != 2:
@@ -289,7 +289,7 @@ async def add_event_touching_incident(
         *entry.params(),
     )
     with map_db_errors():
-        row = await first_row(conn, _ADD_EVENT_SQL[entry.mode], params)
+        row = await conn.first_row(_ADD_EVENT_SQL[entry.mode], params)
     if row is None:
         raise NotFound("Incident", event.incident_id)
     return (

@@ -15,9 +15,9 @@ from drivers import audit
 from drivers import tables as t
 from drivers.errors import NotFound, StaleState, map_db_errors
 from drivers.mapping import LIMIT_OVERRIDE
+from drivers.one_statement import StatementConnection
 from drivers.records import LimitOverrideRecord
 from drivers.rules.overrides import OPEN_STATUSES
-from drivers.sent_sql import first_row
 
 __all__ = [
     "OverriddenLimit",
@@ -79,7 +79,7 @@ _LIMIT_SQL = "SELECT id, name, max_value FROM limits WHERE tenant_id = $1 AND id
 
 
 async def fetch_overridden_limit(
-    conn: AsyncConnection, *, tenant_id: str, limit_id: str
+    conn: StatementConnection, *, tenant_id: str, limit_id: str
 ) -> OverriddenLimit:
     """The three values of the limit a request needs, or NotFound (no derived columns).
 
@@ -87,7 +87,7 @@ async def fetch_overridden_limit(
     effective value), which a request never shows; this is a plain primary-key read sent as is.
     """
     with map_db_errors():
-        row = await first_row(conn, _LIMIT_SQL, (tenant_id, limit_id))
+        row = await conn.first_row(_LIMIT_SQL, (tenant_id, limit_id))
     if row is None:
         raise NotFound("Limit", limit_id)
     limit_row, name, max_value = tuple(row)
@@ -157,7 +157,7 @@ _REQUEST_SQL: dict[audit.NotifyMode, str] = {
 
 
 async def insert_requested_override(
-    conn: AsyncConnection,
+    conn: StatementConnection,
     *,
     tenant_id: str,
     planned: LimitOverrideRecord,
@@ -179,7 +179,7 @@ async def insert_requested_override(
     written = tuple(getattr(planned, name) for name in _WRITTEN)
     params = (tenant_id, planned.limit_id, *written, max_active, *entry.params())
     with map_db_errors():
-        first = await first_row(conn, _REQUEST_SQL[entry.mode], params)
+        first = await conn.first_row(_REQUEST_SQL[entry.mode], params)
     if first is None:  # pragma: no cover - the statement always answers one row
         raise RuntimeError("requestOverride's statement answered no row")
     row: tuple[Any, ...] = tuple(first)

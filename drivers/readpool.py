@@ -6,6 +6,7 @@ response, so it talks to asyncpg directly. Connections are AUTOCOMMIT (asyncpg n
 transaction by itself) and only ever run that SELECT, so there is no session state to reset on
 release, and no reset query is sent. A connection that died shows up as an error on its SELECT;
 asyncpg replaces it and the caller answers that request on the resolver path.
+drivers/one_statement.py opens the one-statement writes' pool with the same helper.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ async def create_read_pool(
     statement_timeout_ms: int,
     connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
     prepared_statements: bool = True,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
     """A pool of up to `size` connections, opened on demand; UTC sessions like the engines.
 
     `connect` replaces asyncpg.connect (drivers/replication.failover_connect for a replica).
     `prepared_statements=False`: unnamed statements only, as make_engine (behind PgBouncer).
+    `init` runs once on each new connection (drivers/one_statement.py: its JSON codecs).
     """
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn(url),
@@ -58,6 +61,7 @@ async def create_read_pool(
         max_size=size,
         reset=_no_reset,
         connect=connect,
+        init=init,
         # Compiled statements are often longer than asyncpg's 15 KiB caching limit (a Float
         # field's formatting alone is ~11 KiB): keep them prepared like the short ones.
         max_cacheable_statement_size=MAX_CACHED_STATEMENT_BYTES,

@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from drivers.db import make_engine, timeout_setting
 from drivers.migrate import upgrade_head
+from drivers.one_statement import create_statement_pool
 from gateway.auth import Authentication, Authenticator
 from gateway.body_limits import RequestBodyLimits
 from gateway.database import resolve_database_url
@@ -108,8 +109,20 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     primary = make_engine(
         url, **_engine_options(settings), execution_options=notify_mode_options(settings)
     )
+    # addIncidentEvent's and requestOverride's statements: a plain asyncpg pool, always on the
+    # primary (drivers/one_statement.py); it connects on first use, like the engines.
+    one_statement = await create_statement_pool(
+        url,
+        size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        prepared_statements=settings.db_prepared_statements,
+        notify_mode=settings.notify_mode,
+        acquire_timeout=settings.db_pool_timeout,
+    )
     # Reads: their own AUTOCOMMIT pools, on the replica if there is one (gateway/replica.py).
-    reads = await open_read_side(settings, url, primary, _engine_options(settings))
+    reads = await open_read_side(
+        settings, url, primary, _engine_options(settings), one_statement=one_statement
+    )
     auth = Authenticator(
         primary,
         jwt_secret=settings.jwt_secret,
@@ -154,6 +167,7 @@ async def _lifespan_for(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         await runtime.hub.stop()
         await runtime.sessions.stop()
         await reads.close()
+        await one_statement.close()
         await primary.dispose()
 
 

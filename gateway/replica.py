@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drivers.db import make_engine
+from drivers.one_statement import StatementPool
 from drivers.readpool import create_read_pool
 from drivers.replication import (
     ReplicaState,
@@ -219,12 +220,18 @@ class ReadSide:
 
 
 async def open_read_side(
-    settings: Settings, url: str, primary: AsyncEngine, engine_options: dict[str, Any]
+    settings: Settings,
+    url: str,
+    primary: AsyncEngine,
+    engine_options: dict[str, Any],
+    *,
+    one_statement: StatementPool | None = None,
 ) -> ReadSide:
     """Reads on DATABASE_READ_URL (failing over to the primary), or on the primary's URL.
 
     Read engines are AUTOCOMMIT from the start: reads need no transaction, so no BEGIN/ROLLBACK
     around a loader batch. The compiled path gets plain asyncpg pools (drivers/readpool.py).
+    `one_statement` (the primary's, owned by the caller) goes on both Databases unchanged.
     """
     pool_options: dict[str, Any] = {
         "size": settings.db_pool_size,
@@ -236,7 +243,8 @@ async def open_read_side(
     if not read_url:
         reads = make_engine(url, isolation_level="AUTOCOMMIT", **engine_options)
         pool = await create_read_pool(url, **pool_options) if compiled else None
-        return ReadSide(Database(primary, reads, pool), None, [pool] if pool else [])
+        db = Database(primary, reads, pool, one_statement=one_statement)
+        return ReadSide(db, None, [pool] if pool else [])
     replica = ReplicaState()
     replica_reads = failover_engine(
         read_url, url, replica, isolation_level="AUTOCOMMIT", **engine_options
@@ -245,9 +253,14 @@ async def open_read_side(
     # Reads that must see the latest commit share the primary's pool, as AUTOCOMMIT.
     primary_pool = await create_read_pool(url, **pool_options) if compiled else None
     on_primary = Database(
-        primary, primary.execution_options(isolation_level="AUTOCOMMIT"), primary_pool
+        primary,
+        primary.execution_options(isolation_level="AUTOCOMMIT"),
+        primary_pool,
+        one_statement=one_statement,
     )
-    db = Database(primary, replica_reads, replica_pool, on_primary=on_primary)
+    db = Database(
+        primary, replica_reads, replica_pool, one_statement=one_statement, on_primary=on_primary
+    )
     watcher = ReplicaWatcher(
         read_url,
         db,

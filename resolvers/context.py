@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from drivers.one_statement import StatementPool
 from drivers.rules.breaker import BreakerSettings
 from resolvers.auth import Principal
 from resolvers.loaders import Loaders
@@ -33,6 +34,9 @@ class Database:
     # The compiled read path's plain asyncpg pool (drivers/readpool.py), on the reads' database;
     # None: compiled reads are off.
     json_reads: asyncpg.Pool | None = None
+    # The one-statement writes' plain asyncpg pool on the PRIMARY (drivers/one_statement.py),
+    # with their NotifyMode; None: they run on an AUTOCOMMIT connection of `primary`.
+    one_statement: StatementPool | None = None
     # When reads go to a replica: the same database with every read on the primary, for reads
     # that must see the latest commits (read-your-writes). None: reads are on the primary.
     on_primary: Database | None = None

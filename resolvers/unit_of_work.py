@@ -13,30 +13,36 @@ programming error, caught here.
 
 `unit_of_work(..., one_statement=True)` is for a mutation whose whole write is ONE statement
 that also carries the audit row and notifications (the driver gets them from
-`uow.take_audit()`): the connection is AUTOCOMMIT, so that statement is its own transaction and
+`uow.take_audit()`): the connection is autocommit, so that statement is its own transaction and
 the mutation costs one round trip instead of BEGIN, statements and COMMIT. Its body must send
 exactly that one write (reads before it are their own transactions: requestOverride reads the
-limit first); finishing without take_audit() is the same programming error.
+limit first); finishing without take_audit() is the same programming error. Its `uow.conn` is a
+drivers/one_statement.py StatementConnection: a connection of the primary's plain asyncpg pool
+when the Database has one (the gateway's: no SQLAlchemy pool, greenlet or isolation switch per
+mutation), else an AUTOCOMMIT SQLAlchemy connection.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import audit
-from drivers.audit import AuditEntry
+from drivers.audit import AuditEntry, NotifyMode
+from drivers.one_statement import EngineConnection, StatementConnection
 from resolvers.auth import Principal
 from resolvers.context import Context
 from resolvers.errors import translate_errors
 from resolvers.roles import authorize_mutation
 
-__all__ = ["UnitOfWork", "as_json", "unit_of_work"]
+__all__ = ["OneStatementUnit", "UnitOfWork", "as_json", "unit_of_work"]
+
+Conn = TypeVar("Conn", AsyncConnection, StatementConnection)
 
 
 def as_json(record: Any) -> dict[str, Any] | None:
@@ -47,12 +53,13 @@ def as_json(record: Any) -> dict[str, Any] | None:
 
 
 @dataclass(slots=True)
-class UnitOfWork:
-    conn: AsyncConnection
+class _Unit(Generic[Conn]):
+    """What both kinds of unit record: the audit row and notifications, on their connection."""
+
+    conn: Conn
     principal: Principal
     operation: str
     request_id: str
-    one_statement: bool = False
     _audit: dict[str, Any] | None = None
     _notifications: list[tuple[str, str]] = field(default_factory=list)
     _taken: bool = False
@@ -94,20 +101,34 @@ class UnitOfWork:
             operation=self.operation,
             request_id=self.request_id,
             notifications=tuple(self._notifications),
-            mode=audit.notify_mode(self.conn),
+            mode=self._notify_mode(),
             **self._audit,
         )
+
+    def _notify_mode(self) -> NotifyMode:
+        raise NotImplementedError
 
     def _check_open(self) -> None:
         if self._taken:
             raise RuntimeError(f"{self.operation} recorded audit data after take_audit()")
 
     async def _finish(self) -> None:
+        raise NotImplementedError
+
+
+class UnitOfWork(_Unit[AsyncConnection]):
+    """A mutation's transaction; at its end the audit row and notifications are written."""
+
+    __slots__ = ()
+
+    def _notify_mode(self) -> NotifyMode:
+        return audit.notify_mode(self.conn)
+
+    async def _finish(self) -> None:
         if self._taken:
             return
-        if self._audit is None or self.one_statement:
-            what = "its audit row in its statement" if self.one_statement else "an audit row"
-            raise RuntimeError(f"{self.operation} finished without {what}")
+        if self._audit is None:
+            raise RuntimeError(f"{self.operation} finished without an audit row")
         await audit.insert_audit_and_notify(
             self.conn,
             tenant_id=self.tenant_id,
@@ -120,10 +141,35 @@ class UnitOfWork:
         )
 
 
+class OneStatementUnit(_Unit[StatementConnection]):
+    """A mutation whose one statement is its transaction (see the module docstring)."""
+
+    __slots__ = ()
+
+    def _notify_mode(self) -> NotifyMode:
+        return self.conn.notify_mode
+
+    async def _finish(self) -> None:
+        if not self._taken:
+            raise RuntimeError(f"{self.operation} finished without its audit row in its statement")
+
+
+@overload
+def unit_of_work(
+    ctx: Context, operation: str, *, one_statement: Literal[False] = False
+) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+
+@overload
+def unit_of_work(
+    ctx: Context, operation: str, *, one_statement: Literal[True]
+) -> AbstractAsyncContextManager[OneStatementUnit]: ...
+
+
 @asynccontextmanager
 async def unit_of_work(
     ctx: Context, operation: str, *, one_statement: bool = False
-) -> AsyncIterator[UnitOfWork]:
+) -> AsyncIterator[Any]:  # the overloads above say which unit
     """Check the caller's role for `operation`, then run the body in one transaction.
 
     The role comes from resolvers/roles.py; the transaction runs on the primary.
@@ -132,15 +178,22 @@ async def unit_of_work(
     """
     principal = authorize_mutation(ctx, operation)
     with translate_errors():
-        if one_statement:
-            async with ctx.db.primary.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                uow = UnitOfWork(conn, principal, operation, ctx.request_id, one_statement=True)
-                yield uow
-                await uow._finish()
-        else:
+        if not one_statement:
             async with ctx.db.primary.begin() as conn:
                 uow = UnitOfWork(conn, principal, operation, ctx.request_id)
                 yield uow
                 await uow._finish()
+        elif ctx.db.one_statement is not None:
+            async with ctx.db.one_statement.acquire() as pooled:
+                single = OneStatementUnit(pooled, principal, operation, ctx.request_id)
+                yield single
+                await single._finish()
+        else:
+            async with ctx.db.primary.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                single = OneStatementUnit(
+                    EngineConnection(conn), principal, operation, ctx.request_id
+                )
+                yield single
+                await single._finish()
     ctx.note_commit()  # read-your-writes: the payload reads the primary (resolvers/context.py)

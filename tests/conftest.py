@@ -235,7 +235,7 @@ async def compiled_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient
 def count_statements() -> Iterator[StatementCounter]:
     counter = StatementCounter()
     event.listen(Engine, "before_cursor_execute", counter)
-    QUERY_HOOKS.append(counter.statements.append)  # the compiled path's plain asyncpg pool
+    QUERY_HOOKS.append(counter.statements.append)  # the plain asyncpg pools
     yield counter
     QUERY_HOOKS.remove(counter.statements.append)
     event.remove(Engine, "before_cursor_execute", counter)

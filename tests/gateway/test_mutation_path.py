@@ -23,6 +23,7 @@ from bench.wire import WireProxy, upstream_address, wire_proxy
 from drivers import tables as t
 from drivers.changes import fetch_events, fetch_incidents
 from drivers.incidents import add_event_touching_incident, new_id
+from drivers.one_statement import EngineConnection
 from drivers.records import IncidentEventRecord
 from gateway.settings import Settings
 from resolvers.auth import Principal, Role
@@ -287,7 +288,7 @@ async def test_a_transactional_unit_may_hand_its_audit_row_to_a_driver(engine):
         uow.notify("INCIDENT_UPDATED", inc["id"])
         uow.notify("INCIDENT_EVENT_ADDED", planned.id)
         event, after = await add_event_touching_incident(
-            uow.conn, tenant_id="t1", event=planned, entry=uow.take_audit()
+            EngineConnection(uow.conn), tenant_id="t1", event=planned, entry=uow.take_audit()
         )
     # written once (by the statement, not again at the end of the unit of work)
     assert len(await audit_rows(engine)) == 1

@@ -20,6 +20,7 @@ from drivers import overrides as db
 from drivers import tables as t
 from drivers.audit import AuditEntry
 from drivers.db import json_dumps
+from drivers.one_statement import EngineConnection
 from drivers.records import LimitOverrideRecord
 from tests.factories import insert_rows, make_limits, override_row
 from tests.factories_controls import audits, rows
@@ -211,13 +212,13 @@ async def test_request_for_a_limit_gone_before_the_write_stores_nothing(engine):
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         outcome = await db.insert_requested_override(
-            conn, tenant_id="t1", planned=planned, max_active=5, entry=entry
+            EngineConnection(conn), tenant_id="t1", planned=planned, max_active=5, entry=entry
         )
         assert outcome == db.RequestOutcome(active=0, open_taken=False, stored=None)
         # and the same statement for the existing limit stores exactly the plan
         real = LimitOverrideRecord(**(_fields(planned) | {"limit_id": lim["id"]}))
         stored = await db.insert_requested_override(
-            conn, tenant_id="t1", planned=real, max_active=5, entry=entry
+            EngineConnection(conn), tenant_id="t1", planned=real, max_active=5, entry=entry
         )
         assert stored.stored == real
         n = (await conn.execute(select(text("count(*)")).select_from(t.audit_log))).scalar_one()

@@ -25,6 +25,7 @@ from drivers import tables as t
 from drivers.db import make_engine
 from drivers.incidents import add_event_touching_incident, new_id
 from drivers.listen import asyncpg_dsn
+from drivers.one_statement import EngineConnection
 from drivers.outbox import OUTBOX_LOCK_KEY, OutboxConnection
 from drivers.records import IncidentEventRecord
 from gateway.publisher import OutboxPublisher
@@ -318,7 +319,9 @@ async def test_every_write_path_follows_the_engines_notify_mode(db, received, mo
                 notifications=(("INCIDENT_UPDATED", row["id"]), ("INCIDENT_EVENT_ADDED", event.id)),
                 mode=audit.notify_mode(conn),
             )
-            await add_event_touching_incident(conn, tenant_id="t1", event=event, entry=entry)
+            await add_event_touching_incident(
+                EngineConnection(conn), tenant_id="t1", event=event, entry=entry
+            )
         expected = [
             ("INCIDENT_UPDATED", "u1"),
             ("INCIDENT_EVENT_ADDED", "e1"),

@@ -28,11 +28,14 @@ from sqlalchemy.pool import NullPool
 from drivers import tables as t
 from drivers.db import make_engine, timeout_setting
 from drivers.migrate import current_revision, head_revision
+from drivers.one_statement import create_statement_pool
 from drivers.readpool import create_read_pool, fetch_json_text
 from tests.conftest import create_database, drop_database
-from tests.factories import incident_row, insert_rows
+from tests.factories import incident_row, insert_rows, make_limits
 from tests.factories_breaker import audits, breakers, expire_breaker
 from tests.gateway.test_cli import run_cli
+from tests.gateway.test_mutation_path import ADD_EVENT, NOTE
+from tests.gateway.test_override_round_trips import REQUEST
 from tests.helpers import JWT_SECRET, gql, token
 from tests.live.pgbouncer import PgBouncer, require_pgbouncer
 from tests.live.servers import ROOT, GatewayProcess, free_port
@@ -46,6 +49,13 @@ LIST_RESOLVED = (
     '{ incidents(first: 50) { nodes { id title startedAt } } __type(name: "Incident") { name } }'
 )
 POOLED_ENV = {"DB_PREPARED_STATEMENTS": "off", "DB_STATEMENT_TIMEOUT_MS": "0"}
+
+
+def _override(limit_id: str) -> dict[str, object]:
+    reason = "behind PgBouncer"
+    return {
+        "input": {"limitId": limit_id, "overrideValue": "150", "durationHours": 1, "reason": reason}
+    }
 
 
 def _database_name(url: str) -> str:
@@ -166,13 +176,16 @@ async def test_named_prepared_statements_break_behind_a_transaction_pooler(own_b
         await engine.dispose()
 
 
-async def test_without_prepared_statements_both_pools_work_across_server_connections(
+async def test_without_prepared_statements_the_pools_work_across_server_connections(
     own_bouncer,
 ):
     engine = make_engine(
         own_bouncer, pool_size=1, isolation_level="AUTOCOMMIT", prepared_statements=False
     )
     reads = await create_read_pool(
+        own_bouncer, size=1, statement_timeout_ms=0, prepared_statements=False
+    )
+    writes = await create_statement_pool(
         own_bouncer, size=1, statement_timeout_ms=0, prepared_statements=False
     )
     try:
@@ -187,9 +200,18 @@ async def test_without_prepared_statements_both_pools_work_across_server_connect
             return await fetch_json_text(reads, "SELECT json_build_object('n', $1::int)::text", [7])
 
         assert await _twice_across_servers(run_pool, own_bouncer) == ['{"n" : 7}'] * 2
+
+        async with writes.acquire() as pooled:
+
+            async def run_statement() -> object:
+                row = await pooled.first_row("SELECT $1::int + 1, $2::jsonb", (1, '{"a": 1}'))
+                return tuple(row or ())
+
+            assert await _twice_across_servers(run_statement, own_bouncer) == [(2, {"a": 1})] * 2
     finally:
         await engine.dispose()
         await reads.close()
+        await writes.close()
 
 
 async def _statement_timeout(url: str, timeout_ms: int) -> str:
@@ -268,7 +290,13 @@ async def test_reads_on_both_paths_and_mutations_go_through_pgbouncer(
     acking = asyncio.gather(
         *(gql(http, ACK, {"id": row["id"]}, role="OPERATOR", sub="op") for row in rows)
     )
-    reads, acks = await asyncio.gather(reading, acking)
+    # and the one-statement mutations, on the gateway's plain statement pool
+    limits = await make_limits(engine, 3)
+    one_statement = asyncio.gather(
+        *(gql(http, ADD_EVENT, {"id": row["id"], "input": NOTE}, role="OPERATOR") for row in rows),
+        *(gql(http, REQUEST, _override(limit["id"])) for limit in limits),
+    )
+    reads, acks, singles = await asyncio.gather(reading, acking, one_statement)
     # then every read answered on its path with the rows, every mutation without error
     # (the introspection root makes the second one mixed: `incidents` compiled, `__type` resolved)
     assert sorted({r.headers["x-gateway-read-path"] for r in reads}) == ["compiled", "mixed"]
@@ -279,11 +307,16 @@ async def test_reads_on_both_paths_and_mutations_go_through_pgbouncer(
     assert sorted(n["id"] for n in nodes) == expected
     assert {n["startedAt"] for n in nodes} == {rows[0]["started_at"].isoformat()}
     assert all("errors" not in body for body in acks), acks
+    assert all("errors" not in body for body in singles), singles
     async with engine.connect() as conn:
         statuses = (
             await conn.execute(text("SELECT DISTINCT status FROM incidents WHERE tenant_id='t1'"))
         ).scalars()
         assert list(statuses) == ["ACKNOWLEDGED"]
+        events = "SELECT count(*) FROM incident_events WHERE event_type = 'NOTE'"
+        assert (await conn.execute(text(events))).scalar() == len(rows)
+        overrides = "SELECT count(*) FROM limit_overrides WHERE status = 'ACTIVE'"
+        assert (await conn.execute(text(overrides))).scalar() == len(limits)
     # and the gateway's pool really was PgBouncer's client, not the database's
     assert f"login attempt: db={_database_name(pooled_url)}" in bouncer.log()
     assert " ERROR " not in bouncer.log(), bouncer.log()
