@@ -11,7 +11,8 @@ transaction commits it: subscribers get each change's own state, not whatever th
 when they read it (docs/decisions.md § Each change carries its row).
 The mode is an execution option of the engine (NOTIFY_MODE_OPTION, set by the gateway from its
 settings), so every writer of that engine - unit of work, jobs, one-statement drivers - follows
-it without being handed it; an engine without the option writes to the outbox.
+it without being handed it; an engine without the option writes to the outbox. The gateway's
+plain pool for one-statement writes carries the same setting itself (drivers/one_statement.py).
 """
 
 from __future__ import annotations

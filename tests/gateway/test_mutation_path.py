@@ -24,6 +24,7 @@ from drivers import tables as t
 from drivers.changes import fetch_events, fetch_incidents
 from drivers.incidents import add_event_touching_incident, new_id
 from drivers.one_statement import EngineConnection
+from drivers.readpool import QUERY_HOOKS
 from drivers.records import IncidentEventRecord
 from gateway.settings import Settings
 from resolvers.auth import Principal, Role
@@ -60,6 +61,30 @@ async def test_add_event_is_one_statement_with_its_audit_row(client, engine, cou
     assert audits[0].after["created_at"] == first.created_at.isoformat()
     assert audits[0].actor_role == "OPERATOR"
     assert audits[0].operation == "addIncidentEvent"
+
+
+@pytest.mark.parametrize("mode", ["outbox", "direct"])
+async def test_the_one_statement_pool_follows_the_gateways_notify_mode(
+    settings, engine, count_statements, mode
+):
+    # given a gateway in that NOTIFY_MODE (its one-statement writes go through the plain pool)
+    inc = incident_row()
+    await insert_rows(engine, t.incidents, [inc])
+    gateway = settings.model_copy(update={"notify_mode": mode, "outbox_publisher": False})
+    pooled: list[str] = []
+    QUERY_HOOKS.append(pooled.append)
+    try:
+        async with serve(gateway) as http:
+            count_statements.reset()
+            body = await gql(http, ADD_EVENT, {"id": inc["id"], "input": NOTE}, role="OPERATOR")
+    finally:
+        QUERY_HOOKS.remove(pooled.append)
+    assert "errors" not in body, body
+    # then its one statement went through the pool and publishes that way: pg_notify in it only
+    # in direct mode
+    [sent] = count_statements.statements
+    assert pooled == [sent]
+    assert ("pg_notify" in sent) == (mode == "direct")
 
 
 async def test_add_event_to_a_missing_incident_writes_nothing(client, engine, count_statements):

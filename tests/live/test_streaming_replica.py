@@ -26,7 +26,9 @@ from drivers import tables as t
 from drivers.db import make_engine
 from drivers.migrate import upgrade_head
 from gateway.settings import Settings
-from tests.factories import incident_row, insert_rows
+from tests.factories import incident_row, insert_rows, make_limits
+from tests.gateway.test_mutation_path import ADD_EVENT, NOTE
+from tests.gateway.test_override_round_trips import REQUEST
 from tests.helpers import JWT_SECRET, error_codes, serve, token
 from tests.live.private_postgres import PrivatePostgres, StreamingReplica
 
@@ -186,6 +188,33 @@ async def test_plain_reads_go_to_the_replica_and_a_presented_lsn_sees_the_write(
         assert time.monotonic() < deadline, "no replica lag reported"
         await asyncio.sleep(0.1)
     assert await _metric(http, "gateway_replica_up") == 1
+
+
+async def test_one_statement_mutations_write_on_the_primary(
+    gateways: dict[str, httpx.AsyncClient],
+    primary_engine: AsyncEngine,
+    incident: dict[str, Any],
+) -> None:
+    # the plain pool of addIncidentEvent/requestOverride is the primary's: on the read-only
+    # replica either statement would fail
+    [limit] = await make_limits(primary_engine, 1)
+    for query, variables in (
+        (ADD_EVENT, {"id": incident["id"], "input": NOTE}),
+        (
+            REQUEST,
+            {
+                "input": {
+                    "limitId": limit["id"],
+                    "overrideValue": "150",
+                    "durationHours": 1,
+                    "reason": "replica test",
+                }
+            },
+        ),
+    ):
+        answer = await _post(gateways["compiled"], query, variables)
+        assert "errors" not in answer.json(), answer.json()
+        assert "x-gateway-lsn" in answer.headers  # it committed
 
 
 async def test_a_presented_lsn_waits_for_the_replica_to_replay_it(
