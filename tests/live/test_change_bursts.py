@@ -162,8 +162,8 @@ async def test_a_burst_of_incident_changes_reaches_every_subscriber_state_by_sta
         expected = [
             _incident("ACKNOWLEDGED", row["id"], "ACKNOWLEDGED", None, None),
             _incident("UPDATED", row["id"], "ACKNOWLEDGED", stub, None),
-            # resolving sets the input's postmortemArtifactId (none here)
-            _incident("RESOLVED", row["id"], "RESOLVED", None, "fixed"),
+            # resolving keeps the stub (docs/decisions.md)
+            _incident("RESOLVED", row["id"], "RESOLVED", stub, "fixed"),
         ]
         assert got == [expected] * SUBSCRIBERS
         assert all([await ws.silent(op, 0.2) for ws, op in ops])
