@@ -21,7 +21,7 @@ from drivers import tables as t
 from drivers.trusted_documents import document_hash
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
-from tests.helpers import serve, token
+from tests.helpers import post_bytes, serve
 
 LIST = "query { incidents(first: 5) { totalCount nodes { id title } } }"
 
@@ -49,20 +49,8 @@ def _body(query: str = LIST, **extra: Any) -> bytes:
     return orjson.dumps({"query": query, **extra})
 
 
-async def _post(
-    client: httpx.AsyncClient,
-    body: bytes,
-    *,
-    tenant: str = "pa",
-    authorization: str | None = None,
-    **headers: str,
-) -> httpx.Response:
-    sent = {
-        "content-type": "application/json",
-        "authorization": authorization or f"Bearer {token(tenant, 'VIEWER')}",
-        **{name.replace("_", "-"): value for name, value in headers.items()},
-    }
-    return await client.post("/graphql", content=body, headers=sent)
+async def _post(client: httpx.AsyncClient, body: bytes, **options: Any) -> httpx.Response:
+    return await post_bytes(client, body, role="VIEWER", **options)
 
 
 async def _warm(client: httpx.AsyncClient, body: bytes) -> httpx.Response:

@@ -24,7 +24,7 @@ from drivers import tables as t
 from drivers.trusted_documents import document_hash
 from gateway.settings import Settings
 from tests.factories import incident_row, insert_rows
-from tests.helpers import serve, token
+from tests.helpers import post_bytes, serve, token
 
 ADD_EVENT = """mutation Add($id: ID!, $text: String!) {
   addIncidentEvent(incidentId: $id, input: { eventType: NOTE, description: $text }) {
@@ -65,20 +65,8 @@ def _body(incident_id: str, text: str = "note", **extra: Any) -> bytes:
     return orjson.dumps({"query": ADD_EVENT, "variables": variables, **extra})
 
 
-async def _post(
-    client: httpx.AsyncClient,
-    body: bytes,
-    *,
-    tenant: str = "pa",
-    authorization: str | None = None,
-    **headers: str,
-) -> httpx.Response:
-    sent = {
-        "content-type": "application/json",
-        "authorization": authorization or f"Bearer {token(tenant, 'OPERATOR')}",
-        **{name.replace("_", "-"): value for name, value in headers.items()},
-    }
-    return await client.post("/graphql", content=body, headers=sent)
+async def _post(client: httpx.AsyncClient, body: bytes, **options: Any) -> httpx.Response:
+    return await post_bytes(client, body, role="OPERATOR", **options)
 
 
 async def _events(engine: AsyncEngine) -> list[str]:
