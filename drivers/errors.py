@@ -87,18 +87,17 @@ _UNAVAILABLE = re.compile(r"^(08|53|57P0|57014)")
 _LOST = ("connection is closed", "connection has been released back to the pool")
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
+def _sqlstate(error: BaseException | None) -> str | None:
+    """The SQLSTATE of a driver error (asyncpg's, or the adapted one SQLAlchemy wraps)."""
+    for candidate in (error, getattr(error, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
         if isinstance(state, str):
             return state
     return None
 
 
-def _constraint(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
+def _constraint(error: BaseException | None) -> str | None:
+    for candidate in (error, getattr(error, "__cause__", None)):
         name = getattr(candidate, "constraint_name", None)
         if isinstance(name, str):
             return name
@@ -116,18 +115,16 @@ def map_db_errors() -> Iterator[None]:
         yield
     except DriverError:
         raise
-    except sa_exc.DBAPIError as exc:
-        state = _sqlstate(exc)
+    except (sa_exc.DBAPIError, asyncpg.PostgresError) as exc:
+        # SQLAlchemy wraps the driver's error; the plain pools raise asyncpg's own (a lost
+        # connection is 08003, ConnectionDoesNotExist).
+        wrapped = isinstance(exc, sa_exc.DBAPIError)
+        error = exc.orig if wrapped else exc
+        state = _sqlstate(error)
         if state in _BY_SQLSTATE:
-            raise _BY_SQLSTATE[state](str(exc.orig), _constraint(exc)) from exc
-        if exc.connection_invalidated or (state is not None and _UNAVAILABLE.match(state)):
-            raise Unavailable("database unavailable") from exc
-        raise
-    except asyncpg.PostgresError as exc:  # a lost connection is 08003 (ConnectionDoesNotExist)
-        state = exc.sqlstate
-        if state in _BY_SQLSTATE:
-            raise _BY_SQLSTATE[state](str(exc), exc.constraint_name) from exc
-        if isinstance(state, str) and _UNAVAILABLE.match(state):
+            raise _BY_SQLSTATE[state](str(error), _constraint(error)) from exc
+        invalidated = wrapped and exc.connection_invalidated
+        if invalidated or (state is not None and _UNAVAILABLE.match(state)):
             raise Unavailable("database unavailable") from exc
         raise
     except asyncpg.InterfaceError as exc:
