@@ -80,6 +80,11 @@ class _Request:
         self.content_type: bytes | None = None
         self.request_id: bytes | None = None
 
+    def media_type(self) -> str:
+        """The answer's content type for the request's Accept (as the pipeline chooses it)."""
+        accept = self.accept
+        return response_media_type(None if accept is None else accept.decode("latin-1"))
+
 
 def _read_headers(scope: Scope) -> _Request | None:
     """The lane's headers (the first of each, as gateway/pipeline.header), or None: pipeline."""
@@ -204,9 +209,7 @@ class FastLane:
             answer = await run_prepared(db, caller, self.prepared, key)
             if answer is None:
                 return False
-            accept = request.accept
-            media_type = response_media_type(None if accept is None else accept.decode("latin-1"))
-            await send_compiled(send, answer, media_type, request_id)
+            await send_compiled(send, answer, request.media_type(), request_id)
         except BaseException:
             _answered(_FAILED, started)
             raise
@@ -239,9 +242,7 @@ class FastLane:
             )
             if result is None:
                 return False
-            accept = request.accept
-            media_type = response_media_type(None if accept is None else accept.decode("latin-1"))
-            await send_result(send, result, media_type, request_id, id_header=True)
+            await send_result(send, result, request.media_type(), request_id, id_header=True)
         except BaseException:
             _answered(_FAILED, started)
             raise

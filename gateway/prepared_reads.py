@@ -39,6 +39,7 @@ __all__ = [
     "PreparedReads",
     "count_compiled",
     "operation_key",
+    "send_answer",
     "send_compiled",
 ]
 
@@ -120,15 +121,21 @@ class PreparedReads:
 async def send_compiled(
     send: Send, data: CompiledRoots, media_type: str, request_id: str | None = None
 ) -> None:
-    """The compiled answer's bytes and headers, as the GraphQL view sends them.
+    """The compiled answer's bytes and headers, as the GraphQL view sends them."""
+    await send_answer(send, orjson.dumps({"data": data}), media_type, "compiled", request_id)
+
+
+async def send_answer(
+    send: Send, body: bytes, media_type: str, read_path: str, request_id: str | None = None
+) -> None:
+    """A 200 JSON answer with the view's headers (X-Gateway-Read-Path says `read_path`).
 
     `request_id`: the fast lane's own X-Request-ID (in the pipeline the first step adds it).
     """
-    body = orjson.dumps({"data": data})
     headers = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", media_type.encode()),
-        (_READ_PATH, b"compiled"),
+        (_READ_PATH, read_path.encode()),
     ]
     if request_id is not None:
         headers.append((b"x-request-id", request_id.encode()))

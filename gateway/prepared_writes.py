@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.graphql_app import context_for
 from gateway.metrics import PREPARED_WRITES, count_errors, count_operation
 from gateway.pipeline import PARAMS, header, is_graphql_http, state
-from gateway.prepared_reads import READ_PATH_HEADER
+from gateway.prepared_reads import send_answer
 from gateway.responses import code_uncoded_errors, response_media_type
 from resolvers.compiled import PreparedCache
 from schema.prepared_writes import WritePlans, run_plan
@@ -30,7 +30,6 @@ __all__ = ["PreparedWrites", "send_result"]
 
 # Streaming answers (multipart, SSE) are the view's.
 _STREAMING = ("multipart/mixed", "text/event-stream")
-_READ_PATH = READ_PATH_HEADER.encode()
 
 
 class PreparedWrites:
@@ -85,13 +84,6 @@ async def send_result(
     code_uncoded_errors(response, request_id)
     if result.errors:
         count_errors(error["extensions"]["code"] for error in response["errors"])
-    body = orjson.dumps(response)
-    headers = [
-        (b"content-length", str(len(body)).encode()),
-        (b"content-type", media_type.encode()),
-        (_READ_PATH, path.encode()),
-    ]
-    if id_header:
-        headers.append((b"x-request-id", request_id.encode()))
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_answer(
+        send, orjson.dumps(response), media_type, path, request_id if id_header else None
+    )
