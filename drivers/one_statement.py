@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from drivers import audit
 from drivers.audit import NotifyMode
-from drivers.readpool import QUERY_HOOKS, create_read_pool
+from drivers.readpool import announce, create_read_pool
 from drivers.stored_json import load_stored
 
 __all__ = [
@@ -64,8 +64,7 @@ class PooledConnection:
 
         The row is an asyncpg Record: it indexes and slices like a tuple.
         """
-        for hook in QUERY_HOOKS:  # statement counters (tests, bench)
-            hook(sql)
+        announce(sql)  # statement counters (tests, bench)
         rows = await self._conn.fetch(sql, *params)
         return rows[0] if rows else None
 

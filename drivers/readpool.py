@@ -19,13 +19,20 @@ import asyncpg
 from drivers.db import UNNAMED_STATEMENTS, timeout_setting
 from drivers.errors import DriverError, Unavailable
 
-__all__ = ["QUERY_HOOKS", "create_read_pool", "dsn", "fetch_json_parts", "fetch_json_text"]
+__all__ = [
+    "QUERY_HOOKS",
+    "announce",
+    "create_read_pool",
+    "dsn",
+    "fetch_json_parts",
+    "fetch_json_text",
+]
 
 # Longest statement text kept prepared per connection (asyncpg's default is 15 KiB).
 MAX_CACHED_STATEMENT_BYTES = 1024 * 1024
 
 # Called with the SQL of every statement sent through these pools (tests count statements
-# here). Called by _fetchval, not as an asyncpg query logger: with a logger attached, asyncpg
+# here), through `announce`, not as an asyncpg query logger: with a logger attached, asyncpg
 # times every query and schedules a loop callback per query, even while no hook is listening.
 QUERY_HOOKS: list[Callable[[str], None]] = []
 
@@ -76,9 +83,14 @@ async def create_read_pool(
     return pool
 
 
-async def _fetchval(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> Any:
+def announce(sql: str) -> None:
+    """Tell QUERY_HOOKS a statement goes out on a plain pool (this one's or one_statement's)."""
     for hook in QUERY_HOOKS:
         hook(sql)
+
+
+async def _fetchval(pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> Any:
+    announce(sql)
     try:
         return await pool.fetchval(sql, *params)
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
